@@ -1,0 +1,47 @@
+// swift-tools-version:6.0
+import PackageDescription
+
+/// Every folder under Plugins/ is one plugin: a dynamic library whose product
+/// name is the plugin's name with dots spelled as underscores
+/// (`Plugins/backend.qemu` -> `libbackend_qemu.so`); scripts/setup installs
+/// them under the plugin's own name.
+func plugin(_ name: String, target: String, path: String, extra: [Target.Dependency] = []) -> (Product, Target) {
+    (
+        .library(name: String(name.map { $0 == "." ? "_" : $0 }), type: .dynamic, targets: [target]),
+        .target(name: target, dependencies: ["PluginKit"] + extra, path: path)
+    )
+}
+
+let plugins = [
+    plugin("self_test", target: "SelfTestPlugin", path: "Plugins/self_test"),
+    plugin("exec", target: "ExecPlugin", path: "Plugins/exec"),
+    // Test-only: a backend whose machines are plain directories, so the engine
+    // can be tested end to end without a VM. Never installed by scripts/setup.
+    plugin("backend.fixture", target: "BackendFixturePlugin", path: "Tests/Fixtures/backend.fixture"),
+    // The Swift plugin shown in README.md, built here so the tests run it.
+    plugin("hello_swift", target: "HelloSwiftPlugin", path: "Examples/swift-plugin"),
+]
+
+let package = Package(
+    name: "host",
+    platforms: [.macOS(.v13)],
+    products: [.executable(name: "host", targets: ["Host"])] + plugins.map(\.0),
+    dependencies: [
+        .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
+        .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
+    ],
+    targets: [
+        .target(name: "PluginABI"),
+        .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI"]),
+        .target(name: "HostCore", dependencies: [
+            "PluginABI", "CFFI",
+            .product(name: "Crypto", package: "swift-crypto"),
+        ]),
+        .executableTarget(name: "Host", dependencies: [
+            "HostCore",
+            .product(name: "ArgumentParser", package: "swift-argument-parser"),
+        ]),
+        .testTarget(name: "HostTests", dependencies: ["HostCore"], path: "Tests/HostTests"),
+    ] + plugins.map(\.1)
+)

@@ -1,0 +1,97 @@
+/// Converts a step's command-line words into typed values, one per declared
+/// parameter in declaration order, naming the step and parameter in every
+/// error. Grammar: positional words fill the declared parameters in order
+/// (the rest parameter takes what is left); `--key=value`, `--flag`,
+/// `--no-flag`; a repeated key makes a list; after `--` every word is
+/// positional. `--transient` is host's own: it makes the step transient.
+struct BoundArguments: Sendable {
+    let values: [ArgumentValue]
+    let forceTransient: Bool
+
+    /// The cache key's view of the arguments.
+    func canonical(_ step: StepInfo) -> String {
+        zip(step.parameters, values).map { "\($0.name)=\($1.canonical)" }.joined(separator: "\n")
+    }
+}
+
+enum ArgumentBinder {
+    static func bind(_ words: [String], to step: StepInfo) throws -> BoundArguments {
+        var given: [String: ArgumentValue] = [:]
+        var positional: [String] = []
+        var pairs: [ArgumentValue.Pair] = []
+        var forceTransient = false
+        let kwargs = step.parameters.first { $0.type == .kwargs }
+        var optionsEnded = false
+
+        for word in words {
+            guard !optionsEnded, word.hasPrefix("--"), word.count > 2 else {
+                if word == "--" && !optionsEnded { optionsEnded = true } else { positional.append(word) }
+                continue
+            }
+            let body = word.dropFirst(2)
+            var key = String(body.prefix { $0 != "=" })
+            var value: String? = body.contains("=") ? String(body.drop { $0 != "=" }.dropFirst()) : nil
+            if key == "transient" && value == nil { forceTransient = true; continue }
+            var parameter = step.parameters.first { $0.name == key && $0.type.isPositional }
+            if parameter == nil, value == nil, key.hasPrefix("no-"),
+               let negated = step.parameters.first(where: { $0.name == String(key.dropFirst(3)) && $0.type == .bool }) {
+                parameter = negated
+                key = negated.name
+                value = "false"
+            }
+            guard let parameter else {
+                guard kwargs != nil else { throw unknownParameter(key, step) }
+                pairs.append(.init(key: key, value: value ?? "true"))
+                continue
+            }
+            if value == nil {
+                guard parameter.type == .bool else {
+                    throw HostError.usage("\(step.name): --\(key) needs a value; write --\(key)=VALUE (\(parameter.type))")
+                }
+                value = "true"
+            }
+            try add(value ?? "", to: parameter, step, &given)
+        }
+
+        for word in positional {
+            if let next = step.parameters.first(where: { $0.type.isPositional && given[$0.name] == nil }) {
+                try add(word, to: next, step, &given)
+            } else if let rest = step.parameters.first(where: { $0.type == .rest }) {
+                if case let .list(items)? = given[rest.name] { given[rest.name] = .list(items + [word]) } else { given[rest.name] = .list([word]) }
+            } else {
+                let names = step.parameters.filter(\.type.isPositional).map(\.name)
+                throw HostError.usage("\(step.name): unexpected word \"\(word)\"; it takes \(names.isEmpty ? "no positional words" : "positional " + names.joined(separator: ", ")) (see `host help \(step.name)`)")
+            }
+        }
+        if let kwargs { given[kwargs.name] = .pairs(pairs) }
+
+        let values = try step.parameters.map { parameter -> ArgumentValue in
+            if let value = given[parameter.name] { return value }
+            if let value = parameter.defaultValue { return value }
+            let how = parameter.type == .rest ? "one or more words after the step name" : "--\(parameter.name)=VALUE or a positional word"
+            throw HostError.usage("\(step.name): missing required parameter \(parameter.name) (\(parameter.type)); give \(how)")
+        }
+        return BoundArguments(values: values, forceTransient: forceTransient)
+    }
+
+    private static func add(_ text: String, to parameter: ParameterInfo, _ step: StepInfo,
+                            _ given: inout [String: ArgumentValue]) throws {
+        let value: ArgumentValue
+        do {
+            value = try ArgumentValue.parse(text, as: parameter.type)
+        } catch let error as ArgumentValue.Unconvertible {
+            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) is \(parameter.type == .int ? "an" : "a") \(parameter.type); write \(error.expected)")
+        }
+        switch (given[parameter.name], value) {
+        case (nil, _): given[parameter.name] = value
+        case let (.list(old)?, .list(new)) where parameter.type == .list: given[parameter.name] = .list(old + new)
+        default:
+            throw HostError.usage("\(step.name): \(parameter.name) is given twice; it takes one \(parameter.type)")
+        }
+    }
+
+    private static func unknownParameter(_ key: String, _ step: StepInfo) -> HostError {
+        let names = step.parameters.filter(\.type.isPositional).map { "--\($0.name)" }
+        return HostError.usage("\(step.name): unknown parameter --\(key); \(names.isEmpty ? "it takes no --options" : "its parameters are " + names.joined(separator: ", "))")
+    }
+}

@@ -1,0 +1,41 @@
+import Foundation
+
+/// Every path host keeps state in, derived from one root:
+/// `$HOST_CACHE_DIR`, else `$XDG_CACHE_HOME/host`, else `~/.cache/host`.
+public struct CacheLocation: Sendable {
+    public let root: URL
+
+    public init(root: URL) { self.root = root }
+
+    public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> CacheLocation {
+        if let dir = environment["HOST_CACHE_DIR"], !dir.isEmpty {
+            return CacheLocation(root: URL(fileURLWithPath: dir))
+        }
+        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
+            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
+        return CacheLocation(root: base.appendingPathComponent("host"))
+    }
+
+    /// Published machines, one directory per cache key.
+    public var machines: URL { root.appendingPathComponent("machines") }
+    /// Machines being built or used by a run; swept when their run is gone.
+    public var temporary: URL { machines.appendingPathComponent(".tmp") }
+    /// Entries being deleted: renamed here first so removal is atomic.
+    public var trash: URL { machines.appendingPathComponent(".trash") }
+    /// flock files: `KEY.build` (held while building) and `KEY.use` (shared
+    /// while a run uses the entry; cleanup needs it exclusively).
+    public var locks: URL { root.appendingPathComponent("locks") }
+
+    public func entry(_ key: String) -> URL { machines.appendingPathComponent(key) }
+
+    func prepare() throws {
+        for dir in [machines, temporary, trash, locks] {
+            do {
+                try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])
+            } catch {
+                throw HostError(.environment, "cannot create the cache directory \(dir.path): \(error.localizedDescription); set HOST_CACHE_DIR to a writable directory")
+            }
+        }
+    }
+}

@@ -1,0 +1,191 @@
+import Foundation
+
+/// A published machine that this run holds a shared use lock on, so no
+/// cleanup removes it while the run reads from it.
+final class CacheEntry {
+    let manifest: Manifest
+    let directory: URL
+    private let useLock: FileLock
+
+    init(manifest: Manifest, directory: URL, useLock: FileLock) {
+        self.manifest = manifest
+        self.directory = directory
+        self.useLock = useLock
+    }
+
+    var key: String { manifest.key }
+    var machineDirectory: URL { directory.appendingPathComponent("machine") }
+}
+
+/// A directory a machine is built or used in, under `machines/.tmp`, with a
+/// sibling lock file held for as long as this run owns it. A run that dies
+/// leaves the lock free, and the next run's sweep removes the directory:
+/// the published cache is never touched by a dying run.
+final class TemporaryDirectory {
+    let url: URL
+    private let lock: FileLock
+    private var kept = false
+
+    init(in parent: URL) throws {
+        let name = UUID().uuidString.lowercased()
+        lock = try FileLock(parent.appendingPathComponent(name + ".lock").path)
+        _ = lock.tryLock(.exclusive) // fresh, unique name: nobody else can hold it
+        url = parent.appendingPathComponent(name)
+        try FileManager.default.createDirectory(at: url.appendingPathComponent("machine"), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+    }
+
+    var machineDirectory: URL { url.appendingPathComponent("machine") }
+
+    /// The directory was renamed into the cache: nothing left to remove.
+    func markPublished() { kept = true }
+
+    deinit {
+        if !kept { try? FileManager.default.removeItem(at: url) }
+        try? FileManager.default.removeItem(atPath: lock.path)
+    }
+}
+
+/// The machine cache: plain directories `machines/KEY/{manifest.json,
+/// machine/, log.txt}` published by rename, so a reader sees a whole entry
+/// or none.
+final class CacheStore {
+    let location: CacheLocation
+
+    init(location: CacheLocation) throws {
+        self.location = location
+        try location.prepare()
+    }
+
+    func useLock(_ key: String) throws -> FileLock {
+        try FileLock(location.locks.appendingPathComponent(key + ".use").path)
+    }
+
+    func buildLock(_ key: String) throws -> FileLock {
+        try FileLock(location.locks.appendingPathComponent(key + ".build").path)
+    }
+
+    /// The entry for `key` if it may be reused as the child of `parent`
+    /// (held under a shared use lock), else nil and, when an entry exists
+    /// but is stale, why.
+    func reusable(_ key: String, parent: CacheEntry?) throws -> (entry: CacheEntry?, stale: String?) {
+        let directory = location.entry(key)
+        guard FileManager.default.fileExists(atPath: directory.path) else { return (nil, nil) }
+        let lock = try useLock(key)
+        lock.lock(.shared)
+        switch Manifest.read(from: directory.appendingPathComponent("manifest.json")) {
+        case let .unreadable(reason):
+            return (nil, reason)
+        case let .valid(manifest):
+            if let reason = staleness(of: manifest, parent: parent) { return (nil, reason) }
+            return (CacheEntry(manifest: manifest, directory: directory, useLock: lock), nil)
+        }
+    }
+
+    private func staleness(of manifest: Manifest, parent: CacheEntry?) -> String? {
+        if manifest.parentKey != parent?.key || manifest.parentBuild != parent?.manifest.build {
+            return "its parent machine was rebuilt"
+        }
+        if manifest.expires <= Date() { return "it expired" }
+        for dependency in manifest.dependencies {
+            guard let digest = try? Digest.ofFile(dependency.path) else { return "\(dependency.path) is gone" }
+            if digest != dependency.sha256 { return "\(dependency.path) changed" }
+        }
+        return nil
+    }
+
+    func makeTemporary() throws -> TemporaryDirectory {
+        do {
+            return try TemporaryDirectory(in: location.temporary)
+        } catch let error as HostError {
+            throw error
+        } catch {
+            throw HostError(.environment, "cannot create a machine directory in \(location.temporary.path): \(error.localizedDescription)")
+        }
+    }
+
+    /// Moves a finished build into the cache under `manifest.key`, replacing
+    /// a stale entry once no other run uses it.
+    func publish(_ temporary: TemporaryDirectory, manifest: Manifest, waiting: () -> Void) throws -> CacheEntry {
+        let destination = location.entry(manifest.key)
+        do {
+            try manifest.write(to: temporary.url.appendingPathComponent("manifest.json"))
+            let lock = try useLock(manifest.key)
+            if FileManager.default.fileExists(atPath: destination.path) {
+                lock.lock(.exclusive, waiting: waiting)
+                try moveToTrash(destination)
+            }
+            try FileManager.default.moveItem(at: temporary.url, to: destination)
+            temporary.markPublished()
+            lock.lock(.shared)
+            return CacheEntry(manifest: manifest, directory: destination, useLock: lock)
+        } catch let error as HostError {
+            throw error
+        } catch {
+            throw HostError(.environment, "cannot save the machine for \(manifest.step) into \(location.machines.path): \(error.localizedDescription) (is the disk full?); the cache is unchanged")
+        }
+    }
+
+    private func moveToTrash(_ directory: URL) throws {
+        let target = location.trash.appendingPathComponent(directory.lastPathComponent + "-" + UUID().uuidString.lowercased())
+        try FileManager.default.moveItem(at: directory, to: target)
+        try? FileManager.default.removeItem(at: target)
+    }
+
+    /// Removes what dead runs left: temporary directories whose lock is
+    /// free, and trash.
+    func sweep() {
+        let fm = FileManager.default
+        for name in (try? fm.contentsOfDirectory(atPath: location.temporary.path)) ?? [] where name.hasSuffix(".lock") {
+            let lockPath = location.temporary.appendingPathComponent(name).path
+            guard let lock = try? FileLock(lockPath), lock.tryLock(.exclusive) else { continue }
+            try? fm.removeItem(at: location.temporary.appendingPathComponent(String(name.dropLast(5))))
+            try? fm.removeItem(atPath: lockPath)
+        }
+        for name in (try? fm.contentsOfDirectory(atPath: location.trash.path)) ?? [] {
+            try? fm.removeItem(at: location.trash.appendingPathComponent(name))
+        }
+    }
+
+    // MARK: Listing and cleanup
+
+    struct Listing {
+        let key: String
+        let manifest: Manifest?
+        let problem: String?
+        let bytes: Int64
+    }
+
+    func list() -> [Listing] {
+        let names = (try? FileManager.default.contentsOfDirectory(atPath: location.machines.path)) ?? []
+        return names.filter { !$0.hasPrefix(".") }.sorted().map { key in
+            let directory = location.entry(key)
+            let bytes = Self.diskUsage(directory)
+            switch Manifest.read(from: directory.appendingPathComponent("manifest.json")) {
+            case let .valid(manifest): return Listing(key: key, manifest: manifest, problem: nil, bytes: bytes)
+            case let .unreadable(reason): return Listing(key: key, manifest: nil, problem: reason, bytes: bytes)
+            }
+        }
+    }
+
+    /// Removes one entry unless another run uses or builds it; false then.
+    func remove(_ key: String) throws -> Bool {
+        let use = try useLock(key), build = try buildLock(key)
+        guard build.tryLock(.exclusive) else { return false }
+        guard use.tryLock(.exclusive) else { return false }
+        try moveToTrash(location.entry(key))
+        return true
+    }
+
+    /// Bytes allocated on disk (not apparent size: qcow2 and RAM files are sparse).
+    static func diskUsage(_ url: URL) -> Int64 {
+        var total: Int64 = 0
+        guard let walker = FileManager.default.enumerator(atPath: url.path) else { return 0 }
+        var info = stat()
+        if lstat(url.path, &info) == 0 { total += Int64(info.st_blocks) * 512 }
+        while let relative = walker.nextObject() as? String {
+            if lstat(url.appendingPathComponent(relative).path, &info) == 0 { total += Int64(info.st_blocks) * 512 }
+        }
+        return total
+    }
+}

@@ -1,0 +1,77 @@
+import Foundation
+import PluginABI
+
+/// Host's side of one `host_call`: what the call may touch and what it
+/// reported. The C struct lives at the start of a raw block whose next
+/// word points back here, so the services find their context from the
+/// `host_call *` alone.
+final class CallContext {
+    unowned let engine: Engine
+    let stepName: String
+    /// The step's log file; nil for backend calls made outside a step.
+    let log: FileHandle?
+    private(set) var machines: [Machine] = []
+    var error: String?
+    /// The machine the step returned to be kept.
+    var result: Machine?
+    var expiryCap: Int64?
+    var dependencies: [Manifest.Dependency] = []
+    /// Buffers handed to the plugin, freed when the call ends.
+    private var retained: [UnsafeMutableRawPointer] = []
+
+    private let block: UnsafeMutableRawPointer
+    private static let frameSize = MemoryLayout<host_call>.stride
+
+    init(engine: Engine, stepName: String, log: FileHandle?) {
+        self.engine = engine
+        self.stepName = stepName
+        self.log = log
+        block = .allocate(byteCount: Self.frameSize + MemoryLayout<UnsafeRawPointer>.stride,
+                          alignment: MemoryLayout<host_call>.alignment)
+        stepNameCString = strdup(stepName)
+        block.initializeMemory(as: host_call.self, repeating: host_call(
+            struct_size: MemoryLayout<host_call>.size, services: HostServices.table,
+            step_name: UnsafePointer(stepNameCString)), count: 1)
+        (block + Self.frameSize).storeBytes(of: Unmanaged.passUnretained(self).toOpaque(), as: UnsafeMutableRawPointer.self)
+    }
+
+    private let stepNameCString: UnsafeMutablePointer<CChar>?
+
+    deinit {
+        retained.forEach { $0.deallocate() }
+        block.deallocate()
+        free(stepNameCString)
+    }
+
+    var raw: UnsafeMutablePointer<host_call> { block.assumingMemoryBound(to: host_call.self) }
+
+    static func from(_ call: UnsafeMutablePointer<host_call>?) -> CallContext? {
+        guard let call else { return nil }
+        let pointer = (UnsafeMutableRawPointer(call) + frameSize).load(as: UnsafeMutableRawPointer.self)
+        return Unmanaged<CallContext>.fromOpaque(pointer).takeUnretainedValue()
+    }
+
+    /// Copies `data` into a buffer that lives until the call ends.
+    func keep(_ data: Data) -> (UnsafePointer<CChar>, Int) {
+        let buffer = UnsafeMutableRawPointer.allocate(byteCount: data.count + 1, alignment: 1)
+        data.copyBytes(to: buffer.assumingMemoryBound(to: UInt8.self), count: data.count)
+        buffer.storeBytes(of: 0, toByteOffset: data.count, as: UInt8.self)
+        retained.append(buffer)
+        return (UnsafePointer(buffer.assumingMemoryBound(to: CChar.self)), data.count)
+    }
+
+    func adopt(_ machine: Machine) { machines.append(machine) }
+
+    /// A machine pointer from the plugin, checked against the ones this call
+    /// owns: a stale or foreign pointer is an error, not a crash.
+    func machine(_ handle: OpaquePointer?) -> Machine? {
+        guard let handle else { return nil }
+        return machines.first { $0.handle == handle }
+    }
+
+    func release(_ machine: Machine) { machines.removeAll { $0 === machine } }
+
+    func write(log line: String) {
+        log?.write(Data((line + "\n").utf8))
+    }
+}

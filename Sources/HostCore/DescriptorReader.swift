@@ -1,0 +1,161 @@
+import Foundation
+import PluginABI
+
+/// Turns the C descriptor a plugin returned into validated Swift values.
+/// Everything in it is untrusted: sizes are checked before fields are read,
+/// only the fields this host knows are copied, and every rule of
+/// host_plugin.h is checked before a step can be called.
+enum DescriptorReader {
+    struct Invalid: Error { let reason: String }
+
+    static func read(_ raw: UnsafeRawPointer, path: String) throws -> (PluginInfo, [StepInfo]) {
+        let plugin: host_plugin = try copy(raw, minimum: MemoryLayout<host_plugin>.size, what: "the plugin descriptor")
+        guard plugin.abi_major == UInt32(HOST_ABI_MAJOR) else {
+            throw Invalid(reason: "it was built for plugin ABI \(plugin.abi_major).\(plugin.abi_minor) but this host speaks ABI \(HOST_ABI_MAJOR).x; rebuild it against this host's host_plugin.h")
+        }
+        guard plugin.abi_minor <= UInt32(HOST_ABI_MINOR) else {
+            throw Invalid(reason: "it needs plugin ABI 1.\(plugin.abi_minor) but this host only knows 1.\(HOST_ABI_MINOR); upgrade host or rebuild the plugin against this host's header")
+        }
+        guard let namePointer = plugin.name, !String(cString: namePointer).isEmpty else {
+            throw Invalid(reason: "its descriptor has no plugin name")
+        }
+        let info = PluginInfo(name: String(cString: namePointer),
+                              version: plugin.version.map { String(cString: $0) } ?? "",
+                              path: path)
+        guard plugin.step_count <= 1024, plugin.step_count == 0 || plugin.steps != nil else {
+            throw Invalid(reason: "its descriptor claims \(plugin.step_count) steps but gives no valid step array")
+        }
+        var steps: [StepInfo] = []
+        var seen: Set<String> = []
+        for index in 0..<plugin.step_count {
+            guard let stepPointer = plugin.steps[index] else {
+                throw Invalid(reason: "step #\(index) is a NULL pointer")
+            }
+            let step = try readStep(UnsafeRawPointer(stepPointer), index: index, plugin: info)
+            guard seen.insert(step.name).inserted else {
+                throw Invalid(reason: "it declares step \(step.name) twice; each step name must be unique")
+            }
+            steps.append(step)
+        }
+        return (info, steps)
+    }
+
+    /// Copies at most what this host knows into a zeroed struct (OBS-style),
+    /// refusing one smaller than its v1 size.
+    private static func copy<T>(_ raw: UnsafeRawPointer, minimum: Int, what: String) throws -> T {
+        let declared = raw.load(as: Int.self)
+        guard declared >= minimum else {
+            throw Invalid(reason: "\(what) has struct_size \(declared), smaller than the \(minimum) bytes of ABI v1; set struct_size = sizeof(...) from host_plugin.h")
+        }
+        let value = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        defer { value.deallocate() }
+        value.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+        value.copyMemory(from: raw, byteCount: min(declared, MemoryLayout<T>.size))
+        return value.load(as: T.self)
+    }
+
+    private static func validName(_ name: String, dotted: Bool) -> Bool {
+        guard let first = name.unicodeScalars.first, ("a"..."z").contains(first) else { return false }
+        return name.unicodeScalars.allSatisfy {
+            ("a"..."z").contains($0) || ("0"..."9").contains($0) || $0 == "_" || $0 == "-" || (dotted && $0 == ".")
+        }
+    }
+
+    private static let knownRequiredFlags = HOST_STEP_TRANSIENT | HOST_STEP_TRANSIENT_WHEN_LAST
+        | HOST_STEP_STARTS_PIPELINE | HOST_STEP_BACKEND
+
+    private static func readStep(_ raw: UnsafeRawPointer, index: Int, plugin: PluginInfo) throws -> StepInfo {
+        let step: host_step = try copy(raw, minimum: MemoryLayout<host_step>.size, what: "step #\(index)")
+        guard let namePointer = step.name else { throw Invalid(reason: "step #\(index) has a NULL name") }
+        let name = String(cString: namePointer)
+        guard !name.isEmpty else { throw Invalid(reason: "step #\(index) has an empty name") }
+        guard validName(name, dotted: true), !name.hasSuffix("."), !name.contains("..") else {
+            throw Invalid(reason: "step name \"\(name)\" is not lower-case dotted words (like os.debian)")
+        }
+        let unknown = step.flags & HOST_STEP_REQUIRED_MASK & ~knownRequiredFlags
+        guard unknown == 0 else {
+            throw Invalid(reason: "step \(name) sets required flag 0x\(String(unknown, radix: 16)), which this host does not know; upgrade host")
+        }
+        if step.flags & HOST_STEP_TRANSIENT != 0 && step.flags & (HOST_STEP_TRANSIENT_WHEN_LAST | HOST_STEP_BACKEND) != 0 {
+            throw Invalid(reason: "step \(name) is marked transient together with transient-when-last or backend; pick one")
+        }
+        let isBackend = step.flags & HOST_STEP_BACKEND != 0
+        guard isBackend == (step.backend != nil) else {
+            throw Invalid(reason: "step \(name) must set both the backend flag and the backend table, or neither")
+        }
+        let backend = try step.backend.map { try readBackend(UnsafeRawPointer($0), step: name) }
+        guard let entry = step.entry else { throw Invalid(reason: "step \(name) has no entry function") }
+        guard step.default_expiry >= 0 else { throw Invalid(reason: "step \(name) has a negative default expiry") }
+        guard step.param_count <= 32, step.param_count == 0 || step.params != nil else {
+            throw Invalid(reason: "step \(name) declares \(step.param_count) parameters; at most 32, in a non-NULL array")
+        }
+        var parameters: [ParameterInfo] = []
+        for position in 0..<step.param_count {
+            guard let paramPointer = step.params[position] else {
+                throw Invalid(reason: "step \(name): parameter #\(position) is a NULL pointer")
+            }
+            let parameter = try readParameter(UnsafeRawPointer(paramPointer), step: name, position: position)
+            if parameters.contains(where: { $0.name == parameter.name }) {
+                throw Invalid(reason: "step \(name) declares parameter \(parameter.name) twice")
+            }
+            if parameter.type == .rest || parameter.type == .kwargs,
+               parameters.contains(where: { $0.type == parameter.type }) {
+                throw Invalid(reason: "step \(name) declares more than one \(parameter.type) parameter")
+            }
+            parameters.append(parameter)
+        }
+        return StepInfo(
+            name: name,
+            summary: step.summary.map { String(cString: $0) } ?? "",
+            flags: step.flags,
+            expiry: step.default_expiry == 0 ? defaultExpirySeconds : step.default_expiry,
+            parameters: parameters,
+            plugin: plugin,
+            entry: entry,
+            backend: backend)
+    }
+
+    private static func readBackend(_ raw: UnsafeRawPointer, step: String) throws -> host_backend {
+        let table: host_backend = try copy(raw, minimum: MemoryLayout<host_backend>.size, what: "the backend table of \(step)")
+        let required: [(String, Bool)] = [
+            ("create", table.create != nil), ("clone", table.clone != nil), ("up", table.up != nil),
+            ("down", table.down != nil), ("drop", table.drop != nil), ("exec", table.exec != nil),
+            ("upload", table.upload != nil), ("download", table.download != nil),
+            ("console_send", table.console_send != nil), ("console_read", table.console_read != nil),
+        ]
+        if let missing = required.first(where: { !$0.1 }) {
+            throw Invalid(reason: "the backend table of \(step) has no \(missing.0) function")
+        }
+        return table
+    }
+
+    private static func readParameter(_ raw: UnsafeRawPointer, step: String, position: Int) throws -> ParameterInfo {
+        let param: host_param = try copy(raw, minimum: MemoryLayout<host_param>.size, what: "step \(step) parameter #\(position)")
+        guard let namePointer = param.name, validName(String(cString: namePointer), dotted: false) else {
+            throw Invalid(reason: "step \(step): parameter #\(position) needs a name of lower-case letters, digits, _ and -")
+        }
+        let name = String(cString: namePointer)
+        guard name != "transient" else {
+            throw Invalid(reason: "step \(step): parameter name \"transient\" is reserved for host's --transient")
+        }
+        guard let type = ParameterType(param.type) else {
+            throw Invalid(reason: "step \(step): parameter \(name) has unknown type \(param.type.rawValue)")
+        }
+        let defaultText = param.default_value.map { String(cString: $0) }
+        var defaultValue: ArgumentValue?
+        if let defaultText {
+            guard type != .kwargs else {
+                throw Invalid(reason: "step \(step): kwargs parameter \(name) cannot have a default")
+            }
+            do {
+                defaultValue = try ArgumentValue.parseDefault(defaultText, as: type)
+            } catch {
+                throw Invalid(reason: "step \(step): the default of \(type) parameter \(name) is \"\(defaultText)\", which is not a valid \(type)")
+            }
+        } else if type == .kwargs {
+            defaultValue = .pairs([])
+        }
+        return ParameterInfo(name: name, type: type, defaultText: defaultText, defaultValue: defaultValue,
+                             help: param.help.map { String(cString: $0) } ?? "")
+    }
+}

@@ -1,0 +1,354 @@
+import Foundation
+import PluginABI
+
+/// Runs pipelines: resolves steps, reuses or builds cached machines, runs
+/// transient steps on throwaway clones, and serves the plugins' requests.
+/// Single-threaded by design: plugins are called on this thread only.
+public final class Engine {
+    let registry: PluginRegistry
+    let store: CacheStore
+    let output: Output
+    /// Which backend a pipeline starts on when its first step is not one.
+    let defaultBackend: String
+    /// The status host exits with; set by steps such as exec.
+    var exitStatus: Int32 = 0
+    /// Entries this run reads from, kept (with their shared locks) until it ends.
+    private var held: [CacheEntry] = []
+
+    public init(registry: PluginRegistry, cache: CacheLocation, output: Output,
+                defaultBackend: String = ProcessInfo.processInfo.environment["HOST_DEFAULT_BACKEND"] ?? "backend.qemu") throws {
+        self.registry = registry
+        self.store = try CacheStore(location: cache)
+        self.output = output
+        self.defaultBackend = defaultBackend
+    }
+
+    /// One step of a pipeline, resolved and with its arguments converted.
+    struct Planned {
+        let step: StepInfo
+        let arguments: BoundArguments
+        /// The step as a person would type it, for manifests and messages.
+        let text: String
+    }
+
+    func plan(_ invocation: PipelineParser.Invocation) throws -> Planned {
+        let step = try registry.step(named: invocation.name)
+        let arguments = try ArgumentBinder.bind(invocation.words, to: step)
+        let text = ([invocation.name] + invocation.words.map(Self.quote)).joined(separator: " ")
+        return Planned(step: step, arguments: arguments, text: text)
+    }
+
+    static func quote(_ word: String) -> String {
+        let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "-_=./,:@%+".contains($0) }
+        return plain && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+
+    /// Runs `host STEP [ARGS] + STEP ...` and returns the exit status.
+    public func run(_ words: [String]) throws -> Int32 {
+        var steps = try PipelineParser.split(words).map(plan)
+        guard steps[0].step.startsPipeline else {
+            let starters = registry.steps.filter(\.startsPipeline).map(\.name)
+            throw HostError.usage("\(steps[0].step.name) needs a machine, so it cannot start a pipeline; start with a step that makes one (\(starters.joined(separator: ", "))), as in `host \(starters.first ?? "backend.qemu") + \(steps[0].text)`")
+        }
+        if !steps[0].step.isBackend {
+            do {
+                steps.insert(try plan(.init(name: defaultBackend, words: [])), at: 0)
+            } catch {
+                throw HostError.usage("\(steps[0].step.name) runs on the default backend \(defaultBackend), which is not installed; start the pipeline with a backend step or set HOST_DEFAULT_BACKEND (\(registry.steps.filter(\.isBackend).map(\.name).joined(separator: ", ")))")
+            }
+        }
+        if let misplaced = steps.dropFirst().first(where: \.step.isBackend) {
+            throw HostError.usage("\(misplaced.step.name) is a backend, so it can only be the first step of a pipeline")
+        }
+        store.sweep()
+
+        var current: CacheEntry?
+        for (index, planned) in steps.enumerated() {
+            let isLast = index == steps.count - 1
+            let transient = planned.step.isTransient || planned.arguments.forceTransient
+                || (planned.step.isTransientWhenLast && isLast)
+            if transient {
+                guard let parent = current else {
+                    throw HostError.usage("\(planned.step.name) cannot be transient as the first step: nothing would be left to run on")
+                }
+                try runTransient(planned, on: parent)
+            } else if let entry = try cached(planned, parent: current) {
+                current = entry
+            }
+        }
+        return exitStatus
+    }
+
+    // MARK: Cached steps
+
+    /// The machine `planned` makes from `parent`: reused when a valid entry
+    /// exists, else built once (other runs asking for it meanwhile wait and
+    /// reuse it). nil when the step returned nothing.
+    func cached(_ planned: Planned, parent: CacheEntry?) throws -> CacheEntry? {
+        let key = try cacheKey(planned, parent: parent)
+        let (found, stale) = try store.reusable(key, parent: parent)
+        if let found { return hold(found, planned, "cached") }
+
+        let lock = try store.buildLock(key)
+        lock.lock(.exclusive) {
+            output.progress("\(planned.step.name): waiting for another run (pid \(lock.owner() ?? "?")) that is building it")
+        }
+        defer { lock.unlock() }
+        if let found = try store.reusable(key, parent: parent).entry { return hold(found, planned, "built by another run") }
+        lock.writeOwner()
+        if let stale { output.progress("\(planned.step.name): rebuilding: \(stale)") }
+        return try build(planned, key: key, parent: parent)
+    }
+
+    private func hold(_ entry: CacheEntry, _ planned: Planned, _ how: String) -> CacheEntry {
+        held.append(entry)
+        output.progress("\(planned.step.name): \(how) \(entry.key.prefix(12))")
+        return entry
+    }
+
+    func cacheKey(_ planned: Planned, parent: CacheEntry?) throws -> String {
+        Digest.of("""
+            host-cache-key/1
+            parent=\(parent?.key ?? "")
+            plugin=\(try planned.step.plugin.digest())
+            step=\(planned.step.name)
+            \(planned.arguments.canonical(planned.step))
+            """)
+    }
+
+    private func build(_ planned: Planned, key: String, parent: CacheEntry?) throws -> CacheEntry? {
+        let started = Date()
+        let machine = try instantiate(planned, from: parent)
+        let context = CallContext(engine: self, stepName: planned.step.name, log: openLog(machine))
+        context.adopt(machine)
+        defer { dropAll(context) }
+        try invoke(planned, context, machine)
+        guard let result = context.result else {
+            output.progress("\(planned.step.name): returned nothing, so nothing was cached")
+            return nil
+        }
+        try up(result, context)
+        try backendCall(result, context, "down") { $0.table.down($1, result.object) }
+        result.isUp = false
+        drop(result, context)
+        if result.directory !== machine.directory {
+            // The step returned a machine from `apply`: its log goes with it.
+            try? FileManager.default.copyItem(at: machine.directory.url.appendingPathComponent("log.txt"),
+                                              to: result.directory.url.appendingPathComponent("step.log"))
+        }
+        let now = Date()
+        var expires = now.addingTimeInterval(TimeInterval(min(planned.step.expiry, context.expiryCap ?? .max)))
+        if let parentExpiry = parent?.manifest.expires, parentExpiry < expires { expires = parentExpiry }
+        let manifest = Manifest(
+            key: key,
+            pipeline: (parent.map { $0.manifest.pipeline + " + " } ?? "") + planned.text,
+            step: planned.step.name, plugin: planned.step.plugin.path, pluginDigest: try planned.step.plugin.digest(),
+            backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
+            build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies)
+        let entry = try store.publish(result.directory, manifest: manifest) {
+            output.progress("\(planned.step.name): waiting for other runs to stop using the old \(key.prefix(12))")
+        }
+        return hold(entry, planned, String(format: "built in %.2f s,", Date().timeIntervalSince(started)))
+    }
+
+    // MARK: Transient steps
+
+    private func runTransient(_ planned: Planned, on parent: CacheEntry) throws {
+        let machine = try instantiate(planned, from: parent)
+        let context = CallContext(engine: self, stepName: planned.step.name, log: openLog(machine))
+        context.adopt(machine)
+        defer { dropAll(context) }
+        try invoke(planned, context, machine)
+    }
+
+    private func invoke(_ planned: Planned, _ context: CallContext, _ machine: Machine) throws {
+        var result: OpaquePointer?
+        let status = FFIInvoker.call(planned.step, planned.arguments.values, call: context.raw,
+                                     machine: machine.handle, result: &result)
+        guard status == HOST_OK else {
+            throw HostError(.stepFailed, "\(planned.step.name) failed: \(context.error ?? "the step reported an error without a message")")
+        }
+        if let result {
+            guard let returned = context.machine(result) else {
+                throw HostError(.plugin, "\(planned.step.name) returned a machine that is not its own")
+            }
+            context.result = returned
+        }
+    }
+
+    // MARK: apply: a step running another step, cached on its own
+
+    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine {
+        guard let origin = machine.origin, !machine.isDirty else {
+            throw HostError(.plugin, "\(context.stepName): apply needs the machine as the step received it (or as an earlier apply returned it); it was already changed, so the result could not be cached correctly")
+        }
+        let invocations = try PipelineParser.split(words)
+        guard invocations.count == 1 else { throw HostError(.plugin, "\(context.stepName): apply takes one step, not a pipeline") }
+        let planned = try plan(invocations[0])
+        guard !planned.step.isBackend else { throw HostError(.plugin, "\(context.stepName): cannot apply backend step \(planned.step.name)") }
+        if planned.step.isTransient || planned.arguments.forceTransient {
+            try runTransient(planned, on: origin)
+            return machine
+        }
+        guard let entry = try cached(planned, parent: origin) else { return machine }
+        let applied = try clone(entry, backend: machine.backend)
+        context.adopt(applied)
+        return applied
+    }
+
+    // MARK: Machines
+
+    private func instantiate(_ planned: Planned, from parent: CacheEntry?) throws -> Machine {
+        guard let parent else {
+            let backend = try BackendRef(planned.step)
+            let machine = Machine(backend: backend, directory: try store.makeTemporary(), origin: nil)
+            let context = CallContext(engine: self, stepName: backend.step.name, log: nil)
+            try backendCall(machine, context, "create") { backend, call in
+                backend.table.create(call, machine.directory.machineDirectory.path, &machine.object)
+            }
+            return machine
+        }
+        return try clone(parent, backend: try backend(of: parent))
+    }
+
+    private func backend(of entry: CacheEntry) throws -> BackendRef {
+        do {
+            return try BackendRef(try registry.step(named: entry.manifest.backend))
+        } catch {
+            throw HostError(.plugin, "the cached machine \(entry.key.prefix(12)) needs backend \(entry.manifest.backend), which is not available: \(error)")
+        }
+    }
+
+    private func clone(_ entry: CacheEntry, backend: BackendRef) throws -> Machine {
+        let machine = Machine(backend: backend, directory: try store.makeTemporary(), origin: entry)
+        let context = CallContext(engine: self, stepName: backend.step.name, log: nil)
+        try backendCall(machine, context, "clone") { backend, call in
+            backend.table.clone(call, entry.machineDirectory.path, machine.directory.machineDirectory.path, &machine.object)
+        }
+        return machine
+    }
+
+    /// Calls one backend function, turning HOST_ERROR into a HostError that
+    /// names the backend and the operation.
+    private func backendCall(_ machine: Machine, _ context: CallContext, _ operation: String,
+                             _ body: (BackendRef, UnsafeMutablePointer<host_call>) -> host_status) throws {
+        let call = CallContext(engine: self, stepName: machine.backend.step.name, log: context.log)
+        guard body(machine.backend, call.raw) == HOST_OK else {
+            throw HostError(.stepFailed, "\(machine.backend.step.name) could not \(operation) the machine: \(call.error ?? "no reason given")")
+        }
+    }
+
+    func up(_ machine: Machine, _ context: CallContext) throws {
+        guard !machine.isUp else { return }
+        try backendCall(machine, context, "start") { $0.table.up($1, machine.object) }
+        machine.isUp = true
+    }
+
+    private func drop(_ machine: Machine, _ context: CallContext) {
+        guard machine.object != nil else { return }
+        let call = CallContext(engine: self, stepName: machine.backend.step.name, log: context.log)
+        machine.backend.table.drop(call.raw, machine.object)
+        machine.object = nil
+    }
+
+    /// Stops every machine the call still owns; their directories go with them.
+    private func dropAll(_ context: CallContext) {
+        for machine in context.machines {
+            drop(machine, context)
+            context.release(machine)
+        }
+    }
+
+    private func openLog(_ machine: Machine) -> FileHandle? {
+        let path = machine.directory.url.appendingPathComponent("log.txt").path
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        return FileHandle(forWritingAtPath: path)
+    }
+
+    func pluginOfStep(_ name: String) -> String? { try? registry.step(named: name).plugin.name }
+
+    // MARK: Services the plugins call
+
+    func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
+        context.write(log: message)
+        if level.rawValue >= HOST_LOG_INFO.rawValue || output.verbose {
+            output.progress("\(context.stepName): \(message)")
+        }
+    }
+
+    /// Collects a command's output as the backend streams it.
+    private final class Collector {
+        var out = Data(), err = Data()
+        let stream: Bool
+        let log: FileHandle?
+        init(stream: Bool, log: FileHandle?) { self.stream = stream; self.log = log }
+    }
+
+    func exec(_ context: CallContext, _ machine: Machine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) {
+        try up(machine, context)
+        machine.isDirty = true
+        context.write(log: "$ \(command)")
+        let collector = Collector(stream: stream, log: context.log)
+        var sink = host_output(struct_size: MemoryLayout<host_output>.size,
+                               context: Unmanaged.passUnretained(collector).toOpaque()) { raw, stream, data, length in
+            guard let raw, let data else { return }
+            let collector = Unmanaged<Collector>.fromOpaque(raw).takeUnretainedValue()
+            let chunk = Data(bytes: data, count: length)
+            if stream == 2 { collector.err.append(chunk) } else { collector.out.append(chunk) }
+            collector.log?.write(chunk)
+            if collector.stream { (stream == 2 ? FileHandle.standardError : FileHandle.standardOutput).write(chunk) }
+        }
+        var status: Int32 = 0
+        try withExtendedLifetime(collector) {
+            try backendCall(machine, context, "run `\(command)` in") { backend, call in
+                backend.table.exec(call, machine.object, command, &sink, &status)
+            }
+        }
+        return (status, collector.out, collector.err)
+    }
+
+    func transfer(_ context: CallContext, _ machine: Machine, upload: Bool, _ local: String, _ remote: String) throws {
+        try up(machine, context)
+        if upload {
+            machine.isDirty = true
+            try backendCall(machine, context, "upload \(local) to") { $0.table.upload($1, machine.object, local, remote) }
+        } else {
+            try backendCall(machine, context, "download \(remote) from") { $0.table.download($1, machine.object, remote, local) }
+        }
+    }
+
+    func consoleSend(_ context: CallContext, _ machine: Machine, _ text: String) throws {
+        try up(machine, context)
+        machine.isDirty = true
+        try backendCall(machine, context, "type on the console of") { backend, call in
+            backend.table.console_send(call, machine.object, text, text.utf8.count)
+        }
+    }
+
+    func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws {
+        try up(machine, context)
+        let matcher = try ConsoleMatcher(pattern: pattern, regex: regex)
+        let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            if let end = matcher.matchEnd(in: machine.console) {
+                machine.console.removeFirst(end)
+                return
+            }
+            let remaining = Int64(deadline.timeIntervalSinceNow * 1000)
+            guard remaining > 0 else {
+                let tail = String(decoding: machine.console.suffix(200), as: UTF8.self)
+                throw HostError(.stepFailed, "\(context.stepName): the console did not show \(regex ? "a match for /\(pattern)/" : "\"\(pattern)\"") within \(timeoutMs) ms; it last showed: \(tail)")
+            }
+            var got = 0
+            try backendCall(machine, context, "read the console of") { backend, call in
+                buffer.withUnsafeMutableBytes { bytes in
+                    backend.table.console_read(call, machine.object, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                               bytes.count, remaining, &got)
+                }
+            }
+            machine.console.append(contentsOf: buffer.prefix(got))
+            context.log?.write(Data(buffer.prefix(got)))
+        }
+    }
+}

@@ -1,0 +1,79 @@
+import CFFI
+import Foundation
+import PluginABI
+
+/// Calls a step's entry through libffi with the C signature its descriptor
+/// declared: (host_call *, host_machine *, host_machine **, params...).
+/// The descriptor was validated at load time, so the signature built here
+/// is exactly the one the plugin documented.
+enum FFIInvoker {
+    /// Owns every buffer an argument points to until the call returns:
+    /// libffi takes pointers to argument values and copies nothing.
+    private final class Arena {
+        private var blocks: [UnsafeMutableRawPointer] = []
+        deinit { blocks.forEach { $0.deallocate() } }
+
+        func store<T>(_ value: T) -> UnsafeMutableRawPointer {
+            let block = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment)
+            block.storeBytes(of: value, as: T.self)
+            blocks.append(block)
+            return block
+        }
+
+        func string(_ text: String) -> UnsafePointer<CChar> {
+            let utf8 = Array(text.utf8CString)
+            let block = UnsafeMutableRawPointer.allocate(byteCount: utf8.count, alignment: 1)
+            utf8.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: utf8.count) } // utf8CString is never empty
+            blocks.append(block)
+            return UnsafePointer(block.assumingMemoryBound(to: CChar.self))
+        }
+
+        func strings(_ items: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+            let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: items.count + 1)
+            for (index, item) in items.enumerated() { array[index] = string(item) }
+            array[items.count] = nil
+            blocks.append(UnsafeMutableRawPointer(array))
+            return UnsafePointer(array)
+        }
+    }
+
+    static func call(_ step: StepInfo, _ values: [ArgumentValue], call: UnsafeMutablePointer<host_call>,
+                     machine: OpaquePointer?, result: UnsafeMutablePointer<OpaquePointer?>) -> host_status {
+        let arena = Arena()
+        var types: [UnsafeMutablePointer<ffi_type>?] = [cffi_type_pointer(), cffi_type_pointer(), cffi_type_pointer()]
+        var arguments: [UnsafeMutableRawPointer?] = [arena.store(call), arena.store(machine), arena.store(result)]
+        for value in values {
+            switch value {
+            case let .string(s):
+                types.append(cffi_type_pointer()); arguments.append(arena.store(arena.string(s)))
+            case let .int(i):
+                types.append(cffi_type_sint64()); arguments.append(arena.store(i))
+            case let .bool(b):
+                types.append(cffi_type_uint8()); arguments.append(arena.store(UInt8(b ? 1 : 0)))
+            case let .double(d):
+                types.append(cffi_type_double()); arguments.append(arena.store(d))
+            case let .list(items):
+                let list = host_string_list(count: items.count, items: arena.strings(items))
+                types.append(cffi_type_pointer()); arguments.append(arena.store(arena.store(list)))
+            case let .pairs(pairs):
+                let list = host_kv_list(count: pairs.count, keys: arena.strings(pairs.map(\.key)),
+                                        values: arena.strings(pairs.map(\.value)))
+                types.append(cffi_type_pointer()); arguments.append(arena.store(arena.store(list)))
+            }
+        }
+        // The cif keeps a pointer to the type array, so both live in buffers
+        // that stay put until ffi_call returns.
+        let typeBuffer = UnsafeMutablePointer<UnsafeMutablePointer<ffi_type>?>.allocate(capacity: types.count)
+        typeBuffer.initialize(from: types, count: types.count)
+        let argumentBuffer = UnsafeMutablePointer<UnsafeMutableRawPointer?>.allocate(capacity: arguments.count)
+        argumentBuffer.initialize(from: arguments, count: arguments.count)
+        defer { typeBuffer.deallocate(); argumentBuffer.deallocate() }
+        var cif = ffi_cif()
+        guard ffi_prep_cif(&cif, cffi_default_abi(), UInt32(types.count), cffi_type_sint32(), typeBuffer) == FFI_OK else {
+            return HOST_ERROR
+        }
+        var returned: Int = 0 // an ffi_arg: libffi widens the int32 status to a full register
+        ffi_call(&cif, step.entry, &returned, argumentBuffer)
+        return Int32(truncatingIfNeeded: returned) == HOST_OK.rawValue ? HOST_OK : HOST_ERROR
+    }
+}

@@ -1,0 +1,33 @@
+/// The one error type host shows a person: what went wrong, and what would
+/// be right. `exitCode` follows sysexits: usage errors are EX_USAGE (64).
+public struct HostError: Error, CustomStringConvertible, Equatable {
+    public enum Kind: Sendable, Equatable {
+        case usage          // the command line is wrong
+        case plugin         // a plugin is broken or missing
+        case stepFailed     // a step ran and reported failure
+        case environment    // the machine lacks something (tool, space, permission)
+        case cache          // the cache is unreadable or inconsistent
+    }
+
+    public let kind: Kind
+    public let message: String
+
+    public init(_ kind: Kind, _ message: String) {
+        self.kind = kind
+        self.message = message
+    }
+
+    public static func usage(_ message: String) -> HostError { HostError(.usage, message) }
+
+    public var description: String { message }
+
+    public var exitCode: Int32 {
+        switch kind {
+        case .usage: 64      // EX_USAGE
+        case .plugin: 69     // EX_UNAVAILABLE
+        case .environment: 72 // EX_OSFILE
+        case .cache: 74      // EX_IOERR
+        case .stepFailed: 1
+        }
+    }
+}

@@ -1,0 +1,100 @@
+import Foundation
+import PluginABI
+
+/// The host_services vtable every call carries. Each entry finds its
+/// CallContext, checks the machine pointer, and hands the work to the
+/// Engine; failures are recorded on the context and returned as HOST_ERROR.
+enum HostServices {
+    private static func run(_ call: UnsafeMutablePointer<host_call>?, _ body: (CallContext) throws -> Void) -> host_status {
+        guard let context = CallContext.from(call) else { return HOST_ERROR }
+        do {
+            try body(context)
+            return HOST_OK
+        } catch {
+            context.error = String(describing: error)
+            return HOST_ERROR
+        }
+    }
+
+    private static func machine(_ context: CallContext, _ handle: OpaquePointer?) throws -> Machine {
+        guard let machine = context.machine(handle) else {
+            throw HostError(.plugin, "\(context.stepName) passed a machine that is not its own (or no longer exists)")
+        }
+        return machine
+    }
+
+    private static func string(_ pointer: UnsafePointer<CChar>?, _ what: String) throws -> String {
+        guard let pointer else { throw HostError(.plugin, "\(what) is NULL") }
+        return String(cString: pointer)
+    }
+
+    nonisolated(unsafe) static let table: UnsafePointer<host_services> = {
+        let table = UnsafeMutablePointer<host_services>.allocate(capacity: 1)
+        table.initialize(to: host_services(
+            struct_size: MemoryLayout<host_services>.size,
+            log: { call, level, message in
+                guard let context = CallContext.from(call), let message else { return }
+                context.engine.log(context, level, String(cString: message))
+            },
+            set_error: { call, message in
+                CallContext.from(call)?.error = message.map { String(cString: $0) } ?? "unknown error"
+            },
+            exec: { call, handle, command, flags, result in
+                run(call) { context in
+                    let output = try context.engine.exec(context, machine(context, handle), string(command, "exec command"),
+                                                         stream: flags & HOST_EXEC_STREAM != 0)
+                    guard let result else { return }
+                    result.pointee.exit_status = output.status
+                    (result.pointee.out, result.pointee.out_len) = context.keep(output.out)
+                    (result.pointee.err, result.pointee.err_len) = context.keep(output.err)
+                }
+            },
+            upload: { call, handle, local, remote in
+                run(call) { try $0.engine.transfer($0, machine($0, handle), upload: true,
+                                                   string(local, "upload source"), string(remote, "upload destination")) }
+            },
+            download: { call, handle, remote, local in
+                run(call) { try $0.engine.transfer($0, machine($0, handle), upload: false,
+                                                   string(local, "download destination"), string(remote, "download source")) }
+            },
+            console_send: { call, handle, text in
+                run(call) { try $0.engine.consoleSend($0, machine($0, handle), string(text, "console text")) }
+            },
+            console_expect: { call, handle, pattern, flags, timeout in
+                run(call) { try $0.engine.consoleExpect($0, machine($0, handle), string(pattern, "expect pattern"),
+                                                        regex: flags & HOST_EXPECT_REGEX != 0, timeoutMs: timeout) }
+            },
+            apply: { call, handle, argc, argv, result in
+                run(call) { context in
+                    guard let argv, argc > 0 else { throw HostError(.plugin, "apply needs at least a step name") }
+                    let words = try (0..<argc).map { try string(argv[$0], "apply word #\($0)") }
+                    let applied = try context.engine.apply(context, machine(context, handle), words)
+                    result?.pointee = applied.handle
+                }
+            },
+            depend_file: { call, path in
+                run(call) { context in
+                    let path = URL(fileURLWithPath: try string(path, "dependency path")).standardizedFileURL.path
+                    context.dependencies.append(.init(path: path, sha256: try Digest.ofFile(path)))
+                }
+            },
+            cap_expiry: { call, seconds in
+                guard let context = CallContext.from(call) else { return }
+                context.expiryCap = min(context.expiryCap ?? .max, max(seconds, 0))
+            },
+            set_exit_status: { call, status in
+                CallContext.from(call)?.engine.exitStatus = status
+            },
+            backend_machine: { call, handle in
+                guard let context = CallContext.from(call), let machine = context.machine(handle),
+                      machine.backend.step.plugin.name == context.engine.pluginOfStep(context.stepName)
+                else { return nil }
+                return machine.object
+            },
+            extension: { call, handle, id in
+                guard let context = CallContext.from(call), let machine = context.machine(handle), let id else { return nil }
+                return machine.backend.table.extension?(id)
+            }))
+        return UnsafePointer(table)
+    }()
+}

@@ -1,0 +1,67 @@
+import Foundation
+
+/// What host records beside each cached machine: plain versioned JSON, so a
+/// newer host reads every older version and an unknown one is rebuilt,
+/// never misread.
+struct Manifest: Codable, Sendable {
+    static let currentVersion = 1
+
+    struct Dependency: Codable, Sendable, Equatable {
+        let path: String
+        let sha256: String
+    }
+
+    var version = Manifest.currentVersion
+    let key: String
+    /// The pipeline up to this step, as a person would type it.
+    let pipeline: String
+    let step: String
+    let plugin: String
+    let pluginDigest: String
+    /// The backend step whose plugin can clone this machine.
+    let backend: String
+    let parentKey: String?
+    /// Which build of the parent this was made from: a rebuilt parent
+    /// (same key, new build) invalidates its children.
+    let parentBuild: String?
+    /// Unique per build.
+    let build: String
+    let created: Date
+    let expires: Date
+    let dependencies: [Dependency]
+
+    private struct VersionOnly: Decodable { let version: Int }
+
+    enum ReadResult {
+        case valid(Manifest)
+        case unreadable(String)
+    }
+
+    static func read(from url: URL) -> ReadResult {
+        guard let data = try? Data(contentsOf: url) else { return .unreadable("its manifest is missing") }
+        guard let version = try? decoder.decode(VersionOnly.self, from: data).version else {
+            return .unreadable("its manifest is not valid JSON")
+        }
+        guard version == currentVersion else {
+            return .unreadable("its manifest has version \(version), which this host (version \(currentVersion)) does not know")
+        }
+        do {
+            return .valid(try decoder.decode(Manifest.self, from: data))
+        } catch {
+            return .unreadable("its manifest is damaged: \(error)")
+        }
+    }
+
+    func write(to url: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        encoder.dateEncodingStrategy = .iso8601
+        try encoder.encode(self).write(to: url, options: .atomic)
+    }
+
+    private static var decoder: JSONDecoder {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        return decoder
+    }
+}

@@ -1,0 +1,92 @@
+import Foundation
+import PluginABI
+
+/// A parameter type as host converts command-line words to it.
+public enum ParameterType: String, Sendable, Codable {
+    case string, int, bool, double, list, rest, kwargs
+
+    init?(_ abi: host_param_type) {
+        switch abi {
+        case HOST_PARAM_STRING: self = .string
+        case HOST_PARAM_INT: self = .int
+        case HOST_PARAM_BOOL: self = .bool
+        case HOST_PARAM_DOUBLE: self = .double
+        case HOST_PARAM_LIST: self = .list
+        case HOST_PARAM_REST: self = .rest
+        case HOST_PARAM_KWARGS: self = .kwargs
+        default: return nil
+        }
+    }
+
+    /// Filled by position (rest and kwargs take what is left instead).
+    var isPositional: Bool { self != .rest && self != .kwargs }
+}
+
+public struct ParameterInfo: Sendable {
+    public let name: String
+    public let type: ParameterType
+    /// The default as written on the command line; nil when required.
+    public let defaultText: String?
+    /// The default converted to its type, checked when the plugin loaded.
+    let defaultValue: ArgumentValue?
+    public let help: String
+
+    public var isRequired: Bool { defaultValue == nil && type != .kwargs }
+}
+
+/// A plugin file that loaded and passed validation.
+public final class PluginInfo: @unchecked Sendable {
+    public let name: String
+    public let version: String
+    public let path: String
+    private var cachedDigest: String?
+
+    init(name: String, version: String, path: String) {
+        self.name = name
+        self.version = version
+        self.path = path
+    }
+
+    /// The file's SHA-256, part of every cache key of its steps: rebuilding
+    /// a plugin invalidates what it made. Computed only for plugins a
+    /// pipeline uses, once per run.
+    func digest() throws -> String {
+        if let cachedDigest { return cachedDigest }
+        let value = try Digest.ofFile(path)
+        cachedDigest = value
+        return value
+    }
+}
+
+public struct StepInfo: @unchecked Sendable {
+    public let name: String
+    public let summary: String
+    public let flags: UInt32
+    /// Seconds; host's default when the plugin says 0.
+    public let expiry: Int64
+    public let parameters: [ParameterInfo]
+    public let plugin: PluginInfo
+    let entry: host_step_entry
+    /// A copy of the plugin's backend table, taken under the struct_size rules.
+    let backend: host_backend?
+
+    public var isTransient: Bool { flags & HOST_STEP_TRANSIENT != 0 }
+    public var isTransientWhenLast: Bool { flags & HOST_STEP_TRANSIENT_WHEN_LAST != 0 }
+    public var startsPipeline: Bool { flags & HOST_STEP_STARTS_PIPELINE != 0 || isBackend }
+    public var isBackend: Bool { flags & HOST_STEP_BACKEND != 0 }
+    public var isInteractive: Bool { flags & HOST_STEP_INTERACTIVE != 0 }
+    public var isCacheable: Bool { !isTransient }
+
+    /// The flag words `list-plugins` shows.
+    public var flagNames: [String] {
+        var names: [String] = []
+        if isTransient { names.append("transient") }
+        if isTransientWhenLast { names.append("transient-when-last") }
+        if isCacheable { names.append("cacheable") }
+        if startsPipeline { names.append("starts-pipeline") }
+        if isInteractive { names.append("interactive") }
+        return names
+    }
+}
+
+public let defaultExpirySeconds: Int64 = 7 * 24 * 3600

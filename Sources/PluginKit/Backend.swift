@@ -1,0 +1,152 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PluginABI
+
+/// The context of a call from host into a backend: logging and errors.
+public struct BackendCall {
+    let raw: UnsafeMutablePointer<host_call>
+    public func log(_ message: String, level: host_log_level = HOST_LOG_INFO) {
+        raw.pointee.services.pointee.log(raw, level, message)
+    }
+}
+
+/// A machine as a Swift backend implements it (see host_backend in
+/// host_plugin.h for what each operation must do).
+public protocol BackendMachine: AnyObject {
+    func up(_ call: BackendCall) throws
+    func down(_ call: BackendCall) throws
+    /// Stop without saving; the last call for this machine.
+    func drop(_ call: BackendCall)
+    /// Runs the command, hands each chunk of output to `output` (stream 1 or
+    /// 2) and returns the exit status.
+    func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32
+    func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws
+    func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws
+    func consoleSend(_ call: BackendCall, _ bytes: UnsafeRawBufferPointer) throws
+    /// What the console printed, waiting up to `timeoutMs` for the first byte.
+    func consoleRead(_ call: BackendCall, into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int64) throws -> Int
+    func describe() -> String?
+}
+
+/// A Swift backend: how to make new machines and clones of saved ones.
+public protocol Backend: Sendable {
+    func create(_ call: BackendCall, directory: String) throws -> BackendMachine
+    func clone(_ call: BackendCall, from source: String, to destination: String) throws -> BackendMachine
+    /// A backend extension by versioned id; nil when not offered.
+    func extensionTable(_ id: String) -> UnsafeRawPointer?
+}
+
+extension Backend {
+    public func extensionTable(_ id: String) -> UnsafeRawPointer? { nil }
+}
+
+/// The C vtable every Swift backend plugin exports. Each plugin .so has its
+/// own copy of PluginKit, so this one-backend-per-plugin state is the
+/// plugin's own.
+enum BackendBridge {
+    nonisolated(unsafe) static var backend: (any Backend)?
+
+    static func install(_ backend: any Backend) { self.backend = backend }
+
+    /// Keeps the last `describe` string alive until the next call, as the
+    /// header promises.
+    final class Box {
+        let machine: BackendMachine
+        var description: UnsafeMutablePointer<CChar>?
+        init(_ machine: BackendMachine) { self.machine = machine }
+        deinit { free(description) }
+    }
+
+    static func box(_ pointer: UnsafeMutableRawPointer?) -> Box? {
+        pointer.map { Unmanaged<Box>.fromOpaque($0).takeUnretainedValue() }
+    }
+
+    /// Runs `body`, turning a thrown error into set_error + HOST_ERROR.
+    static func guarded(_ call: UnsafeMutablePointer<host_call>?, _ body: (BackendCall) throws -> Void) -> host_status {
+        guard let call else { return HOST_ERROR }
+        do {
+            try body(BackendCall(raw: call))
+            return HOST_OK
+        } catch is HostServiceFailed {
+            return HOST_ERROR
+        } catch {
+            call.pointee.services.pointee.set_error(call, String(describing: error))
+            return HOST_ERROR
+        }
+    }
+
+    static func made(_ machine: BackendMachine, _ out: UnsafeMutablePointer<UnsafeMutableRawPointer?>?) {
+        out?.pointee = Unmanaged.passRetained(Box(machine)).toOpaque()
+    }
+
+    // Written once, then only read: host calls plugins on one thread.
+    nonisolated(unsafe) static let vtable: UnsafePointer<host_backend> = {
+        let table = UnsafeMutablePointer<host_backend>.allocate(capacity: 1)
+        table.initialize(to: host_backend(
+            struct_size: MemoryLayout<host_backend>.size,
+            create: { call, dir, out in
+                guarded(call) { c in
+                    guard let backend, let dir else { throw StepError("backend not installed") }
+                    made(try backend.create(c, directory: String(cString: dir)), out)
+                }
+            },
+            clone: { call, source, destination, out in
+                guarded(call) { c in
+                    guard let backend, let source, let destination else { throw StepError("backend not installed") }
+                    made(try backend.clone(c, from: String(cString: source), to: String(cString: destination)), out)
+                }
+            },
+            up: { call, machine in guarded(call) { try box(machine)?.machine.up($0) } },
+            down: { call, machine in guarded(call) { try box(machine)?.machine.down($0) } },
+            drop: { call, machine in
+                guard let call, let machine else { return }
+                Unmanaged<Box>.fromOpaque(machine).takeRetainedValue().machine.drop(BackendCall(raw: call))
+            },
+            exec: { call, machine, command, output, status in
+                guarded(call) { c in
+                    guard let box = box(machine), let command, let output else { return }
+                    let sink = output.pointee
+                    let code = try box.machine.exec(c, String(cString: command)) { stream, bytes in
+                        sink.write(sink.context, stream, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+                    }
+                    status?.pointee = code
+                }
+            },
+            upload: { call, machine, local, remote in
+                guarded(call) { c in
+                    guard let local, let remote else { return }
+                    try box(machine)?.machine.upload(c, from: String(cString: local), to: String(cString: remote))
+                }
+            },
+            download: { call, machine, remote, local in
+                guarded(call) { c in
+                    guard let local, let remote else { return }
+                    try box(machine)?.machine.download(c, from: String(cString: remote), to: String(cString: local))
+                }
+            },
+            console_send: { call, machine, data, length in
+                guarded(call) { c in
+                    try box(machine)?.machine.consoleSend(c, UnsafeRawBufferPointer(start: data, count: length))
+                }
+            },
+            console_read: { call, machine, buffer, capacity, timeout, length in
+                guarded(call) { c in
+                    let got = try box(machine)?.machine.consoleRead(
+                        c, into: UnsafeMutableRawBufferPointer(start: buffer, count: capacity), timeoutMs: timeout) ?? 0
+                    length?.pointee = got
+                }
+            },
+            describe: { _, machine in
+                guard let box = box(machine) else { return nil }
+                free(box.description)
+                box.description = box.machine.describe().map { strdup($0) }
+                return UnsafePointer(box.description)
+            },
+            extension: { id in
+                guard let id else { return nil }
+                return backend?.extensionTable(String(cString: id))
+            }))
+        return UnsafePointer(table)
+    }()
+}

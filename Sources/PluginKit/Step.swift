@@ -1,0 +1,42 @@
+import PluginABI
+
+/// What a step means to host; see the HOST_STEP_* flags in host_plugin.h.
+public struct StepFlags: OptionSet, Sendable {
+    public let rawValue: UInt32
+    public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+    public static let interactive = StepFlags(rawValue: HOST_STEP_INTERACTIVE)
+    public static let transient = StepFlags(rawValue: HOST_STEP_TRANSIENT)
+    public static let transientWhenLast = StepFlags(rawValue: HOST_STEP_TRANSIENT_WHEN_LAST)
+    public static let startsPipeline = StepFlags(rawValue: HOST_STEP_STARTS_PIPELINE)
+    public static let backend = StepFlags(rawValue: HOST_STEP_BACKEND)
+}
+
+/// One step of a Swift plugin. `run` gets the call and returns the machine to
+/// keep, or nil to keep nothing (the step's changes are dropped).
+public struct Step: Sendable {
+    public let name: String
+    public let summary: String
+    public let flags: StepFlags
+    public let expiry: Int64
+    public let parameters: [Parameter]
+    public let run: @Sendable (StepCall) throws -> Machine?
+
+    public init(
+        _ name: String, summary: String, flags: StepFlags = [], expiry: Int64 = 0,
+        parameters: [Parameter] = [], run: @escaping @Sendable (StepCall) throws -> Machine?
+    ) {
+        self.name = name
+        self.summary = summary
+        self.flags = flags
+        self.expiry = expiry
+        self.parameters = parameters
+        self.run = run
+    }
+}
+
+/// An error a plugin throws to fail its step; host shows the message.
+public struct StepError: Error, CustomStringConvertible {
+    public let description: String
+    public init(_ message: String) { description = message }
+}

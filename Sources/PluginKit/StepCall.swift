@@ -1,0 +1,149 @@
+#if canImport(Glibc)
+import Glibc
+#endif
+import PluginABI
+
+/// A machine handle host gave the step; only meaningful during the call.
+public struct Machine: @unchecked Sendable {
+    public let handle: OpaquePointer
+}
+
+/// A host service reported failure; host already holds its message, so the
+/// step only has to pass the failure on (PluginKit does that when it is
+/// thrown out of `run`).
+public struct HostServiceFailed: Error {}
+
+public struct ExecResult: Sendable {
+    public let status: Int32
+    public let out: String
+    public let err: String
+}
+
+/// The Swift view of one call from host: the machine, the typed arguments and
+/// the host services. Valid only until the step returns.
+public final class StepCall: @unchecked Sendable {
+    let raw: UnsafeMutablePointer<host_call>
+    public let machine: Machine
+    private let arguments: [String: Argument]
+
+    init(raw: UnsafeMutablePointer<host_call>, machine: Machine, arguments: [String: Argument]) {
+        self.raw = raw
+        self.machine = machine
+        self.arguments = arguments
+    }
+
+    private var services: host_services { raw.pointee.services.pointee }
+
+    // MARK: Arguments. A name the step did not declare is a programming error
+    // in the plugin itself, so these trap with the name rather than guess.
+
+    public func argument(_ name: String) -> Argument {
+        guard let value = arguments[name] else { fatalError("step has no parameter named \(name)") }
+        return value
+    }
+    public func string(_ name: String) -> String {
+        if case let .string(v) = argument(name) { return v }
+        fatalError("parameter \(name) is not a string")
+    }
+    public func int(_ name: String) -> Int64 {
+        if case let .int(v) = argument(name) { return v }
+        fatalError("parameter \(name) is not an int")
+    }
+    public func bool(_ name: String) -> Bool {
+        if case let .bool(v) = argument(name) { return v }
+        fatalError("parameter \(name) is not a bool")
+    }
+    public func double(_ name: String) -> Double {
+        if case let .double(v) = argument(name) { return v }
+        fatalError("parameter \(name) is not a double")
+    }
+    /// A list or rest parameter.
+    public func list(_ name: String) -> [String] {
+        if case let .list(v) = argument(name) { return v }
+        fatalError("parameter \(name) is not a list")
+    }
+    public func pairs(_ name: String) -> [(String, String)] {
+        if case let .pairs(v) = argument(name) { return v }
+        fatalError("parameter \(name) is not a kwargs parameter")
+    }
+
+    // MARK: Host services
+
+    public func log(_ message: String, level: host_log_level = HOST_LOG_INFO) {
+        services.log(raw, level, message)
+    }
+
+    private func check(_ status: host_status) throws {
+        if status != HOST_OK { throw HostServiceFailed() }
+    }
+
+    /// Runs a shell command in `machine` (default: the step's own).
+    @discardableResult
+    public func exec(_ command: String, on machine: Machine? = nil, stream: Bool = false) throws -> ExecResult {
+        var result = host_exec_result()
+        result.struct_size = MemoryLayout<host_exec_result>.size
+        try check(services.exec(raw, (machine ?? self.machine).handle, command, stream ? HOST_EXEC_STREAM : 0, &result))
+        return ExecResult(
+            status: result.exit_status,
+            out: Self.text(result.out, result.out_len),
+            err: Self.text(result.err, result.err_len))
+    }
+
+    /// Runs a command that must succeed and returns its standard output.
+    public func run(_ command: String, on machine: Machine? = nil) throws -> String {
+        let result = try exec(command, on: machine)
+        guard result.status == 0 else {
+            throw StepError("`\(command)` exited with status \(result.status): \(result.err)")
+        }
+        return result.out
+    }
+
+    private static func text(_ pointer: UnsafePointer<CChar>?, _ length: Int) -> String {
+        guard let pointer, length > 0 else { return "" }
+        return String(decoding: UnsafeRawBufferPointer(start: pointer, count: length), as: UTF8.self)
+    }
+
+    /// Applies another step, given as command-line words, to the machine this
+    /// step was given (or `machine`); host caches it on its own.
+    public func apply(_ words: [String], to machine: Machine? = nil) throws -> Machine {
+        var result: OpaquePointer?
+        let status = withCStrings(words) { argv in
+            services.apply(raw, (machine ?? self.machine).handle, words.count, argv, &result)
+        }
+        try check(status)
+        guard let result else { throw StepError("host applied \(words.first ?? "?") but returned no machine") }
+        return Machine(handle: result)
+    }
+
+    public func upload(_ localPath: String, to machinePath: String, on machine: Machine? = nil) throws {
+        try check(services.upload(raw, (machine ?? self.machine).handle, localPath, machinePath))
+    }
+    public func download(_ machinePath: String, to localPath: String, on machine: Machine? = nil) throws {
+        try check(services.download(raw, (machine ?? self.machine).handle, machinePath, localPath))
+    }
+    public func consoleSend(_ text: String, on machine: Machine? = nil) throws {
+        try check(services.console_send(raw, (machine ?? self.machine).handle, text))
+    }
+    public func consoleExpect(_ pattern: String, regex: Bool = false, timeoutMs: Int64 = 30_000, on machine: Machine? = nil) throws {
+        try check(services.console_expect(raw, (machine ?? self.machine).handle, pattern, regex ? HOST_EXPECT_REGEX : 0, timeoutMs))
+    }
+    public func dependOn(file path: String) throws {
+        try check(services.depend_file(raw, path))
+    }
+    public func capExpiry(seconds: Int64) { services.cap_expiry(raw, seconds) }
+    public func setExitStatus(_ status: Int32) { services.set_exit_status(raw, status) }
+
+    /// The backend's own object behind `machine`, when this plugin is its backend.
+    public func backendMachine<T: AnyObject>(_ machine: Machine? = nil, as type: T.Type) -> T? {
+        guard let pointer = services.backend_machine(raw, (machine ?? self.machine).handle) else { return nil }
+        return Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue() as? T
+    }
+}
+
+/// Lends `strings` to C as a `const char *const *` for the closure's duration.
+func withCStrings<R>(_ strings: [String], _ body: (UnsafePointer<UnsafePointer<CChar>?>) -> R) -> R {
+    let copies = strings.map { strdup($0) }
+    defer { copies.forEach { free($0) } }
+    // The NULL terminator keeps the array non-empty, so baseAddress is never nil.
+    return (copies.map { UnsafePointer($0) } + [nil]).withUnsafeBufferPointer { body($0.baseAddress!) }
+}
