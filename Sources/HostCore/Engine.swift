@@ -166,7 +166,8 @@ public final class Engine {
         let status = FFIInvoker.call(planned.step, planned.arguments.values, call: context.raw,
                                      machine: machine.handle, result: &result)
         guard status == HOST_OK else {
-            throw HostError(.stepFailed, "\(planned.step.name) failed: \(context.error ?? "the step reported an error without a message")")
+            throw HostError(.stepFailed, "\(planned.step.name) failed: \(context.error ?? "the step reported an error without a message")",
+                            status: exitStatus == 0 ? nil : exitStatus)
         }
         if let result {
             guard let returned = context.machine(result) else {

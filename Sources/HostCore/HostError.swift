@@ -11,10 +11,13 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
 
     public let kind: Kind
     public let message: String
+    /// The exit status a failed step asked for (exec passes on its command's).
+    public var status: Int32?
 
-    public init(_ kind: Kind, _ message: String) {
+    public init(_ kind: Kind, _ message: String, status: Int32? = nil) {
         self.kind = kind
         self.message = message
+        self.status = status
     }
 
     public static func usage(_ message: String) -> HostError { HostError(.usage, message) }
@@ -22,7 +25,8 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
     public var description: String { message }
 
     public var exitCode: Int32 {
-        switch kind {
+        if let status { return status }
+        return switch kind {
         case .usage: 64      // EX_USAGE
         case .plugin: 69     // EX_UNAVAILABLE
         case .environment: 72 // EX_OSFILE

@@ -90,6 +90,7 @@ public final class StepCall: @unchecked Sendable {
     }
 
     /// Runs a command that must succeed and returns its standard output.
+    @discardableResult
     public func run(_ command: String, on machine: Machine? = nil) throws -> String {
         let result = try exec(command, on: machine)
         guard result.status == 0 else {
@@ -136,7 +137,7 @@ public final class StepCall: @unchecked Sendable {
     /// The backend's own object behind `machine`, when this plugin is its backend.
     public func backendMachine<T: AnyObject>(_ machine: Machine? = nil, as type: T.Type) -> T? {
         guard let pointer = services.backend_machine(raw, (machine ?? self.machine).handle) else { return nil }
-        return Unmanaged<AnyObject>.fromOpaque(pointer).takeUnretainedValue() as? T
+        return BackendBridge.box(pointer)?.machine as? T
     }
 }
 

@@ -1,0 +1,80 @@
+import Foundation
+import PluginKit
+
+/// Steps that exercise host's semantics through the real ABI, on any
+/// backend: caching, transient steps, apply, dependencies and expiry.
+let plugin = Plugin(name: "self_test", version: "1.0.0", steps: [
+    Step("self_test.make_greeting", summary: "Write a greeting into .greeting in the machine (cached)",
+         parameters: [.string("greeting", default: "Hello!", help: "the text to write")]) { call in
+        let greeting = call.string("greeting").replacingOccurrences(of: "'", with: "'\\''")
+        try call.run("printf '%s\\n' '\(greeting)' > .greeting")
+        return call.machine
+    },
+
+    Step("self_test.greeting", summary: "Apply make_greeting (cached on its own), then check .greeting (transient)",
+         flags: .transient,
+         parameters: [.string("greeting", default: "Hello!", help: "the text to expect")]) { call in
+        let greeting = call.string("greeting")
+        let greeted = try call.apply(["self_test.make_greeting", "--greeting=\(greeting)"])
+        let found = try call.run("cat .greeting", on: greeted).trimmingCharacters(in: .newlines)
+        guard found == greeting else { throw StepError("expected .greeting to hold \"\(greeting)\", found \"\(found)\"") }
+        call.log("greeting ok: \(found)")
+        return nil
+    },
+
+    Step("self_test.count", summary: "Record each real run in a host file, so tests can prove caching",
+         parameters: [
+            .string("record", default: "", help: "host file that gets one line per real run"),
+            .double("sleep", default: 0, help: "seconds to work before finishing"),
+            .int("expire", default: 0, help: "seconds the result stays valid (0: the default)"),
+            .list("depend", help: "host files the result depends on"),
+         ]) { call in
+        let record = call.string("record")
+        if !record.isEmpty {
+            let line = Data("ran pid=\(getpid())\n".utf8)
+            if let handle = FileHandle(forWritingAtPath: record) {
+                handle.seekToEndOfFile()
+                handle.write(line)
+                handle.closeFile()
+            } else {
+                _ = FileManager.default.createFile(atPath: record, contents: line)
+            }
+        }
+        for file in call.list("depend") { try call.dependOn(file: file) }
+        if call.int("expire") > 0 { call.capExpiry(seconds: call.int("expire")) }
+        try call.run("echo counted >> count.txt")
+        if call.double("sleep") > 0 { usleep(UInt32(call.double("sleep") * 1_000_000)) }
+        return call.machine
+    },
+
+    Step("self_test.note", summary: "Append TEXT to notes.txt in the machine (transient when last)",
+         flags: .transientWhenLast,
+         parameters: [.string("text", help: "the line to append")]) { call in
+        let text = call.string("text").replacingOccurrences(of: "'", with: "'\\''")
+        try call.run("printf '%s\\n' '\(text)' >> notes.txt")
+        return call.machine
+    },
+
+    Step("self_test.args", summary: "Print the typed arguments host passed through the C ABI (transient)",
+         flags: .transient,
+         parameters: [
+            .string("name", help: "a string"),
+            .int("count", default: 1, help: "an int"),
+            .bool("flag", help: "a bool"),
+            .double("ratio", default: 0.5, help: "a double"),
+            .list("tag", help: "a list"),
+            .rest("words", help: "the remaining positional words"),
+            .kwargs("extra", help: "undeclared --key=value pairs"),
+         ]) { call in
+        let text = """
+            name=\(call.string("name")) count=\(call.int("count")) flag=\(call.bool("flag")) ratio=\(call.double("ratio"))
+            tag=\(call.list("tag")) words=\(call.list("words")) extra=\(call.pairs("extra").map { "\($0)=\($1)" })
+
+            """
+        FileHandle.standardOutput.write(Data(text.utf8))
+        return nil
+    },
+])
+
+@_cdecl("host_plugin_entry_v1")
+public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }

@@ -1,0 +1,91 @@
+import ArgumentParser
+import Foundation
+import HostCore
+
+struct ListPlugins: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "list-plugins", abstract: "Show every step of every plugin found, and plugins that failed to load.")
+
+    @Flag(help: "Print JSON for scripts.") var json = false
+
+    func run() throws {
+        let registry = Main.loadPlugins()
+        if json {
+            print(try Self.json(registry))
+            return
+        }
+        for step in registry.steps {
+            print(StepHelp.headline(step))
+            print("    \(step.summary)")
+            for parameter in step.parameters { print("    " + StepHelp.describe(parameter)) }
+            print("    from \(step.plugin.path) (\(step.plugin.name) \(step.plugin.version))")
+        }
+        print("\(registry.steps.count) steps from \(registry.plugins.count) plugins")
+        if !registry.conflicts.isEmpty {
+            print("\nSteps offered twice (neither runs until one is removed):")
+            for (name, files) in registry.conflicts.sorted(by: { $0.key < $1.key }) {
+                print("  \(name): \(files.joined(separator: ", "))")
+            }
+        }
+        if !registry.failures.isEmpty {
+            print("\nPlugins that failed to load:")
+            for failure in registry.failures { print("  \(failure.path): \(failure.reason)") }
+        }
+    }
+
+    static func json(_ registry: PluginRegistry) throws -> String {
+        let steps: [[String: Any]] = registry.steps.map { step in
+            [
+                "name": step.name, "kind": step.isBackend ? "backend" : "step", "summary": step.summary,
+                "flags": step.flagNames, "expiry_seconds": step.expiry,
+                "plugin": step.plugin.name, "plugin_version": step.plugin.version, "file": step.plugin.path,
+                "parameters": step.parameters.map { parameter -> [String: Any] in
+                    var item: [String: Any] = ["name": parameter.name, "type": parameter.type.rawValue,
+                                               "required": parameter.isRequired, "help": parameter.help]
+                    if let text = parameter.defaultText { item["default"] = text }
+                    return item
+                },
+            ]
+        }
+        let object: [String: Any] = [
+            "steps": steps,
+            "failures": registry.failures.map { ["file": $0.path, "reason": $0.reason] },
+            "conflicts": registry.conflicts.sorted { $0.key < $1.key }.map { ["step": $0.key, "files": $0.value] },
+        ]
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+}
+
+/// `host help STEP` and the per-step lines of `list-plugins`.
+enum StepHelp {
+    static func headline(_ step: StepInfo) -> String {
+        "\(step.name)  [\(step.isBackend ? "backend" : "step")]  \(step.flagNames.joined(separator: ", "))"
+    }
+
+    static func describe(_ parameter: ParameterInfo) -> String {
+        let name = parameter.type == .rest ? "\(parameter.name)..." : parameter.type == .kwargs ? "--KEY=VALUE..." : "--\(parameter.name)"
+        var line = "\(name) (\(parameter.type)"
+        if parameter.isRequired {
+            line += ", required"
+        } else if let text = parameter.defaultText, parameter.type != .list, parameter.type != .rest {
+            line += ", default \(text.isEmpty ? "\"\"" : text)"
+        }
+        line += ")"
+        return parameter.help.isEmpty ? line : line + "  " + parameter.help
+    }
+
+    static func print(_ name: String) throws -> Int32 {
+        let step = try Main.loadPlugins().step(named: name)
+        Swift.print("\(step.name): \(step.summary)")
+        Swift.print("kind: \(step.isBackend ? "backend" : "step"); \(step.flagNames.joined(separator: ", ")); results kept \(step.expiry / 3600) h")
+        let positional = step.parameters.filter { $0.type == .rest }.map { "\($0.name.uppercased())..." }
+        Swift.print("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) [--transient] [--PARAMETER=VALUE...] \(positional.joined(separator: " "))")
+        if !step.parameters.isEmpty {
+            Swift.print("parameters (positional words fill them in this order):")
+            for parameter in step.parameters { Swift.print("  " + describe(parameter)) }
+        }
+        Swift.print("from: \(step.plugin.path)")
+        return 0
+    }
+}

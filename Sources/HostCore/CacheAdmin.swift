@@ -1,0 +1,64 @@
+import Foundation
+
+/// `host cache ls` and `host cleanup`: what is cached and removing it, never
+/// a machine another run is building or using.
+public struct CacheAdmin {
+    public struct Row: Sendable {
+        public let key: String
+        public let pipeline: String
+        public let bytes: Int64
+        public let created: Date?
+        public let expires: Date?
+        public let problem: String?
+    }
+
+    public struct CleanupReport: Sendable {
+        public var removed = 0
+        public var freedBytes: Int64 = 0
+        public var inUse: [String] = []
+    }
+
+    public enum Which: String, Sendable, CaseIterable { case all, expired }
+
+    private let store: CacheStore
+
+    public init(cache: CacheLocation) throws {
+        store = try CacheStore(location: cache)
+    }
+
+    public func list() -> [Row] {
+        store.list().map {
+            Row(key: $0.key, pipeline: $0.manifest?.pipeline ?? "?", bytes: $0.bytes,
+                created: $0.manifest?.created, expires: $0.manifest?.expires, problem: $0.problem)
+        }
+    }
+
+    /// Removes every machine (`all`), or those expired or unreadable.
+    public func cleanup(_ which: Which) throws -> CleanupReport {
+        store.sweep()
+        var report = CleanupReport()
+        for listing in store.list() {
+            if which == .expired, let manifest = listing.manifest, manifest.expires > Date() { continue }
+            if try store.remove(listing.key) {
+                report.removed += 1
+                report.freedBytes += listing.bytes
+            } else {
+                report.inUse.append(listing.key)
+            }
+        }
+        store.sweep()
+        return report
+    }
+
+    /// `cleanup everything`: all machines, then every other file host keeps
+    /// in the cache (locks of machines no run holds).
+    public func cleanupEverything() throws -> CleanupReport {
+        let report = try cleanup(.all)
+        let locks = store.location.locks
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: locks.path)) ?? [] {
+            let key = String(name.prefix { $0 != "." })
+            if !report.inUse.contains(key) { try? FileManager.default.removeItem(at: locks.appendingPathComponent(name)) }
+        }
+        return report
+    }
+}
