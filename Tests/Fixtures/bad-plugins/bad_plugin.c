@@ -1,0 +1,63 @@
+/* TEST FIXTURE: one plugin, valid as written, that the tests compile with
+ * -D switches to break in exactly one way each (see PluginLoadingTests). */
+#include "host_plugin.h"
+
+#ifndef PLUGIN_NAME
+#define PLUGIN_NAME "bad"
+#endif
+#ifndef STEP_NAME
+#define STEP_NAME "bad.step"
+#endif
+#ifndef STEP_FLAGS
+#define STEP_FLAGS 0
+#endif
+#ifndef PARAM_TYPE
+#define PARAM_TYPE HOST_PARAM_STRING
+#endif
+#ifndef PARAM_DEFAULT
+#define PARAM_DEFAULT "text"
+#endif
+#ifndef ABI_MAJOR
+#define ABI_MAJOR HOST_ABI_MAJOR
+#endif
+#ifndef ABI_MINOR
+#define ABI_MINOR HOST_ABI_MINOR
+#endif
+#ifndef PLUGIN_SIZE
+#define PLUGIN_SIZE sizeof(host_plugin)
+#endif
+
+static host_status run(host_call *call, host_machine *machine, host_machine **result, const char *text) {
+    (void)call;
+    (void)text;
+    *result = machine;
+    return HOST_OK;
+}
+
+static const host_param text_param = {sizeof(host_param), "text", PARAM_TYPE, PARAM_DEFAULT, "a parameter"};
+#ifdef DUPLICATE_PARAM
+static const host_param again_param = {sizeof(host_param), "text", HOST_PARAM_STRING, "", "the same name again"};
+static const host_param *const params[] = {&text_param, &again_param};
+#else
+static const host_param *const params[] = {&text_param};
+#endif
+
+static const host_step step = {
+    sizeof(host_step), STEP_NAME, "a fixture step", STEP_FLAGS, 0,
+    sizeof params / sizeof *params, params, (host_step_entry)run, NULL,
+};
+#ifdef DUPLICATE_STEP
+static const host_step *const steps[] = {&step, &step};
+#else
+static const host_step *const steps[] = {&step};
+#endif
+
+static const host_plugin plugin = {
+    PLUGIN_SIZE, ABI_MAJOR, ABI_MINOR, PLUGIN_NAME, "1.0", sizeof steps / sizeof *steps, steps,
+};
+
+#ifdef NO_ENTRY
+const host_plugin *not_the_entry(void) { return &plugin; }
+#else
+const host_plugin *host_plugin_entry_v1(void) { return &plugin; }
+#endif

@@ -1,0 +1,138 @@
+import Foundation
+import Testing
+
+/// Caching semantics through the real ABI, on the fixture backend.
+@Suite struct CachingTests {
+    @Test func secondIdenticalRunReusesTheCache() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs")
+        let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "+", "exec", "cat count.txt"]
+        let first = try sandbox.run(pipeline)
+        #expect(first.status == 0, "\(first.err)")
+        #expect(first.out == "counted\n")
+        #expect(first.err.contains("self_test.count: built in"))
+        let second = try sandbox.run(pipeline)
+        #expect(second.status == 0)
+        #expect(second.out == "counted\n")
+        #expect(second.err.contains("self_test.count: cached"))
+        #expect(sandbox.runs(record) == 1)
+    }
+
+    @Test func transientStepsRunEveryTimeAndLeaveTheParentUntouched() throws {
+        let sandbox = try Sandbox()
+        let pipeline = ["backend.fixture", "+", "exec", "--transient", "touch scratch; echo transient ran",
+                        "+", "exec", "test ! -e scratch && echo parent clean"]
+        for _ in 0..<2 {
+            let run = try sandbox.run(pipeline)
+            #expect(run.status == 0, "\(run.err)")
+            #expect(run.out == "transient ran\nparent clean\n")
+        }
+        let greeting = try sandbox.run(["backend.fixture", "+", "self_test.greeting", "+", "exec", "test ! -e .greeting"])
+        #expect(greeting.status == 0, "\(greeting.err)")
+        #expect(greeting.err.contains("greeting ok: Hello!"))
+    }
+
+    @Test func applyCachesTheSubStepOnItsOwn() throws {
+        let sandbox = try Sandbox()
+        let first = try sandbox.run(["backend.fixture", "+", "self_test.greeting", "--greeting=Hi there"])
+        #expect(first.status == 0, "\(first.err)")
+        #expect(first.err.contains("self_test.make_greeting: built in"))
+        let second = try sandbox.run(["backend.fixture", "+", "self_test.greeting", "--greeting=Hi there"])
+        #expect(second.err.contains("self_test.make_greeting: cached"))
+        #expect(second.err.contains("greeting ok: Hi there"))
+        // The sub-step's entry is the same one a pipeline step would use.
+        let direct = try sandbox.run(["backend.fixture", "+", "self_test.make_greeting", "--greeting=Hi there", "+", "exec", "cat .greeting"])
+        #expect(direct.err.contains("self_test.make_greeting: cached"))
+        #expect(direct.out == "Hi there\n")
+    }
+
+    @Test func transientWhenLastIsCachedOnlyWhenSomethingFollows() throws {
+        let sandbox = try Sandbox()
+        #expect(try sandbox.run(["backend.fixture", "+", "self_test.note", "first"]).status == 0)
+        #expect(try sandbox.run(["cache", "ls"]).out.contains("self_test.note") == false)
+        let followed = try sandbox.run(["backend.fixture", "+", "self_test.note", "first", "+", "exec", "cat notes.txt"])
+        #expect(followed.out == "first\n")
+        #expect(followed.err.contains("self_test.note: built in"))
+        #expect(try sandbox.run(["cache", "ls"]).out.contains("backend.fixture + self_test.note first"))
+    }
+
+    @Test func aChangedArgumentRebuilds() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs")
+        _ = try sandbox.run(["backend.fixture", "+", "self_test.count", "--record=\(record.path)"])
+        _ = try sandbox.run(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--sleep=0.01"])
+        #expect(sandbox.runs(record) == 2)
+    }
+
+    @Test func aChangedPluginFileRebuilds() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs")
+        let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)"]
+        _ = try sandbox.run(pipeline)
+        // Trailing bytes change the file's digest but not what it does.
+        let handle = try FileHandle(forWritingTo: sandbox.plugins.appendingPathComponent("self_test.so"))
+        handle.seekToEndOfFile()
+        handle.write(Data("rebuilt".utf8))
+        try handle.close()
+        let run = try sandbox.run(pipeline)
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.err.contains("backend.fixture: cached"))
+        #expect(sandbox.runs(record) == 2)
+    }
+
+    @Test func anExpiredResultRebuilds() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs")
+        let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--expire=1"]
+        _ = try sandbox.run(pipeline)
+        Thread.sleep(forTimeInterval: 1.5)
+        let run = try sandbox.run(pipeline)
+        #expect(run.err.contains("self_test.count: rebuilding: it expired"))
+        #expect(sandbox.runs(record) == 2)
+    }
+
+    @Test func aTouchedFileDependencyRebuilds() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs"), input = sandbox.file("input.txt")
+        try "one".write(to: input, atomically: true, encoding: .utf8)
+        let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--depend=\(input.path)"]
+        _ = try sandbox.run(pipeline)
+        _ = try sandbox.run(pipeline)
+        #expect(sandbox.runs(record) == 1)
+        try "two".write(to: input, atomically: true, encoding: .utf8)
+        let run = try sandbox.run(pipeline)
+        #expect(run.err.contains("rebuilding: \(input.path) changed"))
+        #expect(sandbox.runs(record) == 2)
+    }
+
+    @Test func aRebuiltParentInvalidatesItsChildren() throws {
+        let sandbox = try Sandbox()
+        let parentRecord = sandbox.file("parent"), childRecord = sandbox.file("child")
+        let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(parentRecord.path)", "--expire=1",
+                        "+", "self_test.note", "child", "+", "self_test.count", "--record=\(childRecord.path)"]
+        _ = try sandbox.run(pipeline)
+        Thread.sleep(forTimeInterval: 1.5)
+        #expect(try sandbox.run(pipeline).status == 0)
+        #expect(sandbox.runs(parentRecord) == 2)
+        #expect(sandbox.runs(childRecord) == 2)
+    }
+
+    @Test func stateCarriesAcrossCachedSteps() throws {
+        let sandbox = try Sandbox()
+        let run = try sandbox.run(["backend.fixture", "+", "exec", "touch x", "+", "exec", "test -e x"])
+        #expect(run.status == 0, "\(run.err)")
+        let failing = try sandbox.run(["backend.fixture", "+", "exec", "exit 3"])
+        #expect(failing.status == 3)
+        #expect(failing.err.contains("`exit 3` exited with status 3"))
+    }
+
+    @Test func aFailedStepCachesNothing() throws {
+        let sandbox = try Sandbox()
+        _ = try sandbox.run(["backend.fixture"])
+        let before = try sandbox.cacheSnapshot()
+        let run = try sandbox.run(["backend.fixture", "+", "exec", "touch y; exit 2", "+", "exec", "true"])
+        #expect(run.status == 2)
+        #expect(try sandbox.cacheSnapshot() == before)
+        #expect(sandbox.temporaryLeftovers().isEmpty)
+    }
+}

@@ -1,0 +1,60 @@
+import Foundation
+import Testing
+
+/// Two runs at once build once; a killed run leaves the cache as it was.
+@Suite struct ConcurrencyAndCrashTests {
+    @Test func twoConcurrentIdenticalPipelinesBuildOnce() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs")
+        let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--sleep=1.5",
+                        "+", "exec", "cat count.txt"]
+        let first = try sandbox.start(pipeline), second = try sandbox.start(pipeline)
+        first.waitUntilExit()
+        second.waitUntilExit()
+        #expect(first.terminationStatus == 0)
+        #expect(second.terminationStatus == 0)
+        #expect(sandbox.runs(record) == 1)
+    }
+
+    @Test func sigkillMidStepLeavesTheCacheAsItWas() throws {
+        let sandbox = try Sandbox()
+        #expect(try sandbox.run(["backend.fixture", "+", "self_test.note", "kept", "+", "exec", "true"]).status == 0)
+        let before = try sandbox.cacheSnapshot()
+        #expect(!before.isEmpty)
+
+        let record = sandbox.file("runs")
+        let run = try sandbox.start(["backend.fixture", "+", "self_test.note", "kept",
+                                     "+", "self_test.count", "--record=\(record.path)", "--sleep=60", "+", "exec", "true"])
+        // The record line is written when the step has started working.
+        let deadline = Date().addingTimeInterval(60)
+        while sandbox.runs(record) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        #expect(sandbox.runs(record) == 1)
+        kill(run.processIdentifier, SIGKILL)
+        run.waitUntilExit()
+        #expect(run.terminationReason == .uncaughtSignal)
+
+        #expect(try sandbox.cacheSnapshot() == before)
+        // The next run sweeps what the killed one left and works normally.
+        let next = try sandbox.run(["backend.fixture", "+", "self_test.note", "kept", "+", "exec", "cat notes.txt"])
+        #expect(next.status == 0)
+        #expect(next.out == "kept\n")
+        #expect(sandbox.temporaryLeftovers().isEmpty)
+    }
+
+    @Test func cleanupNeverRemovesAMachineInUse() throws {
+        let sandbox = try Sandbox()
+        #expect(try sandbox.run(["backend.fixture"]).status == 0)
+        let record = sandbox.file("runs")
+        let user = try sandbox.start(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--sleep=3"])
+        let deadline = Date().addingTimeInterval(60)
+        while sandbox.runs(record) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        let cleanup = try sandbox.run(["cleanup", "machines", "all"])
+        #expect(cleanup.status == 0)
+        #expect(cleanup.out.contains("kept 1 in use by another run"))
+        user.waitUntilExit()
+        #expect(user.terminationStatus == 0)
+        let after = try sandbox.run(["cleanup", "machines", "all"])
+        #expect(after.out.contains("removed 2 machine(s)"))
+        #expect(try sandbox.run(["cache", "ls"]).out == "no cached machines\n")
+    }
+}

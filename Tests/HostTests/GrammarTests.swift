@@ -1,0 +1,35 @@
+import Foundation
+import Testing
+@testable import HostCore
+
+@Suite struct GrammarTests {
+    @Test func plusSplitsSteps() throws {
+        let steps = try PipelineParser.split(["os.debian", "+", "ansible", "package", "--name=patch", "+", "ssh"])
+        #expect(steps.map(\.name) == ["os.debian", "ansible", "ssh"])
+        #expect(steps[1].words == ["package", "--name=patch"])
+        #expect(try PipelineParser.split(["exec", "expr", "1", "++", "2"])[0].words == ["expr", "1", "+", "2"])
+    }
+
+    @Test func emptyStepsAreUsageErrors() {
+        #expect(throws: HostError.self) { try PipelineParser.split(["a", "+", "+", "b"]) }
+        #expect(throws: HostError.self) { try PipelineParser.split(["+", "b"]) }
+    }
+
+    @Test func canonicalValuesAreTyped() {
+        #expect(ArgumentValue.string("1").canonical != ArgumentValue.int(1).canonical)
+        #expect(ArgumentValue.list(["a\"b"]).canonical == "[\"a\\\"b\"]")
+    }
+
+    @Test func elfCheckRefusesTextAndAcceptsThisBuildsPlugins() throws {
+        let text = FileManager.default.temporaryDirectory.appendingPathComponent("text-\(UUID().uuidString).so")
+        try "hello".write(to: text, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: text) }
+        #expect(ELFCheck.problem(with: text.path)?.contains("not an ELF") == true)
+        #expect(ELFCheck.problem(with: Sandbox.products.appendingPathComponent("libexec.so").path) == nil)
+    }
+
+    @Test func nearestNames() {
+        #expect(PluginRegistry.distance("self_test.cont", "self_test.count") == 1)
+        #expect(PluginRegistry.distance("", "abc") == 3)
+    }
+}

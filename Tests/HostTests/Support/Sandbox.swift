@@ -1,0 +1,122 @@
+import Foundation
+import Testing
+
+/// One test's world: its own plugin directory, cache and HOME, and the real
+/// `host` binary from this build, run as a user would run it.
+final class Sandbox {
+    struct Result {
+        let status: Int32
+        let out: String
+        let err: String
+    }
+
+    let root: URL
+    var plugins: URL { root.appendingPathComponent("plugins") }
+    var cache: URL { root.appendingPathComponent("cache") }
+
+    /// The build's products: the test bundle sits next to `host` and the plugins.
+    static let products = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath().deletingLastPathComponent()
+    static let repository = URL(fileURLWithPath: #filePath).deletingLastPathComponent()
+        .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+    static let standardPlugins = ["backend_fixture", "exec", "self_test"]
+
+    init(plugins names: [String] = Sandbox.standardPlugins) throws {
+        root = FileManager.default.temporaryDirectory.appendingPathComponent("host-test-\(UUID().uuidString)")
+        for dir in ["plugins", "cache", "home"] {
+            try FileManager.default.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
+        }
+        for name in names { try addBuiltPlugin(name) }
+    }
+
+    deinit { try? FileManager.default.removeItem(at: root) }
+
+    /// Copies (not links) a plugin built by this package, so a test may change the file.
+    func addBuiltPlugin(_ name: String) throws {
+        try FileManager.default.copyItem(at: Self.products.appendingPathComponent("lib\(name).so"),
+                                         to: plugins.appendingPathComponent("\(name).so"))
+    }
+
+    /// Compiles a C plugin with cc and nothing but host_plugin.h.
+    @discardableResult
+    func compileC(_ source: URL, as name: String, defines: [String] = []) throws -> URL {
+        let output = plugins.appendingPathComponent("\(name).so")
+        let include = Self.repository.appendingPathComponent("Sources/PluginABI/include").path
+        let result = try Self.execute("/usr/bin/cc", ["-std=c11", "-Wall", "-shared", "-fPIC", "-I", include]
+                                      + defines + ["-o", output.path, source.path])
+        #expect(result.status == 0, "cc failed: \(result.err)")
+        return output
+    }
+
+    var environment: [String: String] {
+        var env = ProcessInfo.processInfo.environment
+        env["HOST_PLUGIN_PATH"] = plugins.path
+        env["HOST_CACHE_DIR"] = cache.path
+        env["HOME"] = root.appendingPathComponent("home").path
+        env["HOST_DEFAULT_BACKEND"] = "backend.fixture"
+        return env
+    }
+
+    func run(_ arguments: [String]) throws -> Result {
+        try Self.execute(Self.products.appendingPathComponent("host").path, arguments, environment: environment)
+    }
+
+    /// Starts host without waiting, for concurrency and crash tests.
+    func start(_ arguments: [String]) throws -> Process {
+        let process = Process()
+        process.executableURL = Self.products.appendingPathComponent("host")
+        process.arguments = arguments
+        process.environment = environment
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        return process
+    }
+
+    /// Output goes to files, so a chatty child can never fill a pipe and hang.
+    static func execute(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+        let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
+        let err = out.appendingPathExtension("err")
+        _ = FileManager.default.createFile(atPath: out.path, contents: nil)
+        _ = FileManager.default.createFile(atPath: err.path, contents: nil)
+        defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: path)
+        process.arguments = arguments
+        if let environment { process.environment = environment }
+        process.standardOutput = try FileHandle(forWritingTo: out)
+        process.standardError = try FileHandle(forWritingTo: err)
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        return Result(status: process.terminationStatus,
+                      out: try String(contentsOf: out, encoding: .utf8),
+                      err: try String(contentsOf: err, encoding: .utf8))
+    }
+
+    /// Lines a self_test.count --record file holds: one per real run.
+    func runs(_ record: URL) -> Int {
+        ((try? String(contentsOf: record, encoding: .utf8)) ?? "").split(separator: "\n").count
+    }
+
+    func file(_ name: String) -> URL { root.appendingPathComponent(name) }
+
+    /// Every published file in the cache with its content, to prove a failed
+    /// run changed nothing. Temporary and trash directories are not the cache.
+    func cacheSnapshot() throws -> [String: Data] {
+        let machines = cache.appendingPathComponent("machines")
+        var snapshot: [String: Data] = [:]
+        guard let walker = FileManager.default.enumerator(atPath: machines.path) else { return snapshot }
+        while let relative = walker.nextObject() as? String {
+            if relative.hasPrefix(".tmp") || relative.hasPrefix(".trash") { continue }
+            let url = machines.appendingPathComponent(relative)
+            var isDirectory: ObjCBool = false
+            _ = FileManager.default.fileExists(atPath: url.path, isDirectory: &isDirectory)
+            snapshot[relative] = isDirectory.boolValue ? Data() : try Data(contentsOf: url)
+        }
+        return snapshot
+    }
+
+    func temporaryLeftovers() -> [String] {
+        (try? FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("machines/.tmp").path)) ?? []
+    }
+}
