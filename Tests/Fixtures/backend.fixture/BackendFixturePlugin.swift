@@ -112,7 +112,7 @@ let plugin = Plugin(name: "backend.fixture", version: "1.0.0", steps: [
         guard let machine = call.backendMachine(as: DirectoryMachine.self) else {
             throw StepError("backend.fixture was given a machine of another backend")
         }
-        try call.string("label").write(to: machine.root.appendingPathComponent("label"), atomically: true, encoding: .utf8)
+        try (call.string("label") + "\n").write(to: machine.root.appendingPathComponent("label"), atomically: true, encoding: .utf8)
         return call.machine
     },
 ], backend: DirectoryBackend())
