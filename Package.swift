@@ -15,6 +15,8 @@ func plugin(_ name: String, target: String, path: String, extra: [Target.Depende
 let plugins = [
     plugin("self_test", target: "SelfTestPlugin", path: "Plugins/self_test"),
     plugin("exec", target: "ExecPlugin", path: "Plugins/exec"),
+    plugin("backend.qemu", target: "QemuBackendPlugin", path: "Plugins/backend.qemu", extra: ["CQcow"]),
+    plugin("os.busybox", target: "BusyboxPlugin", path: "Plugins/os.busybox"),
     // Test-only: a backend whose machines are plain directories, so the engine
     // can be tested end to end without a VM. Never installed by scripts/setup.
     plugin("backend.fixture", target: "BackendFixturePlugin", path: "Tests/Fixtures/backend.fixture"),
@@ -33,6 +35,7 @@ let package = Package(
     targets: [
         .target(name: "PluginABI"),
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
+        .systemLibrary(name: "CQcow", pkgConfig: "libqcow", providers: [.apt(["libqcow-dev"])]),
         .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI"]),
         .target(name: "HostCore", dependencies: [
             "PluginABI", "CFFI",

@@ -86,7 +86,7 @@ public final class Engine {
     /// reuse it). nil when the step returned nothing.
     func cached(_ planned: Planned, parent: CacheEntry?) throws -> CacheEntry? {
         let key = try cacheKey(planned, parent: parent)
-        let (found, stale) = try store.reusable(key, parent: parent)
+        let (found, stale) = try usable(key, parent: parent)
         if let found { return hold(found, planned, "cached") }
 
         let lock = try store.buildLock(key)
@@ -94,10 +94,24 @@ public final class Engine {
             output.progress("\(planned.step.name): waiting for another run (pid \(lock.owner() ?? "?")) that is building it")
         }
         defer { lock.unlock() }
-        if let found = try store.reusable(key, parent: parent).entry { return hold(found, planned, "built by another run") }
+        if let found = try usable(key, parent: parent).entry { return hold(found, planned, "built by another run") }
         lock.writeOwner()
         if let stale { output.progress("\(planned.step.name): rebuilding: \(stale)") }
         return try build(planned, key: key, parent: parent)
+    }
+
+    /// A reusable entry that its backend also finds intact (a qcow2 chain
+    /// with every backing file in place, say); else why it must be rebuilt.
+    private func usable(_ key: String, parent: CacheEntry?) throws -> (entry: CacheEntry?, stale: String?) {
+        let (found, stale) = try store.reusable(key, parent: parent)
+        guard let found else { return (nil, stale) }
+        let backend = try backend(of: found)
+        guard let check = backend.table.check else { return (found, nil) }
+        let call = CallContext(engine: self, stepName: backend.step.name, log: nil)
+        guard check(call.raw, found.machineDirectory.path) == HOST_OK else {
+            return (nil, "\(backend.step.name) found the saved machine damaged: \(call.error ?? "no reason given")")
+        }
+        return (found, nil)
     }
 
     private func hold(_ entry: CacheEntry, _ planned: Planned, _ how: String) -> CacheEntry {
@@ -265,8 +279,6 @@ public final class Engine {
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         return FileHandle(forWritingAtPath: path)
     }
-
-    func pluginOfStep(_ name: String) -> String? { try? registry.step(named: name).plugin.name }
 
     // MARK: Services the plugins call
 

@@ -86,10 +86,7 @@ enum HostServices {
                 CallContext.from(call)?.engine.exitStatus = status
             },
             backend_machine: { call, handle in
-                guard let context = CallContext.from(call), let machine = context.machine(handle),
-                      machine.backend.step.plugin.name == context.engine.pluginOfStep(context.stepName)
-                else { return nil }
-                return machine.object
+                CallContext.from(call)?.machine(handle)?.object
             },
             extension: { call, handle, id in
                 guard let context = CallContext.from(call), let machine = context.machine(handle), let id else { return nil }

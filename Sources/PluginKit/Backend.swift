@@ -6,8 +6,8 @@ import PluginABI
 /// The context of a call from host into a backend: logging and errors.
 public struct BackendCall {
     let raw: UnsafeMutablePointer<host_call>
-    public func log(_ message: String, level: host_log_level = HOST_LOG_INFO) {
-        raw.pointee.services.pointee.log(raw, level, message)
+    public func log(_ message: String, level: LogLevel = .info) {
+        raw.pointee.services.pointee.log(raw, level.abi, message)
     }
 }
 
@@ -35,10 +35,18 @@ public protocol Backend: Sendable {
     func clone(_ call: BackendCall, from source: String, to destination: String) throws -> BackendMachine
     /// A backend extension by versioned id; nil when not offered.
     func extensionTable(_ id: String) -> UnsafeRawPointer?
+    /// Throws when the saved machine in `directory` cannot be cloned any more.
+    func check(_ call: BackendCall, directory: String) throws
 }
 
 extension Backend {
     public func extensionTable(_ id: String) -> UnsafeRawPointer? { nil }
+    public func check(_ call: BackendCall, directory: String) throws {}
+}
+
+/// The Swift machine behind the `void *` an extension function receives.
+public func backendMachine<T: AnyObject>(_ raw: UnsafeMutableRawPointer?, as type: T.Type) -> T? {
+    BackendBridge.box(raw)?.machine as? T
 }
 
 /// The C vtable every Swift backend plugin exports. Each plugin .so has its
@@ -146,6 +154,12 @@ enum BackendBridge {
             extension: { id in
                 guard let id else { return nil }
                 return backend?.extensionTable(String(cString: id))
+            },
+            check: { call, dir in
+                guarded(call) { c in
+                    guard let backend, let dir else { return }
+                    try backend.check(c, directory: String(cString: dir))
+                }
             }))
         return UnsafePointer(table)
     }()

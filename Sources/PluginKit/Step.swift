@@ -40,3 +40,17 @@ public struct StepError: Error, CustomStringConvertible {
     public let description: String
     public init(_ message: String) { description = message }
 }
+
+/// How loud a log line is: info and warnings reach the terminal, debug only
+/// the step log (and the terminal with --verbose).
+public enum LogLevel: Sendable {
+    case debug, info, warning
+
+    var abi: host_log_level {
+        switch self {
+        case .debug: HOST_LOG_DEBUG
+        case .info: HOST_LOG_INFO
+        case .warning: HOST_LOG_WARNING
+        }
+    }
+}

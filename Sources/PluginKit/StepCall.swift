@@ -11,7 +11,9 @@ public struct Machine: @unchecked Sendable {
 /// A host service reported failure; host already holds its message, so the
 /// step only has to pass the failure on (PluginKit does that when it is
 /// thrown out of `run`).
-public struct HostServiceFailed: Error {}
+public struct HostServiceFailed: Error {
+    public init() {}
+}
 
 public struct ExecResult: Sendable {
     public let status: Int32
@@ -69,8 +71,8 @@ public final class StepCall: @unchecked Sendable {
 
     // MARK: Host services
 
-    public func log(_ message: String, level: host_log_level = HOST_LOG_INFO) {
-        services.log(raw, level, message)
+    public func log(_ message: String, level: LogLevel = .info) {
+        services.log(raw, level.abi, message)
     }
 
     private func check(_ status: host_status) throws {
@@ -136,9 +138,22 @@ public final class StepCall: @unchecked Sendable {
 
     /// The backend's own object behind `machine`, when this plugin is its backend.
     public func backendMachine<T: AnyObject>(_ machine: Machine? = nil, as type: T.Type) -> T? {
-        guard let pointer = services.backend_machine(raw, (machine ?? self.machine).handle) else { return nil }
-        return BackendBridge.box(pointer)?.machine as? T
+        PluginKit.backendMachine(backendObject(machine), as: type)
     }
+
+    /// The raw backend object, to pass to a backend extension's functions.
+    public func backendObject(_ machine: Machine? = nil) -> UnsafeMutableRawPointer? {
+        services.backend_machine(raw, (machine ?? self.machine).handle)
+    }
+
+    /// A backend extension table by versioned id (such as HOST_QEMU_V1), or
+    /// nil when the machine's backend does not offer it.
+    public func extensionTable<T>(_ id: String, as type: T.Type, on machine: Machine? = nil) -> T? {
+        services.extension(raw, (machine ?? self.machine).handle, id)?.load(as: type)
+    }
+
+    /// The raw call, to pass to a backend extension's functions.
+    public var rawCall: UnsafeMutablePointer<host_call> { raw }
 }
 
 /// Lends `strings` to C as a `const char *const *` for the closure's duration.

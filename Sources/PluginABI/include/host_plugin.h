@@ -237,8 +237,8 @@ typedef struct host_services {
     /* host exits with this status when the pipeline ends (exec, tests). */
     void (*set_exit_status)(host_call *call, int32_t status);
 
-    /* The backend's own object for `machine`, for the plugin that implements
-     * the backend; NULL for anyone else's machine. */
+    /* The backend's own object for `machine`: meaningful only to the backend
+     * plugin itself and to the functions of its extensions, which take it. */
     void *(*backend_machine)(host_call *call, host_machine *machine);
     /* A backend extension by versioned id ("host.qemu/1"), or NULL when the
      * machine's backend does not offer it. Owned by the backend plugin;
@@ -305,13 +305,17 @@ struct host_backend {
     const char *(*describe)(host_call *call, void *machine);
     /* An extension by versioned id, or NULL. May be NULL. */
     const void *(*extension)(const char *id);
+    /* Checks that the saved machine in `dir` can still be cloned (its files
+     * are all there and intact) before host reuses it. HOST_ERROR with a
+     * message makes host rebuild it instead. May be NULL. */
+    host_status (*check)(host_call *call, const char *dir);
 };
 
 /* The v1 sizes: host rejects anything smaller. */
 #define HOST_PLUGIN_V1_SIZE (offsetof(host_plugin, steps) + sizeof(void *))
 #define HOST_STEP_V1_SIZE (offsetof(host_step, backend) + sizeof(void *))
 #define HOST_PARAM_V1_SIZE (offsetof(host_param, help) + sizeof(void *))
-#define HOST_BACKEND_V1_SIZE (offsetof(host_backend, extension) + sizeof(void *))
+#define HOST_BACKEND_V1_SIZE (offsetof(host_backend, check) + sizeof(void *))
 
 #ifdef __cplusplus
 }

@@ -1,0 +1,139 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// Saved chains deeper than this are flattened into one image on clone, so
+/// a long pipeline never makes every disk read walk dozens of files.
+let maximumChainDepth = 16
+
+struct QemuBackend: Backend {
+    func create(_ call: BackendCall, directory: String) throws -> BackendMachine {
+        // Configured by the backend.qemu step right after this.
+        QemuMachine(directory: URL(fileURLWithPath: directory),
+                    config: QemuConfig(binary: "", binaryStamp: "", accel: "tcg", memoryMiB: 512, cores: 1))
+    }
+
+    func clone(_ call: BackendCall, from source: String, to destination: String) throws -> BackendMachine {
+        let sourceURL = URL(fileURLWithPath: source), destinationURL = URL(fileURLWithPath: destination)
+        var config = try QemuConfig.load(from: sourceURL).anchored(at: sourceURL)
+        let disk = destinationURL.appendingPathComponent("disk.qcow2").path
+        if config.chain.count > maximumChainDepth {
+            try Tool.run("qemu-img", ["convert", "-O", "qcow2", config.chain[0], disk])
+            config.chain = []
+        } else {
+            try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", config.chain[0], "-F", "qcow2", disk])
+        }
+        config.disk = "disk.qcow2"
+        try config.save(to: destinationURL)
+        return QemuMachine(directory: destinationURL, config: config)
+    }
+
+    /// Refuses a saved machine whose files are not exactly what its config
+    /// records, or that a different QEMU saved: host rebuilds it instead.
+    func check(_ call: BackendCall, directory: String) throws {
+        let url = URL(fileURLWithPath: directory)
+        let config = try QemuConfig.load(from: url)
+        if config.binaryStamp != QemuConfig.stamp(of: config.binary) {
+            throw StepErrorText("it was saved by another build of \(config.binary) (QEMU was upgraded)")
+        }
+        if let problem = ImageChain.problem([QemuConfig.resolve(config.disk, in: url)] + config.chain) {
+            throw StepErrorText(problem)
+        }
+        for file in [config.kernel, config.initrd, config.state].compactMap({ $0 }) {
+            let path = QemuConfig.resolve(file, in: url)
+            guard FileManager.default.fileExists(atPath: path) else { throw StepErrorText("\(path) is missing") }
+        }
+    }
+
+    func extensionTable(_ id: String) -> UnsafeRawPointer? {
+        id == HOST_QEMU_V1 ? UnsafeRawPointer(qemuExtension) : nil
+    }
+}
+
+private func machine(_ raw: UnsafeMutableRawPointer?) -> QemuMachine? { backendMachine(raw, as: QemuMachine.self) }
+
+private func fail(_ call: UnsafeMutablePointer<host_call>?, _ message: String) -> host_status {
+    if let call { call.pointee.services.pointee.set_error(call, message) }
+    return HOST_ERROR
+}
+
+/// The host.qemu/1 table (host_qemu.h). Written once, then only read: host
+/// calls plugins on one thread.
+nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
+    let table = UnsafeMutablePointer<host_qemu_v1>.allocate(capacity: 1)
+    table.initialize(to: host_qemu_v1(
+        struct_size: MemoryLayout<host_qemu_v1>.size,
+        set_boot: { call, raw, kernel, initrd, append in
+            guard let machine = machine(raw), let kernel else { return fail(call, "set_boot needs a QEMU machine and a kernel") }
+            guard machine.config.state == nil else { return fail(call, "set_boot: the machine has booted already") }
+            do {
+                let boot = machine.directory.appendingPathComponent("boot")
+                try FileManager.default.createDirectory(at: boot, withIntermediateDirectories: true)
+                try FileManager.default.copyItem(atPath: String(cString: kernel), toPath: boot.appendingPathComponent("kernel").path)
+                machine.config.kernel = "boot/kernel"
+                if let initrd {
+                    try FileManager.default.copyItem(atPath: String(cString: initrd), toPath: boot.appendingPathComponent("initrd").path)
+                    machine.config.initrd = "boot/initrd"
+                }
+                machine.config.append = append.map { String(cString: $0) }
+                try machine.config.save(to: machine.directory)
+                return HOST_OK
+            } catch {
+                return fail(call, "set_boot: \(error)")
+            }
+        },
+        set_console_prompt: { call, raw, prompt in
+            guard let machine = machine(raw), let prompt else { return fail(call, "set_console_prompt needs a QEMU machine and a prompt") }
+            machine.config.consolePrompt = String(cString: prompt)
+            return HOST_OK
+        },
+        ssh_port: { raw in machine(raw)?.process?.sshPort ?? 0 }))
+    return table
+}()
+
+/// "512M", "1G", "2048" (MiB) -> MiB.
+func mebibytes(_ text: String) throws -> Int {
+    let units: [Character: Int] = ["M": 1, "G": 1024, "T": 1024 * 1024]
+    let upper = text.uppercased()
+    if let last = upper.last, let unit = units[last], let value = Int(upper.dropLast()), value > 0 { return value * unit }
+    if let value = Int(upper), value > 0 { return value }
+    throw StepError("\(text) is not a size; write it like 512M or 2G")
+}
+
+let plugin = Plugin(name: "backend.qemu", version: "1.0.0", steps: [
+    Step("backend.qemu", summary: "QEMU virtual machines, saved and restored as live snapshots", flags: .backend,
+         parameters: [
+            .string("ram", default: "512M", help: "guest RAM, like 512M or 2G"),
+            .int("cores", default: 2, help: "virtual CPUs"),
+            .string("disk", default: "8G", help: "disk size (sparse qcow2), like 8G"),
+            .string("arch", default: "x86_64", help: "guest architecture (x86_64)"),
+            .string("accel", default: "auto", help: "auto (probe KVM, else TCG), kvm or tcg; HOST_QEMU_ACCEL overrides"),
+            .list("qemu-arg", help: "extra argument for qemu-system (repeat for more)"),
+            .list("forward", help: "HOSTPORT:GUESTPORT, a further TCP forward on 127.0.0.1"),
+         ]) { call in
+        guard let machine = call.backendMachine(as: QemuMachine.self) else {
+            throw StepError("backend.qemu was given a machine of another backend")
+        }
+        guard call.string("arch") == "x86_64" else {
+            throw StepError("arch \(call.string("arch")) is not supported yet; use x86_64")
+        }
+        guard (1...64).contains(call.int("cores")) else { throw StepError("cores must be between 1 and 64") }
+        for forward in call.list("forward") where forward.split(separator: ":").compactMap({ UInt16($0) }).count != 2 {
+            throw StepError("--forward=\(forward) is not HOSTPORT:GUESTPORT")
+        }
+        _ = try Tool.path("zstd")
+        let binary = try Tool.path("qemu-system-x86_64")
+        machine.config = QemuConfig(
+            binary: binary, binaryStamp: QemuConfig.stamp(of: binary),
+            accel: try Accelerator.resolve(call.string("accel"), binary: binary) { call.log($0, level: .warning) },
+            memoryMiB: try mebibytes(call.string("ram")), cores: Int(call.int("cores")),
+            extraArguments: call.list("qemu-arg"), forwards: call.list("forward"))
+        try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2",
+                                  machine.directory.appendingPathComponent("disk.qcow2").path, call.string("disk")])
+        try machine.config.save(to: machine.directory)
+        return call.machine
+    },
+], backend: QemuBackend())
+
+@_cdecl("host_plugin_entry_v1")
+public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }

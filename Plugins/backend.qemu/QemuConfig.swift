@@ -1,0 +1,68 @@
+import Foundation
+
+/// What a saved QEMU machine needs to be cloned and restored, kept as
+/// `qemu.json` in its directory. Paths are relative for the machine's own
+/// files (the directory moves when host publishes it) and absolute for its
+/// ancestors' files, which stay where host published them.
+struct QemuConfig: Codable {
+    static let fileName = "qemu.json"
+    var version = 1
+    var binary: String
+    /// Size and mtime of the QEMU binary: RAM state restores only on the
+    /// QEMU that wrote it, so an upgrade makes host rebuild, not crash.
+    var binaryStamp: String
+    var accel: String
+    var memoryMiB: Int
+    var cores: Int
+    var extraArguments: [String] = []
+    /// "HOSTPORT:GUESTPORT" TCP forwards beyond SSH's, on 127.0.0.1.
+    var forwards: [String] = []
+    var kernel: String?
+    var initrd: String?
+    var append: String?
+    /// The guest shell's prompt on the serial console; nil: no console shell.
+    var consolePrompt: String?
+    /// This machine's own qcow2 overlay (or base image).
+    var disk = "disk.qcow2"
+    /// The backing images below `disk`, nearest first.
+    var chain: [String] = []
+    /// RAM and device state to restore from; nil until the first boot.
+    var state: String?
+
+    static func load(from directory: URL) throws -> QemuConfig {
+        let url = directory.appendingPathComponent(fileName)
+        guard let data = FileManager.default.contents(atPath: url.path) else {
+            throw StepErrorText("\(url.path) is missing")
+        }
+        let config = try JSONDecoder().decode(QemuConfig.self, from: data)
+        guard config.version == 1 else { throw StepErrorText("\(url.path) has unknown version \(config.version)") }
+        return config
+    }
+
+    func save(to directory: URL) throws {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
+        try encoder.encode(self).write(to: directory.appendingPathComponent(Self.fileName), options: .atomic)
+    }
+
+    /// `path` as an absolute path, relative ones taken from `directory`.
+    static func resolve(_ path: String, in directory: URL) -> String {
+        path.hasPrefix("/") ? path : directory.appendingPathComponent(path).path
+    }
+
+    /// This config as seen from a clone: every own file made absolute.
+    func anchored(at directory: URL) -> QemuConfig {
+        var copy = self
+        copy.kernel = kernel.map { Self.resolve($0, in: directory) }
+        copy.initrd = initrd.map { Self.resolve($0, in: directory) }
+        copy.state = state.map { Self.resolve($0, in: directory) }
+        copy.chain = [Self.resolve(disk, in: directory)] + chain
+        return copy
+    }
+
+    static func stamp(of binary: String) -> String {
+        var info = stat()
+        guard stat(binary, &info) == 0 else { return "missing" }
+        return "\(info.st_size):\(info.st_mtim.tv_sec)"
+    }
+}

@@ -1,0 +1,192 @@
+import Foundation
+import PluginKit
+
+/// A QEMU virtual machine: a qcow2 overlay chain for its disk and, once it
+/// has booted, a zstd-compressed migration stream for its RAM and devices.
+/// Saving is `stop` + `migrate exec:zstd`; restoring is a fresh QEMU with a
+/// fresh overlay and `-incoming`, then `cont`.
+final class QemuMachine: BackendMachine {
+    let directory: URL
+    var config: QemuConfig
+    private(set) var process: QemuProcess?
+    /// Console output no command claimed, for consoleRead.
+    private var consoleBacklog: [UInt8] = []
+
+    static let stateFile = "state.zst"
+
+    init(directory: URL, config: QemuConfig) {
+        self.directory = directory
+        self.config = config
+    }
+
+    var isBootable: Bool { config.kernel != nil }
+
+    // MARK: Lifecycle
+
+    func up(_ call: BackendCall) throws {
+        guard process == nil, isBootable else { return }
+        try config.save(to: directory)
+        let incoming = config.state
+        let started = Date()
+        let process = try QemuProcess(binary: config.binary) { run, sshPort in
+            self.arguments(run: run, sshPort: sshPort, incoming: incoming)
+        }
+        self.process = process
+        if incoming != nil {
+            // Restored state comes back paused (it was stopped to be saved).
+            let deadline = Date().addingTimeInterval(120)
+            while try process.qmp.status() == "inmigrate" {
+                guard Date() < deadline else { throw StepErrorText("QEMU did not finish restoring in 120 s: \(process.log)") }
+                usleep(2_000)
+            }
+            try process.qmp.execute("cont")
+            call.log(String(format: "restored in %.2f s", Date().timeIntervalSince(started)), level: .debug)
+        }
+    }
+
+    func arguments(run: URL, sshPort: Int32, incoming: String?) -> [String] {
+        func escaped(_ path: String) -> String { path.replacingOccurrences(of: ",", with: ",,") }
+        var hostfwd = "hostfwd=tcp:127.0.0.1:\(sshPort)-:22"
+        for forward in config.forwards {
+            let parts = forward.split(separator: ":")
+            if parts.count == 2 { hostfwd += ",hostfwd=tcp:127.0.0.1:\(parts[0])-:\(parts[1])" }
+        }
+        var arguments = [
+            "-nodefaults", "-no-user-config", "-display", "none", "-machine", "pc", "-accel", config.accel,
+            "-m", "\(config.memoryMiB)", "-smp", "\(config.cores)",
+            "-drive", "file=\(escaped(QemuConfig.resolve(config.disk, in: directory))),if=virtio,format=qcow2",
+            "-netdev", "user,id=net0,\(hostfwd)", "-device", "virtio-net-pci,netdev=net0",
+            "-chardev", "socket,id=qmp,path=\(run.path)/qmp.sock,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
+            "-chardev", "socket,id=console,path=\(run.path)/console.sock,server=on,wait=off", "-serial", "chardev:console",
+            "-pidfile", "\(run.path)/qemu.pid",
+        ]
+        if let kernel = config.kernel {
+            arguments += ["-kernel", QemuConfig.resolve(kernel, in: directory),
+                          "-append", "console=ttyS0 " + (config.append ?? "")]
+        }
+        if let initrd = config.initrd { arguments += ["-initrd", QemuConfig.resolve(initrd, in: directory)] }
+        if let incoming {
+            arguments += ["-incoming", "exec:zstd -dc '\(QemuConfig.resolve(incoming, in: directory))'"]
+        }
+        return arguments + config.extraArguments
+    }
+
+    func down(_ call: BackendCall) throws {
+        defer { try? config.save(to: directory) }
+        guard let process else { return }
+        let started = Date()
+        let target = directory.appendingPathComponent(Self.stateFile).path
+        try process.qmp.execute("stop")
+        try process.qmp.execute("migrate", ["uri": "exec:zstd -1 -q -T0 -o '\(target)'"])
+        while true {
+            let info = try process.qmp.execute("query-migrate")
+            switch info["status"] as? String {
+            case "completed":
+                process.shutdown()
+                self.process = nil
+                config.state = Self.stateFile
+                call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
+                return
+            case "failed", "cancelled":
+                throw StepErrorText("saving the machine failed: \(info["error-desc"] as? String ?? "QEMU gave no reason") (is the disk full?)")
+            default:
+                usleep(5_000)
+            }
+        }
+    }
+
+    func drop(_ call: BackendCall) {
+        process?.shutdown()
+        process = nil
+    }
+
+    // MARK: Commands and files, through the console shell
+
+    private func running() throws -> QemuProcess {
+        guard let process else { throw StepErrorText("the machine is not running (no operating system was installed on it yet)") }
+        return process
+    }
+
+    private func shell() throws -> ConsoleShell {
+        let process = try running()
+        guard config.consolePrompt != nil else {
+            throw StepErrorText("this machine has no shell on its console and no SSH server, so host cannot run commands in it")
+        }
+        return ConsoleShell(console: process.console) { [weak self] bytes in self?.consoleBacklog += bytes }
+    }
+
+    func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
+        try shell().run(command) { bytes in bytes.withUnsafeBytes { output(1, $0) } }
+    }
+
+    /// Runs a command that must succeed, returning its output.
+    private func check(_ call: BackendCall, _ command: String) throws -> [UInt8] {
+        var collected: [UInt8] = []
+        let status = try shell().run(command) { collected += $0 }
+        guard status == 0 else {
+            throw StepErrorText("`\(command)` failed in the machine (status \(status)): \(String(decoding: collected, as: UTF8.self))")
+        }
+        return collected
+    }
+
+    private static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+
+    func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: localPath, isDirectory: &isDirectory) else {
+            throw StepErrorText("\(localPath) does not exist")
+        }
+        let payload: Data
+        if isDirectory.boolValue {
+            let archive = FileManager.default.temporaryDirectory.appendingPathComponent("host-upload-\(UUID().uuidString).tar")
+            defer { try? FileManager.default.removeItem(at: archive) }
+            try Tool.run("tar", ["-C", localPath, "-cf", archive.path, "."])
+            payload = try Data(contentsOf: archive)
+        } else {
+            payload = try Data(contentsOf: URL(fileURLWithPath: localPath))
+        }
+        let target = Self.quoted(machinePath)
+        let unpack = isDirectory.boolValue ? "mkdir -p \(target) && base64 -d | tar -x -C \(target)" : "base64 -d > \(target)"
+        // The whole file travels inside one command; ConsoleShell splits it into acknowledged lines.
+        _ = try check(call, "\(unpack) <<'HOST_UPLOAD_EOF'\n\(payload.base64EncodedString(options: .lineLength76Characters))\nHOST_UPLOAD_EOF")
+    }
+
+    func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws {
+        let source = Self.quoted(machinePath)
+        let isDirectory = try check(call, "if [ -d \(source) ]; then echo dir; elif [ -e \(source) ]; then echo file; else echo none; fi")
+        let kind = String(decoding: isDirectory, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        guard kind != "none" else { throw StepErrorText("\(machinePath) does not exist in the machine") }
+        let encoded = try check(call, kind == "dir" ? "tar -C \(source) -cf - . | base64" : "base64 \(source)")
+        guard let data = Data(base64Encoded: Data(encoded), options: .ignoreUnknownCharacters) else {
+            throw StepErrorText("the machine sent \(machinePath) garbled")
+        }
+        if kind == "dir" {
+            let archive = FileManager.default.temporaryDirectory.appendingPathComponent("host-download-\(UUID().uuidString).tar")
+            defer { try? FileManager.default.removeItem(at: archive) }
+            try data.write(to: archive)
+            try FileManager.default.createDirectory(atPath: localPath, withIntermediateDirectories: true)
+            try Tool.run("tar", ["-C", localPath, "-xf", archive.path])
+        } else {
+            try data.write(to: URL(fileURLWithPath: localPath))
+        }
+    }
+
+    // MARK: Console
+
+    func consoleSend(_ call: BackendCall, _ bytes: UnsafeRawBufferPointer) throws {
+        try running().console.write(Array(bytes))
+    }
+
+    func consoleRead(_ call: BackendCall, into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int64) throws -> Int {
+        if consoleBacklog.isEmpty { consoleBacklog = try running().console.read(timeoutMs: timeoutMs) }
+        let count = min(buffer.count, consoleBacklog.count)
+        consoleBacklog.withUnsafeBytes { buffer.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
+        consoleBacklog.removeFirst(count)
+        return count
+    }
+
+    func describe() -> String? {
+        guard let process else { return "QEMU machine (stopped) in \(directory.path)" }
+        return "QEMU machine, SSH on 127.0.0.1:\(process.sshPort)"
+    }
+}

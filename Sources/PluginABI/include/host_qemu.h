@@ -1,0 +1,39 @@
+/*
+ * host_qemu.h: the "host.qemu/1" backend extension, offered by backend.qemu.
+ *
+ * An OS plugin gets it with services->extension(call, machine, HOST_QEMU_V1)
+ * and calls its functions with services->backend_machine(call, machine).
+ * The rules of host_plugin.h (threads, ownership, struct_size) hold here.
+ */
+#ifndef HOST_QEMU_H
+#define HOST_QEMU_H
+
+#include "host_plugin.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HOST_QEMU_V1 "host.qemu/1"
+
+typedef struct host_qemu_v1 {
+    size_t struct_size;
+    /* Makes the machine boot this kernel and initrd (host files; the backend
+     * copies them into the machine) with this kernel command line, appended
+     * to the backend's own console settings. Only before the first boot. */
+    host_status (*set_boot)(host_call *call, void *machine, const char *kernel, const char *initrd,
+                            const char *append);
+    /* Tells the backend the guest's shell prompt on the serial console, so
+     * that exec and file transfer can drive the console when the guest has
+     * no SSH server. Only before the first boot. */
+    host_status (*set_console_prompt)(host_call *call, void *machine, const char *prompt);
+    /* The 127.0.0.1 port forwarded to the guest's port 22 while the machine
+     * runs; 0 when it is not running. */
+    int32_t (*ssh_port)(void *machine);
+} host_qemu_v1;
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOST_QEMU_H */
