@@ -12,7 +12,8 @@ struct ConsoleShell {
     /// prompts); kept for expect.
     var spill: (ArraySlice<UInt8>) -> Void
 
-    private static let chunk = 2048
+    /// Well below the 1024 characters busybox ash's line editor accepts per line.
+    private static let chunk = 768
 
     func run(_ command: String, output: ([UInt8]) -> Void) throws -> Int32 {
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)

@@ -146,9 +146,11 @@ final class QemuMachine: BackendMachine {
             payload = try Data(contentsOf: URL(fileURLWithPath: localPath))
         }
         let target = Self.quoted(machinePath)
-        let unpack = isDirectory.boolValue ? "mkdir -p \(target) && base64 -d | tar -x -C \(target)" : "base64 -d > \(target)"
+        let body = "\n\(payload.base64EncodedString(options: .lineLength76Characters))\nHOST_UPLOAD_EOF"
         // The whole file travels inside one command; ConsoleShell splits it into acknowledged lines.
-        _ = try check(call, "\(unpack) <<'HOST_UPLOAD_EOF'\n\(payload.base64EncodedString(options: .lineLength76Characters))\nHOST_UPLOAD_EOF")
+        _ = try check(call, isDirectory.boolValue
+                      ? "mkdir -p \(target) && base64 -d <<'HOST_UPLOAD_EOF' | tar -x -C \(target)\(body)"
+                      : "base64 -d > \(target) <<'HOST_UPLOAD_EOF'\(body)")
     }
 
     func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws {

@@ -55,6 +55,15 @@ let plugin = Plugin(name: "self_test", version: "1.0.0", steps: [
         return call.machine
     },
 
+    Step("self_test.roundtrip", summary: "Upload a host file or directory into the machine and download it back beside it as PATH.back (transient)",
+         flags: .transient,
+         parameters: [.string("path", help: "host file or directory")]) { call in
+        let path = call.string("path")
+        try call.upload(path, to: "/tmp/roundtrip")
+        try call.download("/tmp/roundtrip", to: path + ".back")
+        return nil
+    },
+
     Step("self_test.args", summary: "Print the typed arguments host passed through the C ABI (transient)",
          flags: .transient,
          parameters: [

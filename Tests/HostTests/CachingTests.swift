@@ -126,6 +126,14 @@ import Testing
         #expect(failing.err.contains("`exit 3` exited with status 3"))
     }
 
+    @Test func filesTravelThroughTheBackend() throws {
+        let sandbox = try Sandbox()
+        let file = sandbox.file("payload")
+        try "payload\n".write(to: file, atomically: true, encoding: .utf8)
+        #expect(try sandbox.run(["backend.fixture", "+", "self_test.roundtrip", file.path]).status == 0)
+        #expect(try String(contentsOf: URL(fileURLWithPath: file.path + ".back"), encoding: .utf8) == "payload\n")
+    }
+
     @Test func aFailedStepCachesNothing() throws {
         let sandbox = try Sandbox()
         _ = try sandbox.run(["backend.fixture"])

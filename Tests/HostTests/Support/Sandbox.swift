@@ -3,7 +3,7 @@ import Testing
 
 /// One test's world: its own plugin directory, cache and HOME, and the real
 /// `host` binary from this build, run as a user would run it.
-final class Sandbox {
+final class Sandbox: @unchecked Sendable {
     struct Result {
         let status: Int32
         let out: String
@@ -20,7 +20,11 @@ final class Sandbox {
         .deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
     static let standardPlugins = ["backend_fixture", "exec", "self_test"]
 
-    init(plugins names: [String] = Sandbox.standardPlugins) throws {
+    /// The backend a pipeline starts on when its first step is not one.
+    let defaultBackend: String
+
+    init(plugins names: [String] = Sandbox.standardPlugins, defaultBackend: String = "backend.fixture") throws {
+        self.defaultBackend = defaultBackend
         root = FileManager.default.temporaryDirectory.appendingPathComponent("host-test-\(UUID().uuidString)")
         for dir in ["plugins", "cache", "home"] {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
@@ -52,7 +56,7 @@ final class Sandbox {
         env["HOST_PLUGIN_PATH"] = plugins.path
         env["HOST_CACHE_DIR"] = cache.path
         env["HOME"] = root.appendingPathComponent("home").path
-        env["HOST_DEFAULT_BACKEND"] = "backend.fixture"
+        env["HOST_DEFAULT_BACKEND"] = defaultBackend
         return env
     }
 
@@ -60,13 +64,19 @@ final class Sandbox {
         try Self.execute(Self.products.appendingPathComponent("host").path, arguments, environment: environment)
     }
 
-    /// Starts host without waiting, for concurrency and crash tests.
-    func start(_ arguments: [String]) throws -> Process {
+    /// Starts host without waiting, for concurrency and crash tests; its
+    /// standard output goes to `output` when given.
+    func start(_ arguments: [String], output: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = Self.products.appendingPathComponent("host")
         process.arguments = arguments
         process.environment = environment
-        process.standardOutput = FileHandle.nullDevice
+        if let output {
+            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+            process.standardOutput = try FileHandle(forWritingTo: output)
+        } else {
+            process.standardOutput = FileHandle.nullDevice
+        }
         process.standardError = FileHandle.nullDevice
         try process.run()
         return process
