@@ -59,6 +59,7 @@ public struct CacheAdmin {
             let key = String(name.prefix { $0 != "." })
             if !report.inUse.contains(key) { try? FileManager.default.removeItem(at: locks.appendingPathComponent(name)) }
         }
+        rmdir(store.location.transient.path) // only once no run has a transient machine in it
         return report
     }
 }

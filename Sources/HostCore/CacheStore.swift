@@ -27,6 +27,7 @@ final class TemporaryDirectory {
     private var kept = false
 
     init(in parent: URL) throws {
+        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         let name = UUID().uuidString.lowercased()
         lock = try FileLock(parent.appendingPathComponent(name + ".lock").path)
         _ = lock.tryLock(.exclusive) // fresh, unique name: nobody else can hold it
@@ -94,9 +95,11 @@ final class CacheStore {
         return nil
     }
 
-    func makeTemporary() throws -> TemporaryDirectory {
+    /// A directory for a machine being built (next to the cache, so that it
+    /// can be published by rename) or for a transient one (in memory).
+    func makeTemporary(transient: Bool = false) throws -> TemporaryDirectory {
         do {
-            return try TemporaryDirectory(in: location.temporary)
+            return try TemporaryDirectory(in: transient ? location.transient : location.temporary)
         } catch let error as HostError {
             throw error
         } catch {
@@ -136,11 +139,13 @@ final class CacheStore {
     /// free, and trash.
     func sweep() {
         let fm = FileManager.default
-        for name in (try? fm.contentsOfDirectory(atPath: location.temporary.path)) ?? [] where name.hasSuffix(".lock") {
-            let lockPath = location.temporary.appendingPathComponent(name).path
-            guard let lock = try? FileLock(lockPath), lock.tryLock(.exclusive) else { continue }
-            try? fm.removeItem(at: location.temporary.appendingPathComponent(String(name.dropLast(5))))
-            try? fm.removeItem(atPath: lockPath)
+        for parent in [location.temporary, location.transient] {
+            for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasSuffix(".lock") {
+                let lockPath = parent.appendingPathComponent(name).path
+                guard let lock = try? FileLock(lockPath), lock.tryLock(.exclusive) else { continue }
+                try? fm.removeItem(at: parent.appendingPathComponent(String(name.dropLast(5))))
+                try? fm.removeItem(atPath: lockPath)
+            }
         }
         for name in (try? fm.contentsOfDirectory(atPath: location.trash.path)) ?? [] {
             try? fm.removeItem(at: location.trash.appendingPathComponent(name))

@@ -168,7 +168,7 @@ public final class Engine {
     // MARK: Transient steps
 
     private func runTransient(_ planned: Planned, on parent: CacheEntry) throws {
-        let machine = try instantiate(planned, from: parent)
+        let machine = try clone(parent, backend: try backend(of: parent), transient: true)
         let context = CallContext(engine: self, stepName: planned.step.name, log: openLog(machine))
         context.adopt(machine)
         defer { dropAll(context) }
@@ -234,8 +234,8 @@ public final class Engine {
         }
     }
 
-    private func clone(_ entry: CacheEntry, backend: BackendRef) throws -> Machine {
-        let machine = Machine(backend: backend, directory: try store.makeTemporary(), origin: entry)
+    private func clone(_ entry: CacheEntry, backend: BackendRef, transient: Bool = false) throws -> Machine {
+        let machine = Machine(backend: backend, directory: try store.makeTemporary(transient: transient), origin: entry)
         let context = CallContext(engine: self, stepName: backend.step.name, log: nil)
         try backendCall(machine, context, "clone") { backend, call in
             backend.table.clone(call, entry.machineDirectory.path, machine.directory.machineDirectory.path, &machine.object)

@@ -57,6 +57,7 @@ final class Sandbox: @unchecked Sendable {
         env["HOST_CACHE_DIR"] = cache.path
         env["HOME"] = root.appendingPathComponent("home").path
         env["HOST_DEFAULT_BACKEND"] = defaultBackend
+        env["XDG_RUNTIME_DIR"] = root.path // transient machines, removed with the sandbox
         return env
     }
 
