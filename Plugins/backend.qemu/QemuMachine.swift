@@ -66,7 +66,7 @@ final class QemuMachine: BackendMachine {
         }
         if let initrd = config.initrd { arguments += ["-initrd", QemuConfig.resolve(initrd, in: directory)] }
         if let incoming {
-            arguments += ["-incoming", "exec:zstd -dc '\(QemuConfig.resolve(incoming, in: directory))'"]
+            arguments += ["-incoming", "exec:zstd -dc \(Self.quoted(QemuConfig.resolve(incoming, in: directory)))"]
         }
         return arguments + config.extraArguments
     }
@@ -77,7 +77,7 @@ final class QemuMachine: BackendMachine {
         let started = Date()
         let target = directory.appendingPathComponent(Self.stateFile).path
         try process.qmp.execute("stop")
-        try process.qmp.execute("migrate", ["uri": "exec:zstd -1 -q -T0 -o '\(target)'"])
+        try process.qmp.execute("migrate", ["uri": "exec:zstd -1 -q -T0 -o \(Self.quoted(target))"])
         while true {
             let info = try process.qmp.execute("query-migrate")
             switch info["status"] as? String {
@@ -129,7 +129,8 @@ final class QemuMachine: BackendMachine {
         return collected
     }
 
-    private static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+    /// For /bin/sh: QEMU runs `exec:` migration commands through it.
+    static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
     func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {
         var isDirectory: ObjCBool = false

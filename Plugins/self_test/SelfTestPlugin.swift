@@ -64,6 +64,20 @@ let plugin = Plugin(name: "self_test", version: "1.0.0", steps: [
         return nil
     },
 
+    Step("self_test.console", summary: "Type a line on the machine's console and wait for a pattern (transient)",
+         flags: .transient,
+         parameters: [
+            .string("send", help: "the line to type"),
+            .string("expect", help: "what must appear"),
+            .bool("regex", help: "EXPECT is a POSIX extended regular expression"),
+            .int("timeout", default: 10_000, help: "milliseconds to wait"),
+         ]) { call in
+        try call.consoleSend(call.string("send") + "\n")
+        try call.consoleExpect(call.string("expect"), regex: call.bool("regex"), timeoutMs: call.int("timeout"))
+        call.log("console showed \(call.string("expect"))")
+        return nil
+    },
+
     Step("self_test.args", summary: "Print the typed arguments host passed through the C ABI (transient)",
          flags: .transient,
          parameters: [

@@ -134,6 +134,20 @@ import Testing
         #expect(try String(contentsOf: URL(fileURLWithPath: file.path + ".back"), encoding: .utf8) == "payload\n")
     }
 
+    @Test func consoleSendAndExpect() throws {
+        let sandbox = try Sandbox()
+        let regex = try sandbox.run(["backend.fixture", "+", "self_test.console", "echo console-$((40+2))", "console-4[0-9]", "--regex"])
+        #expect(regex.status == 0, "\(regex.err)")
+        #expect(regex.err.contains("console showed console-4[0-9]"))
+        let literal = try sandbox.run(["backend.fixture", "+", "self_test.console", "echo a.b", "a.b"])
+        #expect(literal.status == 0, "\(literal.err)")
+        let missing = try sandbox.run(["backend.fixture", "+", "self_test.console", "echo yes", "no such text", "--timeout=300"])
+        #expect(missing.status == 1)
+        #expect(missing.err.contains("self_test.console: the console did not show \"no such text\" within 300 ms; it last showed: "))
+        let invalid = try sandbox.run(["backend.fixture", "+", "self_test.console", "echo", "(", "--regex"])
+        #expect(invalid.err.contains("/(/ is not a valid POSIX extended regular expression"))
+    }
+
     @Test func aFailedStepCachesNothing() throws {
         let sandbox = try Sandbox()
         _ = try sandbox.run(["backend.fixture"])

@@ -43,6 +43,12 @@ import Testing
         #expect(failing.out == "to-stderr\n") // the serial console merges the streams
     }
 
+    @Test func theSerialConsoleAnswersExpect() throws {
+        let sandbox = try sandbox()
+        let run = try succeed(sandbox, ["os.busybox", "+", "self_test.console", "echo console-$((40+2))", "console-4[0-9]", "--regex"])
+        #expect(run.err.contains("console showed console-4[0-9]"))
+    }
+
     @Test func aTransientStepLeavesNoTrace() throws {
         let sandbox = try sandbox()
         _ = try succeed(sandbox, ["os.busybox", "+", "exec", "--transient", "touch /root/transient", "+",
