@@ -17,6 +17,9 @@ let plugins = [
     plugin("exec", target: "ExecPlugin", path: "Plugins/exec"),
     plugin("backend.qemu", target: "QemuBackendPlugin", path: "Plugins/backend.qemu", extra: ["CQcow"]),
     plugin("os.busybox", target: "BusyboxPlugin", path: "Plugins/os.busybox"),
+    plugin("os.debian", target: "DebianPlugin", path: "Plugins/os.debian"),
+    plugin("ssh", target: "SSHPlugin", path: "Plugins/ssh"),
+    plugin("transfer", target: "TransferPlugin", path: "Plugins/transfer"),
     // Test-only: a backend whose machines are plain directories, so the engine
     // can be tested end to end without a VM. Never installed by scripts/setup.
     plugin("backend.fixture", target: "BackendFixturePlugin", path: "Tests/Fixtures/backend.fixture"),

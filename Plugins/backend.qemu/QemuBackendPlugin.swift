@@ -24,6 +24,10 @@ struct QemuBackend: Backend {
             try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", config.chain[0], "-F", "qcow2", disk])
         }
         config.disk = "disk.qcow2"
+        let knownHosts = sourceURL.appendingPathComponent(SSHAccess.knownHostsFile)
+        if FileManager.default.fileExists(atPath: knownHosts.path) {
+            try FileManager.default.copyItem(at: knownHosts, to: destinationURL.appendingPathComponent(SSHAccess.knownHostsFile))
+        }
         try config.save(to: destinationURL)
         return QemuMachine(directory: destinationURL, config: config)
     }
@@ -46,7 +50,11 @@ struct QemuBackend: Backend {
     }
 
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
-        id == HOST_QEMU_V1 ? UnsafeRawPointer(qemuExtension) : nil
+        switch id {
+        case HOST_QEMU_V1: UnsafeRawPointer(qemuExtension)
+        case HOST_SSH_V1: UnsafeRawPointer(sshExtension)
+        default: nil
+        }
     }
 }
 
@@ -87,7 +95,55 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
             machine.config.consolePrompt = String(cString: prompt)
             return HOST_OK
         },
-        ssh_port: { raw in machine(raw)?.process?.sshPort ?? 0 }))
+        ssh_port: { raw in machine(raw)?.process?.sshPort ?? 0 },
+        set_disk: { call, raw, image, format in
+            guard let machine = machine(raw), let image, let format else { return fail(call, "set_disk needs a QEMU machine, an image and a format") }
+            guard machine.config.state == nil, machine.process == nil else { return fail(call, "set_disk: the machine has booted already") }
+            do {
+                let disk = machine.directory.appendingPathComponent("disk.qcow2").path
+                try? FileManager.default.removeItem(atPath: disk)
+                try Tool.run("qemu-img", ["convert", "-f", String(cString: format), "-O", "qcow2", String(cString: image), disk])
+                machine.config.disk = "disk.qcow2"
+                machine.config.chain = []
+                try machine.config.save(to: machine.directory)
+                return HOST_OK
+            } catch {
+                return fail(call, "set_disk: \(error)")
+            }
+        },
+        set_ssh: { call, raw, user, hostKey in
+            guard let machine = machine(raw), let user, let hostKey else { return fail(call, "set_ssh needs a QEMU machine, a user and a host key") }
+            let line = "\(SSHAccess.alias) \(String(cString: hostKey).trimmingCharacters(in: .whitespacesAndNewlines))\n"
+            do {
+                try line.write(to: machine.directory.appendingPathComponent(SSHAccess.knownHostsFile), atomically: true, encoding: .utf8)
+                machine.config.sshUser = String(cString: user)
+                try machine.config.save(to: machine.directory)
+                return HOST_OK
+            } catch {
+                return fail(call, "set_ssh: \(error)")
+            }
+        }))
+    return table
+}()
+
+/// The host.ssh/1 table (host_ssh.h).
+nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
+    let table = UnsafeMutablePointer<host_ssh_v1>.allocate(capacity: 1)
+    table.initialize(to: host_ssh_v1(
+        struct_size: MemoryLayout<host_ssh_v1>.size,
+        arguments: { call, raw in
+            guard let call, let machine = machine(raw) else { return nil }
+            do {
+                guard let ssh = try machine.ssh(BackendCall(raw: call)) else {
+                    _ = fail(call, "this machine runs no SSH server (use the console step)")
+                    return nil
+                }
+                return machine.exportSSHArguments(ssh.arguments)
+            } catch {
+                _ = fail(call, String(describing: error))
+                return nil
+            }
+        }))
     return table
 }()
 

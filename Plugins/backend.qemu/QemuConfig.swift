@@ -22,6 +22,9 @@ struct QemuConfig: Codable {
     var append: String?
     /// The guest shell's prompt on the serial console; nil: no console shell.
     var consolePrompt: String?
+    /// The user host logs in as when the guest runs sshd; its host key is
+    /// in the machine's known_hosts. nil: no SSH, use the console.
+    var sshUser: String?
     /// This machine's own qcow2 overlay (or base image).
     var disk = "disk.qcow2"
     /// The backing images below `disk`, nearest first.

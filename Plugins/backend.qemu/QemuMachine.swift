@@ -100,7 +100,16 @@ final class QemuMachine: BackendMachine {
         process = nil
     }
 
-    // MARK: Commands and files, through the console shell
+    // MARK: Commands and files: over SSH when the guest runs sshd, else
+    // through the console shell
+
+    /// How to reach this machine's sshd now; nil when it has none.
+    func ssh(_ call: BackendCall) throws -> SSHAccess? {
+        guard let user = config.sshUser else { return nil }
+        return SSHAccess(identity: try call.identity(),
+                         knownHosts: directory.appendingPathComponent(SSHAccess.knownHostsFile).path,
+                         port: try running().sshPort, user: user)
+    }
 
     private func running() throws -> QemuProcess {
         guard let process else { throw StepErrorText("the machine is not running (no operating system was installed on it yet)") }
@@ -116,15 +125,25 @@ final class QemuMachine: BackendMachine {
     }
 
     func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
-        try shell().run(command) { bytes in bytes.withUnsafeBytes { output(1, $0) } }
+        if let ssh = try ssh(call) {
+            return try ssh.run(command) { stream, bytes in bytes.withUnsafeBytes { output(stream, $0) } }
+        }
+        return try shell().run(command) { bytes in bytes.withUnsafeBytes { output(1, $0) } }
     }
 
-    /// Runs a command that must succeed, returning its output.
-    private func check(_ call: BackendCall, _ command: String) throws -> [UInt8] {
-        var collected: [UInt8] = []
-        let status = try shell().run(command) { collected += $0 }
+    /// Runs a command that must succeed, returning its standard output.
+    private func check(_ call: BackendCall, _ command: String, input: URL? = nil) throws -> [UInt8] {
+        var collected: [UInt8] = [], errors: [UInt8] = []
+        let status: Int32
+        if let ssh = try ssh(call) {
+            status = try ssh.run(command, input: input) { stream, bytes in
+                if stream == 2 { errors += bytes } else { collected += bytes }
+            }
+        } else {
+            status = try shell().run(command) { collected += $0 }
+        }
         guard status == 0 else {
-            throw StepErrorText("`\(command)` failed in the machine (status \(status)): \(String(decoding: collected, as: UTF8.self))")
+            throw StepErrorText("`\(command.prefix(200))` failed in the machine (status \(status)): \(String(decoding: errors + collected, as: UTF8.self).prefix(2000))")
         }
         return collected
     }
@@ -147,6 +166,14 @@ final class QemuMachine: BackendMachine {
             payload = try Data(contentsOf: URL(fileURLWithPath: localPath))
         }
         let target = Self.quoted(machinePath)
+        if try ssh(call) != nil {
+            // Over SSH the bytes travel as they are, on standard input.
+            let staged = FileManager.default.temporaryDirectory.appendingPathComponent("host-upload-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: staged) }
+            try payload.write(to: staged)
+            _ = try check(call, isDirectory.boolValue ? "mkdir -p \(target) && tar -x -C \(target)" : "cat > \(target)", input: staged)
+            return
+        }
         let body = "\n\(payload.base64EncodedString(options: .lineLength76Characters))\nHOST_UPLOAD_EOF"
         // The whole file travels inside one command; ConsoleShell splits it into acknowledged lines.
         _ = try check(call, isDirectory.boolValue
@@ -159,9 +186,15 @@ final class QemuMachine: BackendMachine {
         let isDirectory = try check(call, "if [ -d \(source) ]; then echo dir; elif [ -e \(source) ]; then echo file; else echo none; fi")
         let kind = String(decoding: isDirectory, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
         guard kind != "none" else { throw StepErrorText("\(machinePath) does not exist in the machine") }
-        let encoded = try check(call, kind == "dir" ? "tar -C \(source) -cf - . | base64" : "base64 \(source)")
-        guard let data = Data(base64Encoded: Data(encoded), options: .ignoreUnknownCharacters) else {
-            throw StepErrorText("the machine sent \(machinePath) garbled")
+        let data: Data
+        if try ssh(call) != nil {
+            data = Data(try check(call, kind == "dir" ? "tar -C \(source) -cf - ." : "cat \(source)"))
+        } else {
+            let encoded = try check(call, kind == "dir" ? "tar -C \(source) -cf - . | base64" : "base64 \(source)")
+            guard let decoded = Data(base64Encoded: Data(encoded), options: .ignoreUnknownCharacters) else {
+                throw StepErrorText("the machine sent \(machinePath) garbled")
+            }
+            data = decoded
         }
         if kind == "dir" {
             let archive = FileManager.default.temporaryDirectory.appendingPathComponent("host-download-\(UUID().uuidString).tar")
@@ -187,6 +220,29 @@ final class QemuMachine: BackendMachine {
         consoleBacklog.removeFirst(count)
         return count
     }
+
+    /// The ssh(1) arguments handed out through host.ssh/1: a NULL-terminated
+    /// C array that stays valid until the next call, as host_ssh.h promises.
+    private var sshArguments: UnsafeMutablePointer<UnsafePointer<CChar>?>?
+
+    func exportSSHArguments(_ arguments: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
+        releaseSSHArguments()
+        let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: arguments.count + 1)
+        for (index, argument) in arguments.enumerated() { array[index] = UnsafePointer(strdup(argument)) }
+        array[arguments.count] = nil
+        sshArguments = array
+        return UnsafePointer(array)
+    }
+
+    private func releaseSSHArguments() {
+        guard let array = sshArguments else { return }
+        var index = 0
+        while let item = array[index] { free(UnsafeMutablePointer(mutating: item)); index += 1 }
+        array.deallocate()
+        sshArguments = nil
+    }
+
+    deinit { releaseSSHArguments() }
 
     func describe() -> String? {
         guard let process else { return "QEMU machine (stopped) in \(directory.path)" }

@@ -89,7 +89,7 @@ final class CacheStore {
         }
         if manifest.expires <= Date() { return "it expired" }
         for dependency in manifest.dependencies {
-            guard let digest = try? Digest.ofFile(dependency.path) else { return "\(dependency.path) is gone" }
+            guard let digest = try? Digest.ofPath(dependency.path) else { return "\(dependency.path) is gone" }
             if digest != dependency.sha256 { return "\(dependency.path) changed" }
         }
         return nil

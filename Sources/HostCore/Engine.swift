@@ -282,6 +282,18 @@ public final class Engine {
 
     // MARK: Services the plugins call
 
+    private var identityPath: UnsafeMutablePointer<CChar>?
+
+    /// The per-user SSH key's path, as a C string that lives as long as host.
+    func identity() throws -> UnsafePointer<CChar> {
+        if let identityPath { return UnsafePointer(identityPath) }
+        guard let path = strdup(try SSHIdentity.ensure(in: store.location)) else {
+            throw HostError(.environment, "out of memory")
+        }
+        identityPath = path
+        return UnsafePointer(path)
+    }
+
     func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
         context.write(log: message)
         if level.rawValue >= HOST_LOG_INFO.rawValue || output.verbose {

@@ -75,7 +75,7 @@ enum HostServices {
             depend_file: { call, path in
                 run(call) { context in
                     let path = URL(fileURLWithPath: try string(path, "dependency path")).standardizedFileURL.path
-                    context.dependencies.append(.init(path: path, sha256: try Digest.ofFile(path)))
+                    context.dependencies.append(.init(path: path, sha256: try Digest.ofPath(path)))
                 }
             },
             cap_expiry: { call, seconds in
@@ -91,6 +91,18 @@ enum HostServices {
             extension: { call, handle, id in
                 guard let context = CallContext.from(call), let machine = context.machine(handle), let id else { return nil }
                 return machine.backend.table.extension?(id)
+            },
+            start: { call, handle in
+                run(call) { try $0.engine.up(machine($0, handle), $0) }
+            },
+            identity: { call in
+                guard let context = CallContext.from(call) else { return nil }
+                do {
+                    return try context.engine.identity()
+                } catch {
+                    context.error = String(describing: error)
+                    return nil
+                }
             }))
         return UnsafePointer(table)
     }()

@@ -6,8 +6,17 @@ import PluginABI
 /// The context of a call from host into a backend: logging and errors.
 public struct BackendCall {
     let raw: UnsafeMutablePointer<host_call>
+
+    /// For backend extension functions, which receive the raw call.
+    public init(raw: UnsafeMutablePointer<host_call>) { self.raw = raw }
     public func log(_ message: String, level: LogLevel = .info) {
         raw.pointee.services.pointee.log(raw, level.abi, message)
+    }
+
+    /// This user's SSH private key for machines (".pub" beside it).
+    public func identity() throws -> String {
+        guard let path = raw.pointee.services.pointee.identity(raw) else { throw HostServiceFailed() }
+        return String(cString: path)
     }
 }
 

@@ -134,6 +134,15 @@ public final class StepCall: @unchecked Sendable {
         try check(services.depend_file(raw, path))
     }
     public func capExpiry(seconds: Int64) { services.cap_expiry(raw, seconds) }
+    /// Starts (or restores) the machine now.
+    public func start(_ machine: Machine? = nil) throws {
+        try check(services.start(raw, (machine ?? self.machine).handle))
+    }
+    /// This user's SSH private key for machines (".pub" beside it).
+    public func identity() throws -> String {
+        guard let path = services.identity(raw) else { throw HostServiceFailed() }
+        return String(cString: path)
+    }
     public func setExitStatus(_ status: Int32) { services.set_exit_status(raw, status) }
 
     /// The backend's own object behind `machine`, when this plugin is its backend.

@@ -5,38 +5,25 @@ import Testing
 /// work). One cache serves the whole suite, so the guest boots cold once per
 /// test run; the tests run one at a time so guests do not starve each other.
 @Suite(.serialized) struct QemuBackendTests {
-    static let shared: Result<Sandbox, any Error> = Result {
-        let sandbox = try Sandbox(plugins: ["backend_qemu", "os_busybox", "exec", "self_test"], defaultBackend: "backend.qemu")
-        sharedRoot = sandbox.root.path
-        atexit { if let root = sharedRoot { try? FileManager.default.removeItem(atPath: root) } }
-        return sandbox
-    }
-    nonisolated(unsafe) static var sharedRoot: String?
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
-
-    /// Runs and requires success, showing host's messages when it fails.
-    func succeed(_ sandbox: Sandbox, _ arguments: [String]) throws -> Sandbox.Result {
-        let result = try sandbox.run(arguments)
-        #expect(result.status == 0, "host \(arguments.joined(separator: " ")) failed: \(result.err)")
-        return result
-    }
 
     @Test func aRestoredMachineKeepsItsFilesAndItsRunningProcesses() throws {
         let sandbox = try sandbox()
         let setUp = ["os.busybox", "+", "exec", "echo marker > /root/marker; sleep 1000 >/dev/null 2>&1 & echo $! > /root/pid"]
-        _ = try succeed(sandbox, setUp + ["+", "exec", "true"])
+        _ = try sandbox.succeed(setUp + ["+", "exec", "true"])
         // A new host process: restore the saved step and look inside.
-        let check = try succeed(sandbox, setUp + ["+", "exec", "cat /root/marker; kill -0 $(cat /root/pid) && echo still running"])
+        let check = try sandbox.succeed(setUp + ["+", "exec", "cat /root/marker; kill -0 $(cat /root/pid) && echo still running"])
         #expect(check.err.contains("exec: cached"))
         #expect(check.out == "marker\nstill running\n")
-        let uname = try succeed(sandbox, ["os.busybox", "+", "exec", "uname -s"])
+        let uname = try sandbox.succeed(["os.busybox", "+", "exec", "uname -s"])
         #expect(uname.out == "Linux\n")
     }
 
     @Test func diskAndExitStatusWork() throws {
         let sandbox = try sandbox()
-        let disk = try succeed(sandbox, ["os.busybox", "+", "exec", "echo kept > /mnt/disk/file", "+", "exec", "cat /mnt/disk/file"])
+        let disk = try sandbox.succeed(["os.busybox", "+", "exec", "echo kept > /mnt/disk/file", "+", "exec", "cat /mnt/disk/file"])
         #expect(disk.out == "kept\n")
         let failing = try sandbox.run(["os.busybox", "+", "exec", "echo to-stderr >&2; exit 5"])
         #expect(failing.status == 5)
@@ -45,13 +32,13 @@ import Testing
 
     @Test func theSerialConsoleAnswersExpect() throws {
         let sandbox = try sandbox()
-        let run = try succeed(sandbox, ["os.busybox", "+", "self_test.console", "echo console-$((40+2))", "console-4[0-9]", "--regex"])
+        let run = try sandbox.succeed(["os.busybox", "+", "self_test.console", "echo console-$((40+2))", "console-4[0-9]", "--regex"])
         #expect(run.err.contains("console showed console-4[0-9]"))
     }
 
     @Test func aTransientStepLeavesNoTrace() throws {
         let sandbox = try sandbox()
-        _ = try succeed(sandbox, ["os.busybox", "+", "exec", "--transient", "touch /root/transient", "+",
+        _ = try sandbox.succeed(["os.busybox", "+", "exec", "--transient", "touch /root/transient", "+",
                                   "exec", "test ! -e /root/transient"])
     }
 
@@ -59,20 +46,20 @@ import Testing
         let sandbox = try sandbox()
         let file = sandbox.file("upload.txt")
         try "line one\nline 'two' $HOME\n".write(to: file, atomically: true, encoding: .utf8)
-        _ = try succeed(sandbox, ["os.busybox", "+", "self_test.roundtrip", file.path])
+        _ = try sandbox.succeed(["os.busybox", "+", "self_test.roundtrip", file.path])
         #expect(try Data(contentsOf: file) == Data(contentsOf: URL(fileURLWithPath: file.path + ".back")))
 
         let directory = sandbox.file("tree")
         try FileManager.default.createDirectory(at: directory.appendingPathComponent("sub"), withIntermediateDirectories: true)
         try Data((0..<5000).map { UInt8($0 % 251) }).write(to: directory.appendingPathComponent("sub/binary"))
-        _ = try succeed(sandbox, ["os.busybox", "+", "self_test.roundtrip", directory.path])
+        _ = try sandbox.succeed(["os.busybox", "+", "self_test.roundtrip", directory.path])
         #expect(try Data(contentsOf: directory.appendingPathComponent("sub/binary"))
                 == Data(contentsOf: URL(fileURLWithPath: directory.path + ".back/sub/binary")))
     }
 
     @Test func twoRestoresOfOneMachineAtOnceDoNotInterfere() throws {
         let sandbox = try sandbox()
-        _ = try succeed(sandbox, ["os.busybox", "+", "exec", "true"])
+        _ = try sandbox.succeed(["os.busybox", "+", "exec", "true"])
         var runs: [(Process, URL, String)] = []
         for name in ["first", "second"] {
             let output = sandbox.file("\(name).out")
@@ -86,21 +73,12 @@ import Testing
         }
     }
 
-    /// The directory of the entry a run reported building last.
-    func builtEntry(_ sandbox: Sandbox, _ result: Sandbox.Result, step: String) throws -> URL {
-        let line = result.err.split(separator: "\n").last { $0.contains("\(step): built in") }
-        let key = try #require(line?.split(separator: " ").last.map(String.init))
-        let machines = sandbox.cache.appendingPathComponent("machines")
-        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: machines.path).first { $0.hasPrefix(key) })
-        return machines.appendingPathComponent(name)
-    }
-
     @Test(arguments: ["corrupted", "missing"])
     func aDamagedOverlayIsRebuiltNeverBooted(_ damage: String) throws {
         let sandbox = try sandbox()
         let pipeline = ["os.busybox", "+", "exec", "echo \(damage) > /root/damage", "+", "exec", "cat /root/damage"]
-        let first = try succeed(sandbox, pipeline)
-        let overlay = try builtEntry(sandbox, first, step: "exec").appendingPathComponent("machine/disk.qcow2")
+        let first = try sandbox.succeed(pipeline)
+        let overlay = try sandbox.builtEntry(first, step: "exec").appendingPathComponent("machine/disk.qcow2")
         if damage == "missing" {
             try FileManager.default.removeItem(at: overlay)
         } else {
@@ -108,14 +86,14 @@ import Testing
             handle.write(Data(repeating: 0x5a, count: 4096))
             try handle.close()
         }
-        let second = try succeed(sandbox, pipeline)
+        let second = try sandbox.succeed(pipeline)
         #expect(second.err.contains("exec: rebuilding: backend.qemu found the saved machine damaged: image \(overlay.path) is \(damage == "missing" ? "missing" : "damaged")"))
         #expect(second.out == "\(damage)\n")
     }
 
     @Test func sigkillOfHostLeavesNoQemu() throws {
         let sandbox = try sandbox()
-        _ = try succeed(sandbox, ["os.busybox", "+", "exec", "true"])
+        _ = try sandbox.succeed(["os.busybox", "+", "exec", "true"])
         let run = try sandbox.start(["os.busybox", "+", "exec", "sleep 300"])
         func qemus() -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
@@ -136,8 +114,8 @@ import Testing
 
     @Test func aCachedStepStoresOnlyItsDelta() throws {
         let sandbox = try sandbox()
-        let result = try succeed(sandbox, ["os.busybox", "+", "exec", "echo delta > /root/delta", "+", "exec", "true"])
-        let entry = try builtEntry(sandbox, result, step: "exec").appendingPathComponent("machine")
+        let result = try sandbox.succeed(["os.busybox", "+", "exec", "echo delta > /root/delta", "+", "exec", "true"])
+        let entry = try sandbox.builtEntry(result, step: "exec").appendingPathComponent("machine")
         let files = try FileManager.default.contentsOfDirectory(atPath: entry.path).sorted()
         #expect(files == ["disk.qcow2", "qemu.json", "state.zst"]) // no kernel, initrd or base image copied
         let config = try String(contentsOf: entry.appendingPathComponent("qemu.json"), encoding: .utf8)

@@ -245,6 +245,14 @@ typedef struct host_services {
      * valid for the process lifetime. Call its functions with the pointer
      * backend_machine gives. */
     const void *(*extension)(host_call *call, host_machine *machine, const char *id);
+
+    /* Starts (or restores) the machine now rather than on first use. */
+    host_status (*start)(host_call *call, host_machine *machine);
+    /* The path of this user's SSH private key for machines (the public key
+     * is beside it, with ".pub"), created with mode 0600 on first use; NULL
+     * on error. Owned by host, valid for the process lifetime. Also callable
+     * from backend functions. */
+    const char *(*identity)(host_call *call);
 } host_services;
 
 /* What every call from host gives a plugin. Owned by host, valid until the

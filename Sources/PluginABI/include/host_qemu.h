@@ -30,6 +30,14 @@ typedef struct host_qemu_v1 {
     /* The 127.0.0.1 port forwarded to the guest's port 22 while the machine
      * runs; 0 when it is not running. */
     int32_t (*ssh_port)(void *machine);
+    /* Makes `image` (a host file in `format`, "raw" or "qcow2") the machine's
+     * disk, copied; only before the first boot. */
+    host_status (*set_disk)(host_call *call, void *machine, const char *image, const char *format);
+    /* The guest runs sshd: from now on exec and file transfer use SSH as
+     * `user`, with the per-user identity, and accept only this host key (a
+     * public key line such as "ssh-ed25519 AAAA..."), recorded in the
+     * machine's own known_hosts. */
+    host_status (*set_ssh)(host_call *call, void *machine, const char *user, const char *host_key);
 } host_qemu_v1;
 
 #ifdef __cplusplus

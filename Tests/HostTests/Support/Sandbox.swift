@@ -127,6 +127,39 @@ final class Sandbox: @unchecked Sendable {
         return snapshot
     }
 
+    /// One sandbox for a whole suite of VM tests, so each guest is built
+    /// once per test run; removed when the test process exits.
+    static func shared(plugins: [String]) -> Swift.Result<Sandbox, any Error> {
+        Swift.Result {
+            let sandbox = try Sandbox(plugins: plugins, defaultBackend: "backend.qemu")
+            sharedRootsLock.lock()
+            sharedRoots.append(sandbox.root.path)
+            sharedRootsLock.unlock()
+            atexit {
+                for root in Sandbox.sharedRoots { try? FileManager.default.removeItem(atPath: root) }
+            }
+            return sandbox
+        }
+    }
+    nonisolated(unsafe) static var sharedRoots: [String] = []
+    static let sharedRootsLock = NSLock()
+
+    /// Runs and requires success, showing host's messages when it fails.
+    func succeed(_ arguments: [String]) throws -> Result {
+        let result = try run(arguments)
+        #expect(result.status == 0, "host \(arguments.joined(separator: " ")) failed: \(result.err)")
+        return result
+    }
+
+    /// The directory of the entry a run reported building last for `step`.
+    func builtEntry(_ result: Result, step: String) throws -> URL {
+        let line = result.err.split(separator: "\n").last { $0.contains("\(step): built in") }
+        let key = try #require(line?.split(separator: " ").last.map(String.init))
+        let machines = cache.appendingPathComponent("machines")
+        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: machines.path).first { $0.hasPrefix(key) })
+        return machines.appendingPathComponent(name)
+    }
+
     func temporaryLeftovers() -> [String] {
         (try? FileManager.default.contentsOfDirectory(atPath: cache.appendingPathComponent("machines/.tmp").path)) ?? []
     }

@@ -1,0 +1,123 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// os.debian: Debian built by mmdebstrap into an ext4 image (mkfs.ext4 -d,
+/// no loop mount), booted with its own kernel and initrd on backend.qemu,
+/// reached over SSH with the user's key; its host key is made here, so host
+/// knows it before the first boot and checks it on every connection.
+let packages = ["systemd-sysv", "udev", "openssh-server", "python3", "linux-image-amd64", "iproute2", "ca-certificates"]
+
+/// Run by mmdebstrap with the root filesystem as $1; $2 is the work directory.
+let customize = #"""
+    set -e
+    root="$1" work="$2"
+    echo debian > "$root/etc/hostname"
+    printf '127.0.0.1 localhost\n127.0.1.1 debian\n' > "$root/etc/hosts"
+    printf '/dev/vda / ext4 rw,errors=remount-ro 0 1\n' > "$root/etc/fstab"
+    # Whatever the NIC is called (ens2, enp0s3, eth0): DHCP on all of them.
+    mkdir -p "$root/etc/systemd/network"
+    printf '[Match]\nName=en* eth*\n\n[Network]\nDHCP=yes\n' > "$root/etc/systemd/network/10-host.network"
+    chroot "$root" systemctl enable systemd-networkd >/dev/null 2>&1
+    printf 'nameserver 10.0.2.3\n' > "$root/etc/resolv.conf"
+    mkdir -p "$root/root/.ssh"
+    chmod 700 "$root/root/.ssh"
+    cp "$work/authorized_keys" "$root/root/.ssh/authorized_keys"
+    chmod 600 "$root/root/.ssh/authorized_keys"
+    rm -f "$root"/etc/ssh/ssh_host_*
+    cp "$work/ssh_host_ed25519_key" "$work/ssh_host_ed25519_key.pub" "$root/etc/ssh/"
+    chmod 600 "$root/etc/ssh/ssh_host_ed25519_key"
+    echo 'HostKey /etc/ssh/ssh_host_ed25519_key' > "$root/etc/ssh/sshd_config.d/host.conf"
+    # The console step lands in a root shell on the serial console.
+    mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
+    printf '[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %%I $TERM\n' \
+      > "$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"
+    """#
+
+func run(_ tool: String, _ arguments: [String], package: String, log: (String) -> Void = { _ in }) throws {
+    guard let path = ["/usr/bin/", "/usr/sbin/", "/sbin/", "/bin/"].map({ $0 + tool }).first(where: FileManager.default.isExecutableFile) else {
+        throw StepError("\(tool) is not installed; install the Debian package \(package)")
+    }
+    let process = Process()
+    process.executableURL = URL(fileURLWithPath: path)
+    process.arguments = arguments
+    let output = FileManager.default.temporaryDirectory.appendingPathComponent("host-\(tool)-\(UUID().uuidString).log")
+    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
+    defer { try? FileManager.default.removeItem(at: output) }
+    process.standardOutput = try FileHandle(forWritingTo: output)
+    process.standardError = process.standardOutput
+    process.standardInput = FileHandle.nullDevice
+    try process.run()
+    process.waitUntilExit()
+    let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
+    log(text)
+    guard process.terminationStatus == 0 else {
+        throw StepError("\(tool) failed (status \(process.terminationStatus)): \(text.suffix(1500))")
+    }
+}
+
+func newest(_ prefix: String, in directory: URL) throws -> String {
+    let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
+        .filter { $0.hasPrefix(prefix) }.sorted { $0.compare($1, options: .numeric) == .orderedAscending }
+    guard let name = names.last else { throw StepError("the new system has no \(directory.path)/\(prefix)*") }
+    return directory.appendingPathComponent(name).path
+}
+
+let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
+    Step("os.debian", summary: "Debian with systemd, sshd and python3: installed once by mmdebstrap, then restored",
+         flags: .startsPipeline,
+         parameters: [
+            .string("release", default: "bookworm", help: "Debian release"),
+            .string("mirror", default: "", help: "Debian mirror URL (default: $HOST_DEBIAN_MIRROR, else mmdebstrap's)"),
+            .string("size", default: "4G", help: "size of the root filesystem"),
+            .list("include", help: "further packages to install"),
+            .int("boot-timeout", default: 600, help: "seconds to wait for the first boot"),
+         ]) { call in
+        guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
+            throw StepError("os.debian runs on backend.qemu; this machine's backend offers no \(HOST_QEMU_V1)")
+        }
+        let work = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("host-debian-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: work) }
+
+        let identity = try call.identity()
+        try FileManager.default.copyItem(atPath: identity + ".pub", toPath: work.appendingPathComponent("authorized_keys").path)
+        try run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@debian",
+                               "-f", work.appendingPathComponent("ssh_host_ed25519_key").path], package: "openssh-client")
+        let hook = work.appendingPathComponent("customize.sh")
+        try customize.write(to: hook, atomically: true, encoding: .utf8)
+
+        let root = work.appendingPathComponent("root")
+        let mirror = call.string("mirror").isEmpty ? ProcessInfo.processInfo.environment["HOST_DEBIAN_MIRROR"] ?? "" : call.string("mirror")
+        call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
+        try run("mmdebstrap", ["--variant=minbase", "--include=" + (packages + call.list("include")).joined(separator: ","),
+                               "--customize-hook=sh \(hook.path) \"$1\" \(work.path)",
+                               call.string("release"), root.path] + (mirror.isEmpty ? [] : [mirror]),
+                package: "mmdebstrap") { call.log($0, level: .debug) }
+        let boot = root.appendingPathComponent("boot")
+        let kernel = try newest("vmlinuz-", in: boot), initrd = try newest("initrd.img-", in: boot)
+        let image = work.appendingPathComponent("root.ext4")
+        try run("mkfs.ext4", ["-q", "-L", "root", "-d", root.path, image.path, call.string("size")], package: "e2fsprogs")
+        let hostKey = try String(contentsOf: work.appendingPathComponent("ssh_host_ed25519_key.pub"), encoding: .utf8)
+        guard qemu.set_disk(call.rawCall, object, image.path, "raw") == HOST_OK,
+              qemu.set_boot(call.rawCall, object, kernel, initrd, "root=/dev/vda rw quiet") == HOST_OK,
+              qemu.set_ssh(call.rawCall, object, "root", hostKey) == HOST_OK
+        else { throw HostServiceFailed() }
+        try? FileManager.default.removeItem(at: root) // the image holds it now; free the disk before booting
+
+        // Up when SSH answers and systemd has finished starting.
+        try call.start()
+        let deadline = Date().addingTimeInterval(TimeInterval(call.int("boot-timeout")))
+        while true {
+            if let result = try? call.exec("systemctl is-system-running --wait"), ["running", "degraded"].contains(result.out.trimmingCharacters(in: .whitespacesAndNewlines)) {
+                break
+            }
+            guard Date() < deadline else { throw StepError("Debian did not finish booting within \(call.int("boot-timeout")) s") }
+            sleep(1)
+        }
+        return call.machine
+    },
+])
+
+@_cdecl("host_plugin_entry_v1")
+public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }

@@ -1,0 +1,32 @@
+import Foundation
+
+/// The per-user SSH key host logs into machines with: generated once per
+/// cache with ssh-keygen, mode 0600 in a 0700 directory, never shipped.
+enum SSHIdentity {
+    static func ensure(in location: CacheLocation) throws -> String {
+        let directory = location.root.appendingPathComponent("ssh")
+        let key = directory.appendingPathComponent("id_ed25519")
+        if FileManager.default.fileExists(atPath: key.path) { return key.path }
+        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        guard let keygen = ["/usr/bin/ssh-keygen", "/bin/ssh-keygen"].first(where: FileManager.default.isExecutableFile) else {
+            throw HostError(.environment, "ssh-keygen is not installed; install the Debian package openssh-client")
+        }
+        // Generated beside, then renamed: a concurrent run never sees half a key.
+        let partial = directory.appendingPathComponent("id_ed25519.\(getpid())")
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: keygen)
+        process.arguments = ["-q", "-t", "ed25519", "-N", "", "-C", "host machines key", "-f", partial.path]
+        process.standardOutput = FileHandle.nullDevice
+        process.standardError = FileHandle.nullDevice
+        try process.run()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw HostError(.environment, "ssh-keygen could not create \(key.path)")
+        }
+        chmod(partial.path, 0o600)
+        try? FileManager.default.moveItem(atPath: partial.path + ".pub", toPath: key.path + ".pub")
+        try? FileManager.default.moveItem(atPath: partial.path, toPath: key.path)
+        return key.path
+    }
+}

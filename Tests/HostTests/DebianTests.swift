@@ -1,0 +1,75 @@
+import Foundation
+import Testing
+
+/// os.debian on backend.qemu, reached over SSH, and the backend-neutral
+/// ssh, upload and download steps. Debian is installed once per test run
+/// (mmdebstrap from Debian's mirror, about two minutes under TCG).
+@Suite(.serialized) struct DebianTests {
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer"])
+
+    func sandbox() throws -> Sandbox { try Self.shared.get() }
+
+    @Test func debianBootsThenRestores() throws {
+        let sandbox = try sandbox()
+        let first = try sandbox.succeed(["os.debian", "+", "exec", "cat /etc/os-release"])
+        #expect(first.out.contains("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\""))
+        let second = try sandbox.succeed(["os.debian", "+", "exec", "cat /etc/os-release; hostname"])
+        #expect(second.err.contains("os.debian: cached"))
+        #expect(second.out.hasSuffix("\ndebian\n"))
+    }
+
+    @Test func stateCarriesAcrossCachedSteps() throws {
+        let sandbox = try sandbox()
+        let run = try sandbox.succeed(["os.debian", "+", "exec", "touch /x", "+", "exec", "test -e /x && echo kept"])
+        #expect(run.out == "kept\n")
+        let streams = try sandbox.run(["os.debian", "+", "exec", "echo out; echo err >&2; exit 4"])
+        #expect(streams.status == 4)
+        #expect(streams.out == "out\n") // over SSH, stderr stays apart
+        #expect(streams.err.contains("err\n"))
+    }
+
+    @Test func sshRunsCommandsAndRefusesAChangedHostKey() throws {
+        let sandbox = try sandbox()
+        let ok = try sandbox.succeed(["os.debian", "+", "ssh", "--", "true"])
+        #expect(ok.status == 0)
+        let status = try sandbox.run(["os.debian", "+", "ssh", "--", "echo hi; exit 3"])
+        #expect(status.status == 3)
+        #expect(status.out == "hi\n")
+
+        // Replace the recorded host key of the cached Debian with another key.
+        let entry = try sandbox.builtEntry(try sandbox.succeed(["os.debian", "+", "exec", "true", "+", "exec", "true"]), step: "exec")
+        let knownHosts = entry.appendingPathComponent("machine/known_hosts")
+        let original = try Data(contentsOf: knownHosts)
+        let other = sandbox.file("other_key")
+        _ = try Sandbox.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other.path])
+        try ("host-machine " + String(contentsOf: URL(fileURLWithPath: other.path + ".pub"), encoding: .utf8)).write(to: knownHosts, atomically: true, encoding: .utf8)
+        defer { try? original.write(to: knownHosts) }
+        let refused = try sandbox.run(["os.debian", "+", "exec", "true", "+", "exec", "true", "+", "ssh", "--", "true"])
+        #expect(refused.status != 0)
+        #expect(refused.err.contains("Host key verification failed"))
+        let exec = try sandbox.run(["os.debian", "+", "exec", "true", "+", "exec", "true", "+", "exec", "true"])
+        #expect(exec.status != 0)
+        #expect(exec.err.contains("refusing to connect: the machine's SSH host key is not the one recorded in"))
+    }
+
+    @Test func uploadIsADependencyAndDownloadBringsFilesBack() throws {
+        let sandbox = try sandbox()
+        let app = sandbox.file("app")
+        try FileManager.default.createDirectory(at: app, withIntermediateDirectories: true)
+        try "#!/bin/sh\necho version one\n".write(to: app.appendingPathComponent("test.sh"), atomically: true, encoding: .utf8)
+        chmod(app.appendingPathComponent("test.sh").path, 0o755)
+        let first = try sandbox.succeed(["os.debian", "+", "upload", app.path, "/root/app", "+", "exec", "/root/app/test.sh"])
+        #expect(first.out == "version one\n")
+        let again = try sandbox.succeed(["os.debian", "+", "upload", app.path, "/root/app", "+", "exec", "/root/app/test.sh"])
+        #expect(again.err.contains("upload: cached"))
+        try "#!/bin/sh\necho version two\n".write(to: app.appendingPathComponent("test.sh"), atomically: true, encoding: .utf8)
+        chmod(app.appendingPathComponent("test.sh").path, 0o755) // an atomic write makes a new file
+        let changed = try sandbox.succeed(["os.debian", "+", "upload", app.path, "/root/app", "+", "exec", "/root/app/test.sh"])
+        #expect(changed.err.contains("upload: rebuilding: \(app.path) changed"))
+        #expect(changed.out == "version two\n")
+
+        let back = sandbox.file("back")
+        _ = try sandbox.succeed(["os.debian", "+", "upload", app.path, "/root/app", "+", "download", "/root/app", back.path])
+        #expect(try String(contentsOf: back.appendingPathComponent("test.sh"), encoding: .utf8) == "#!/bin/sh\necho version two\n")
+    }
+}
