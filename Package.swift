@@ -19,6 +19,7 @@ let plugins = [
     plugin("os.busybox", target: "BusyboxPlugin", path: "Plugins/os.busybox"),
     plugin("os.debian", target: "DebianPlugin", path: "Plugins/os.debian"),
     plugin("ssh", target: "SSHPlugin", path: "Plugins/ssh"),
+    plugin("console", target: "ConsolePlugin", path: "Plugins/console"),
     plugin("transfer", target: "TransferPlugin", path: "Plugins/transfer"),
     // Test-only: a backend whose machines are plain directories, so the engine
     // can be tested end to end without a VM. Never installed by scripts/setup.

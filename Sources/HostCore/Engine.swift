@@ -350,6 +350,26 @@ public final class Engine {
         }
     }
 
+    /// Console output for an interactive reader: what expect left over
+    /// first, then what the backend reads within `timeoutMs`.
+    func consoleRead(_ context: CallContext, _ machine: Machine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] {
+        try up(machine, context)
+        if !machine.console.isEmpty {
+            let bytes = Array(machine.console.prefix(capacity))
+            machine.console.removeFirst(bytes.count)
+            return bytes
+        }
+        var buffer = [UInt8](repeating: 0, count: max(capacity, 1))
+        var got = 0
+        try backendCall(machine, context, "read the console of") { backend, call in
+            buffer.withUnsafeMutableBytes { bytes in
+                backend.table.console_read(call, machine.object, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                           min(capacity, bytes.count), timeoutMs, &got)
+            }
+        }
+        return Array(buffer.prefix(got))
+    }
+
     func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws {
         try up(machine, context)
         let matcher = try ConsoleMatcher(pattern: pattern, regex: regex)

@@ -103,6 +103,17 @@ enum HostServices {
                     context.error = String(describing: error)
                     return nil
                 }
+            },
+            console_read: { call, handle, buffer, capacity, timeout, length in
+                run(call) { context in
+                    let bytes = try context.engine.consoleRead(context, machine(context, handle), capacity: capacity, timeoutMs: timeout)
+                    bytes.withUnsafeBytes { source in
+                        if let buffer, let first = source.baseAddress {
+                            UnsafeMutableRawPointer(buffer).copyMemory(from: first, byteCount: source.count)
+                        }
+                    }
+                    length?.pointee = bytes.count
+                }
             }))
         return UnsafePointer(table)
     }()

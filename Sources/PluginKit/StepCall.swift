@@ -130,6 +130,23 @@ public final class StepCall: @unchecked Sendable {
     public func consoleExpect(_ pattern: String, regex: Bool = false, timeoutMs: Int64 = 30_000, on machine: Machine? = nil) throws {
         try check(services.console_expect(raw, (machine ?? self.machine).handle, pattern, regex ? HOST_EXPECT_REGEX : 0, timeoutMs))
     }
+    /// What the console printed, waiting up to `timeoutMs` for the first byte.
+    public func consoleRead(timeoutMs: Int64, on machine: Machine? = nil) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: 4096)
+        var length = 0
+        let status = buffer.withUnsafeMutableBytes { bytes in
+            services.console_read(raw, (machine ?? self.machine).handle, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                  bytes.count, timeoutMs, &length)
+        }
+        try check(status)
+        return Array(buffer.prefix(length))
+    }
+
+    /// Sends raw bytes (keystrokes) to the console.
+    public func consoleSend(bytes: [UInt8], on machine: Machine? = nil) throws {
+        try consoleSend(String(decoding: bytes, as: UTF8.self), on: machine)
+    }
+
     public func dependOn(file path: String) throws {
         try check(services.depend_file(raw, path))
     }

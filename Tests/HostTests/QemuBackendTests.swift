@@ -5,7 +5,7 @@ import Testing
 /// work). One cache serves the whole suite, so the guest boots cold once per
 /// test run; the tests run one at a time so guests do not starve each other.
 @Suite(.serialized) struct QemuBackendTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test", "console"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 
@@ -34,6 +34,16 @@ import Testing
         let sandbox = try sandbox()
         let run = try sandbox.succeed(["os.busybox", "+", "self_test.console", "echo console-$((40+2))", "console-4[0-9]", "--regex"])
         #expect(run.err.contains("console showed console-4[0-9]"))
+    }
+
+    @Test func theConsoleStepOnARealTerminal() throws {
+        let sandbox = try sandbox()
+        _ = try sandbox.succeed(["os.busybox", "+", "exec", "true"])
+        let driver = Sandbox.repository.appendingPathComponent("Tests/Fixtures/console_driver.py").path
+        let session = try Sandbox.execute("/usr/bin/env", ["python3", driver, Sandbox.products.appendingPathComponent("host").path,
+                                                          "os.busybox", "+", "console"], environment: sandbox.environment)
+        #expect(session.status == 0, "\(session.out)\(session.err)")
+        #expect(session.out.contains("console session ok"))
     }
 
     @Test func aTransientStepLeavesNoTrace() throws {

@@ -253,6 +253,11 @@ typedef struct host_services {
      * on error. Owned by host, valid for the process lifetime. Also callable
      * from backend functions. */
     const char *(*identity)(host_call *call);
+    /* Reads what the console printed (first whatever console_expect read past
+     * its match), waiting up to timeout_ms for the first byte; *length 0
+     * means nothing came in time. For interactive consoles. */
+    host_status (*console_read)(host_call *call, host_machine *machine, char *buffer, size_t capacity,
+                                int64_t timeout_ms, size_t *length);
 } host_services;
 
 /* What every call from host gives a plugin. Owned by host, valid until the

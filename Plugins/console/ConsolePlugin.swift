@@ -1,0 +1,66 @@
+import Foundation
+import PluginKit
+
+/// `console`: the machine's serial console on this terminal, raw, until
+/// Ctrl-] (or the end of standard input when it is not a terminal).
+/// Transient: what is done there is not kept.
+let detachKey: UInt8 = 0x1d // Ctrl-]
+
+/// Puts the terminal in raw mode (keys go to the guest as typed, Ctrl-C
+/// included) and gives it back as it was.
+final class RawTerminal {
+    private var saved = termios()
+    private let active: Bool
+
+    init() {
+        active = isatty(0) == 1 && tcgetattr(0, &saved) == 0
+        guard active else { return }
+        var raw = saved
+        cfmakeraw(&raw)
+        tcsetattr(0, TCSANOW, &raw)
+    }
+
+    func restore() {
+        if active { tcsetattr(0, TCSANOW, &saved) }
+    }
+}
+
+let plugin = Plugin(name: "console", version: "1.0.0", steps: [
+    Step("console", summary: "The machine's serial console on this terminal; Ctrl-] detaches; changes are not kept",
+         flags: [.transient, .interactive]) { call in
+        try call.start()
+        FileHandle.standardError.write(Data("host: connected to the serial console; press Ctrl-] to detach (changes are not kept)\r\n".utf8))
+        try call.consoleSend("\n") // a fresh prompt
+        let terminal = RawTerminal()
+        defer {
+            terminal.restore()
+            FileHandle.standardError.write(Data("\r\nhost: detached from the console\n".utf8))
+        }
+        var input = [UInt8](repeating: 0, count: 1024)
+        var inputOpen = true
+        while true {
+            let output = try call.consoleRead(timeoutMs: 20)
+            if !output.isEmpty { FileHandle.standardOutput.write(Data(output)) }
+            guard inputOpen else {
+                if output.isEmpty { return nil } // input ended and the guest went quiet
+                continue
+            }
+            var poller = pollfd(fd: 0, events: Int16(POLLIN), revents: 0)
+            guard poll(&poller, 1, 0) > 0 else { continue }
+            let count = read(0, &input, input.count)
+            if count <= 0 {
+                inputOpen = false
+                continue
+            }
+            let keys = input.prefix(count)
+            if let detach = keys.firstIndex(of: detachKey) {
+                if detach > 0 { try call.consoleSend(bytes: Array(keys[..<detach])) }
+                return nil
+            }
+            try call.consoleSend(bytes: Array(keys))
+        }
+    },
+])
+
+@_cdecl("host_plugin_entry_v1")
+public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }
