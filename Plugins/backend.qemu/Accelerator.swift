@@ -40,8 +40,9 @@ enum Accelerator {
         guard let kernel = kernels.last.map({ "/boot/" + $0 }), FileManager.default.isReadableFile(atPath: kernel) else {
             return ("tcg", "no kernel in /boot to test it with (install linux-image-amd64)")
         }
+        guard let setpriv = try? Tool.path("setpriv") else { return ("tcg", "setpriv is missing (install util-linux)") }
         let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setpriv")
+        process.executableURL = URL(fileURLWithPath: setpriv)
         process.arguments = ["--pdeathsig", "KILL", "--", binary, "-accel", "kvm", "-machine", "pc", "-nodefaults",
                              "-display", "none", "-no-reboot", "-m", "128", "-kernel", kernel,
                              "-append", "panic=-1 root=/dev/host-kvm-probe"]

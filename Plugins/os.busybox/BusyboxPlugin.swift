@@ -137,15 +137,10 @@ func buildInitramfs(into output: URL) throws -> String {
     for script in ["init", "etc/udhcpc.script"] {
         try fm.setAttributes([.posixPermissions: 0o755], ofItemAtPath: root.appendingPathComponent(script).path)
     }
-    for tool in ["cpio": "cpio", "gzip": "gzip"] where !fm.isExecutableFile(atPath: "/usr/bin/\(tool.key)") && !fm.isExecutableFile(atPath: "/bin/\(tool.key)") {
-        throw StepError("\(tool.key) is not installed; install the Debian package \(tool.value)")
-    }
-    let pack = Process()
-    pack.executableURL = URL(fileURLWithPath: "/bin/sh")
-    pack.arguments = ["-c", "cd \"$1\" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1 > \"$2\"", "sh", root.path, output.path]
-    try pack.run()
-    pack.waitUntilExit()
-    guard pack.terminationStatus == 0 else { throw StepError("packing the initramfs failed (cpio/gzip)") }
+    _ = try HostTool.path("cpio", package: "cpio")
+    _ = try HostTool.path("gzip", package: "gzip")
+    try HostTool.run("sh", ["-c", "cd \"$1\" && find . -print0 | cpio --null -o -H newc --quiet | gzip -1 > \"$2\"",
+                            "sh", root.path, output.path], package: "dash")
     return kernel
 }
 

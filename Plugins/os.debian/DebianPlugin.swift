@@ -34,28 +34,6 @@ let customize = #"""
       > "$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"
     """#
 
-func run(_ tool: String, _ arguments: [String], package: String, log: (String) -> Void = { _ in }) throws {
-    guard let path = ["/usr/bin/", "/usr/sbin/", "/sbin/", "/bin/"].map({ $0 + tool }).first(where: FileManager.default.isExecutableFile) else {
-        throw StepError("\(tool) is not installed; install the Debian package \(package)")
-    }
-    let process = Process()
-    process.executableURL = URL(fileURLWithPath: path)
-    process.arguments = arguments
-    let output = FileManager.default.temporaryDirectory.appendingPathComponent("host-\(tool)-\(UUID().uuidString).log")
-    _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-    defer { try? FileManager.default.removeItem(at: output) }
-    process.standardOutput = try FileHandle(forWritingTo: output)
-    process.standardError = process.standardOutput
-    process.standardInput = FileHandle.nullDevice
-    try process.run()
-    process.waitUntilExit()
-    let text = (try? String(contentsOf: output, encoding: .utf8)) ?? ""
-    log(text)
-    guard process.terminationStatus == 0 else {
-        throw StepError("\(tool) failed (status \(process.terminationStatus)): \(text.suffix(1500))")
-    }
-}
-
 func newest(_ prefix: String, in directory: URL) throws -> String {
     let names = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [])
         .filter { $0.hasPrefix(prefix) }.sorted { $0.compare($1, options: .numeric) == .orderedAscending }
@@ -82,22 +60,23 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
 
         let identity = try call.identity()
         try FileManager.default.copyItem(atPath: identity + ".pub", toPath: work.appendingPathComponent("authorized_keys").path)
-        try run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@debian",
-                               "-f", work.appendingPathComponent("ssh_host_ed25519_key").path], package: "openssh-client")
+        try HostTool.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@debian",
+                                        "-f", work.appendingPathComponent("ssh_host_ed25519_key").path], package: "openssh-client")
         let hook = work.appendingPathComponent("customize.sh")
         try customize.write(to: hook, atomically: true, encoding: .utf8)
 
         let root = work.appendingPathComponent("root")
         let mirror = call.string("mirror").isEmpty ? ProcessInfo.processInfo.environment["HOST_DEBIAN_MIRROR"] ?? "" : call.string("mirror")
         call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
-        try run("mmdebstrap", ["--variant=minbase", "--include=" + (packages + call.list("include")).joined(separator: ","),
-                               "--customize-hook=sh \(hook.path) \"$1\" \(work.path)",
-                               call.string("release"), root.path] + (mirror.isEmpty ? [] : [mirror]),
-                package: "mmdebstrap") { call.log($0, level: .debug) }
+        let installed = try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (packages + call.list("include")).joined(separator: ","),
+                                                         "--customize-hook=sh \(hook.path) \"$1\" \(work.path)",
+                                                         call.string("release"), root.path] + (mirror.isEmpty ? [] : [mirror]),
+                                         package: "mmdebstrap")
+        call.log(installed, level: .debug)
         let boot = root.appendingPathComponent("boot")
         let kernel = try newest("vmlinuz-", in: boot), initrd = try newest("initrd.img-", in: boot)
         let image = work.appendingPathComponent("root.ext4")
-        try run("mkfs.ext4", ["-q", "-L", "root", "-d", root.path, image.path, call.string("size")], package: "e2fsprogs")
+        try HostTool.run("mkfs.ext4", ["-q", "-L", "root", "-d", root.path, image.path, call.string("size")], package: "e2fsprogs")
         let hostKey = try String(contentsOf: work.appendingPathComponent("ssh_host_ed25519_key.pub"), encoding: .utf8)
         guard qemu.set_disk(call.rawCall, object, image.path, "raw") == HOST_OK,
               qemu.set_boot(call.rawCall, object, kernel, initrd, "root=/dev/vda rw quiet") == HOST_OK,
