@@ -11,6 +11,23 @@ enum Main {
 
     static func main() {
         signal(SIGPIPE, SIG_IGN)
+        // Ctrl-C or a TERM mid-build: say so and stop. Nothing is published
+        // until a step has finished, QEMU dies with host (PR_SET_PDEATHSIG),
+        // and the next run sweeps the unfinished machine, so exiting here
+        // leaves the cache as it was. Only async-signal-safe calls inside.
+        // A blocked mask is inherited across exec (some launchers block
+        // these), so unblock what is handled here.
+        var handled = sigset_t()
+        sigemptyset(&handled)
+        for interrupt in [SIGINT, SIGTERM] {
+            sigaddset(&handled, interrupt)
+            signal(interrupt) { signal in
+                let message = "\nhost: interrupted; the cache is as it was before this run\n"
+                _ = message.withCString { write(2, $0, strlen($0)) }
+                _exit(128 + signal)
+            }
+        }
+        sigprocmask(SIG_UNBLOCK, &handled, nil)
         var words = Array(CommandLine.arguments.dropFirst())
         if words.first == "help", words.count == 2, !commands.contains(words[1]) {
             exit(guarded { try StepHelp.print(words[1]) })

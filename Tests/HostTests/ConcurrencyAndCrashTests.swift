@@ -41,6 +41,28 @@ import Testing
         #expect(sandbox.temporaryLeftovers().isEmpty)
     }
 
+    @Test func ctrlCMidStepSaysSoAndLeavesTheCacheAsItWas() throws {
+        let sandbox = try Sandbox()
+        #expect(try sandbox.run(["backend.fixture", "+", "exec", "touch kept", "+", "exec", "true"]).status == 0)
+        let before = try sandbox.cacheSnapshot()
+        let record = sandbox.file("runs")
+        let messages = sandbox.file("messages")
+        _ = FileManager.default.createFile(atPath: messages.path, contents: nil)
+        let process = Process()
+        process.executableURL = Sandbox.products.appendingPathComponent("host")
+        process.arguments = ["backend.fixture", "+", "exec", "touch kept", "+", "self_test.count", "--record=\(record.path)", "--sleep=60"]
+        process.environment = sandbox.environment
+        process.standardError = try FileHandle(forWritingTo: messages)
+        try process.run()
+        let deadline = Date().addingTimeInterval(60)
+        while sandbox.runs(record) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
+        kill(process.processIdentifier, SIGINT)
+        process.waitUntilExit()
+        #expect(process.terminationStatus == 130)
+        #expect(try String(contentsOf: messages, encoding: .utf8).hasSuffix("host: interrupted; the cache is as it was before this run\n"))
+        #expect(try sandbox.cacheSnapshot() == before)
+    }
+
     @Test func cleanupNeverRemovesAMachineInUse() throws {
         let sandbox = try Sandbox()
         #expect(try sandbox.run(["backend.fixture"]).status == 0)
