@@ -46,6 +46,64 @@ import Testing
         #expect(session.out.contains("console session ok"))
     }
 
+    /// A free TCP port on 127.0.0.1 (the kernel picks, then we let it go).
+    static func freePort() -> UInt16 {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
+        _ = withUnsafeMutablePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0 }
+        }
+        return UInt16(bigEndian: address.sin_port)
+    }
+
+    /// One HTTP GET over loopback; nil while nothing answers.
+    static func fetch(port: UInt16) -> String? {
+        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        defer { close(fd) }
+        var address = sockaddr_in()
+        address.sin_family = sa_family_t(AF_INET)
+        address.sin_port = port.bigEndian
+        address.sin_addr.s_addr = inet_addr("127.0.0.1")
+        let connected = withUnsafePointer(to: &address) {
+            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) { connect(fd, $0, socklen_t(MemoryLayout<sockaddr_in>.size)) }
+        }
+        guard connected == 0 else { return nil }
+        let request = "GET /index.html HTTP/1.0\r\n\r\n"
+        _ = request.withCString { send(fd, $0, strlen($0), 0) }
+        var response: [UInt8] = [], buffer = [UInt8](repeating: 0, count: 4096)
+        while true {
+            let count = recv(fd, &buffer, buffer.count, 0)
+            if count <= 0 { break }
+            response += buffer.prefix(count)
+        }
+        return response.isEmpty ? nil : String(decoding: response, as: UTF8.self)
+    }
+
+    @Test func furtherForwardsListenOnLoopbackOnly() throws {
+        let sandbox = try sandbox()
+        let port = Self.freePort()
+        let run = try sandbox.start(["backend.qemu", "--forward=\(port):8080", "+", "os.busybox", "+", "exec",
+                                     "mkdir -p /tmp/www; echo forwarded > /tmp/www/index.html; httpd -p 8080 -h /tmp/www; sleep 20"])
+        defer { kill(run.processIdentifier, SIGKILL); run.waitUntilExit() }
+        var page: String?
+        let deadline = Date().addingTimeInterval(180)
+        while Date() < deadline {
+            page = Self.fetch(port: port)
+            if page?.contains("forwarded") == true { break }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        #expect(page?.contains("forwarded") == true, "no page on 127.0.0.1:\(port): \(page ?? "nothing answered")")
+        // Listening sockets on that port, from the kernel's table: loopback only.
+        let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst()
+        let listeners = table.map { $0.split(separator: " ") }.filter { $0.count > 3 && $0[3] == "0A" && $0[1].hasSuffix(String(format: ":%04X", port)) }
+        #expect(!listeners.isEmpty)
+        #expect(listeners.allSatisfy { $0[1].hasPrefix("0100007F:") })
+    }
+
     @Test func aTransientStepLeavesNoTrace() throws {
         let sandbox = try sandbox()
         _ = try sandbox.succeed(["os.busybox", "+", "exec", "--transient", "touch /root/transient", "+",
