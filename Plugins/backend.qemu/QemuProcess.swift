@@ -13,6 +13,7 @@ final class QemuProcess {
 
     static func freePort() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
+        guard fd >= 0 else { throw StepErrorText("socket(): \(String(cString: strerror(errno)))") }
         defer { close(fd) }
         var address = sockaddr_in()
         address.sin_family = sa_family_t(AF_INET)
@@ -32,20 +33,26 @@ final class QemuProcess {
         guard let made = mkdtemp(&template) else {
             throw StepErrorText("cannot create a private run directory in /tmp: \(String(cString: strerror(errno)))")
         }
-        runDirectory = URL(fileURLWithPath: String(cString: made))
-        sshPort = try Self.freePort()
+        let runDirectory = URL(fileURLWithPath: String(cString: made))
+        self.runDirectory = runDirectory
         let log = runDirectory.appendingPathComponent("qemu.log")
-        _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-        let setpriv = try Tool.path("setpriv"), setsid = try Tool.path("setsid")
         launcher = Process()
-        launcher.executableURL = URL(fileURLWithPath: setpriv)
-        launcher.arguments = ["--pdeathsig", "KILL", "--", setsid, "--wait", "--", setpriv, "--pdeathsig", "KILL", "--", binary]
-            + arguments(runDirectory, sshPort)
-        let output = try FileHandle(forWritingTo: log)
-        launcher.standardOutput = output
-        launcher.standardError = output
-        launcher.standardInput = FileHandle.nullDevice
-        try launcher.run()
+        do {
+            sshPort = try Self.freePort()
+            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
+            let setpriv = try Tool.path("setpriv"), setsid = try Tool.path("setsid")
+            launcher.executableURL = URL(fileURLWithPath: setpriv)
+            launcher.arguments = ["--pdeathsig", "KILL", "--", setsid, "--wait", "--", setpriv, "--pdeathsig", "KILL", "--", binary]
+                + arguments(runDirectory, sshPort)
+            let output = try FileHandle(forWritingTo: log)
+            launcher.standardOutput = output
+            launcher.standardError = output
+            launcher.standardInput = FileHandle.nullDevice
+            try launcher.run()
+        } catch {
+            try? FileManager.default.removeItem(at: runDirectory)
+            throw error
+        }
         let launcher = self.launcher
         do {
             qmp = try QMPClient(socket: UnixSocket(path: runDirectory.appendingPathComponent("qmp.sock").path,

@@ -50,15 +50,11 @@ public struct CacheAdmin {
         return report
     }
 
-    /// `cleanup everything`: all machines, then every other file host keeps
-    /// in the cache (locks of machines no run holds).
+    /// `cleanup everything`: all machines and the transient directory. Lock
+    /// files stay: unlinking one that a run holds or waits on would let the
+    /// next run lock a new file and build the same machine at the same time.
     public func cleanupEverything() throws -> CleanupReport {
         let report = try cleanup(.all)
-        let locks = store.location.locks
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: locks.path)) ?? [] {
-            let key = String(name.prefix { $0 != "." })
-            if !report.inUse.contains(key) { try? FileManager.default.removeItem(at: locks.appendingPathComponent(name)) }
-        }
         rmdir(store.location.transient.path) // only once no run has a transient machine in it
         return report
     }

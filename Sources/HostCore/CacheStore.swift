@@ -28,15 +28,26 @@ final class TemporaryDirectory {
 
     init(in parent: URL) throws {
         try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        try Self.requirePrivate(parent)
         let name = UUID().uuidString.lowercased()
-        lock = try FileLock(parent.appendingPathComponent(name + ".lock").path)
-        _ = lock.tryLock(.exclusive) // fresh, unique name: nobody else can hold it
+        lock = try FileLock.createLocked(parent.appendingPathComponent(name + ".lock").path)
         url = parent.appendingPathComponent(name)
         try FileManager.default.createDirectory(at: url.appendingPathComponent("machine"), withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
     }
 
     var machineDirectory: URL { url.appendingPathComponent("machine") }
+
+    /// The transient parent may sit in a shared place (/dev/shm): refuse one
+    /// that another user made first, or a symlink, rather than follow it.
+    static func requirePrivate(_ directory: URL) throws {
+        var info = stat()
+        guard lstat(directory.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR,
+              info.st_uid == getuid(), info.st_mode & 0o077 == 0
+        else {
+            throw HostError(.environment, "\(directory.path) is not a private directory of yours (owner, mode 0700, no symlink); remove it or set XDG_RUNTIME_DIR")
+        }
+    }
 
     /// The directory was renamed into the cache: nothing left to remove.
     func markPublished() { kept = true }
@@ -73,7 +84,7 @@ final class CacheStore {
         let directory = location.entry(key)
         guard FileManager.default.fileExists(atPath: directory.path) else { return (nil, nil) }
         let lock = try useLock(key)
-        lock.lock(.shared)
+        try lock.lock(.shared)
         switch Manifest.read(from: directory.appendingPathComponent("manifest.json")) {
         case let .unreadable(reason):
             return (nil, reason)
@@ -114,13 +125,23 @@ final class CacheStore {
         do {
             try manifest.write(to: temporary.url.appendingPathComponent("manifest.json"))
             let lock = try useLock(manifest.key)
+            var stale: URL?
             if FileManager.default.fileExists(atPath: destination.path) {
-                lock.lock(.exclusive, waiting: waiting)
-                try moveToTrash(destination)
+                try lock.lock(.exclusive, waiting: waiting)
+                let aside = location.trash.appendingPathComponent(destination.lastPathComponent + "-" + UUID().uuidString.lowercased())
+                try FileManager.default.moveItem(at: destination, to: aside)
+                stale = aside
             }
-            try FileManager.default.moveItem(at: temporary.url, to: destination)
+            do {
+                try FileManager.default.moveItem(at: temporary.url, to: destination)
+            } catch {
+                // Put the old entry back: a failed publish changes nothing.
+                if let stale { try? FileManager.default.moveItem(at: stale, to: destination) }
+                throw error
+            }
+            if let stale { try? FileManager.default.removeItem(at: stale) }
             temporary.markPublished()
-            lock.lock(.shared)
+            try lock.lock(.shared)
             return CacheEntry(manifest: manifest, directory: destination, useLock: lock)
         } catch let error as HostError {
             throw error

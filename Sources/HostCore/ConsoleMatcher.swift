@@ -30,8 +30,9 @@ struct ConsoleMatcher {
         var compiled = regex_t()
         guard regcomp(&compiled, pattern, REG_EXTENDED) == 0 else { return nil }
         defer { regfree(&compiled) }
-        // Console text may hold NUL bytes; regexec stops at them, so map them away.
-        let text = String(decoding: bytes.map { $0 == 0 ? 0x20 : $0 }, as: UTF8.self)
+        // regexec runs on the bytes as they came (so match offsets are offsets
+        // into them), NUL-terminated, with NULs inside mapped to spaces.
+        let text = bytes.map { CChar(bitPattern: $0 == 0 ? 0x20 : $0) } + [0]
         var match = regmatch_t()
         guard regexec(&compiled, text, 1, &match, 0) == 0 else { return nil }
         return Int(match.rm_eo)

@@ -90,7 +90,7 @@ public final class Engine {
         if let found { return hold(found, planned, "cached") }
 
         let lock = try store.buildLock(key)
-        lock.lock(.exclusive) {
+        try lock.lock(.exclusive) {
             output.progress("\(planned.step.name): waiting for another run (pid \(lock.owner() ?? "?")) that is building it")
         }
         defer { lock.unlock() }

@@ -15,7 +15,7 @@ final class FileLock {
         }
     }
 
-    deinit { close(fd) }
+    deinit { if !released { close(fd) } }
 
     enum Mode { case shared, exclusive }
 
@@ -26,11 +26,40 @@ final class FileLock {
 
     /// Takes the lock, waiting as long as it takes; `waiting` runs once
     /// before the wait so the user learns why nothing happens.
-    func lock(_ mode: Mode, waiting: () -> Void = {}) {
+    func lock(_ mode: Mode, waiting: () -> Void = {}) throws {
         if tryLock(mode) { return }
         waiting()
-        while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 && errno == EINTR {}
+        while flock(fd, mode == .shared ? LOCK_SH : LOCK_EX) != 0 {
+            guard errno == EINTR else {
+                throw HostError(.environment, "cannot lock \(path): \(String(cString: strerror(errno))); keep the cache on a local filesystem (HOST_CACHE_DIR)")
+            }
+        }
     }
+
+    /// Creates `path` already locked: the lock file is made and locked under
+    /// a private name, then renamed into place, so no other run (a sweep)
+    /// can ever see it unlocked.
+    static func createLocked(_ path: String) throws -> FileLock {
+        let partial = "\(path).\(getpid()).new"
+        let lock = try FileLock(partial)
+        guard lock.tryLock(.exclusive) else { throw HostError(.environment, "cannot lock the new file \(partial)") }
+        guard rename(partial, path) == 0 else {
+            throw HostError(.environment, "cannot create \(path): \(String(cString: strerror(errno)))")
+        }
+        return FileLock(fd: lock.release(), path: path)
+    }
+
+    private init(fd: Int32, path: String) {
+        self.fd = fd
+        self.path = path
+    }
+
+    /// Hands the descriptor to a new owner (which keeps the lock held).
+    private func release() -> Int32 {
+        released = true
+        return fd
+    }
+    private var released = false
 
     func unlock() { flock(fd, LOCK_UN) }
 

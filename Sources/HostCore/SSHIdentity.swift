@@ -9,6 +9,11 @@ enum SSHIdentity {
         if FileManager.default.fileExists(atPath: key.path) { return key.path }
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
+        // Two runs making the key at once would pair one's .pub with the other's key.
+        let lock = try FileLock(directory.appendingPathComponent(".lock").path)
+        try lock.lock(.exclusive)
+        defer { lock.unlock() }
+        if FileManager.default.fileExists(atPath: key.path) { return key.path }
         guard let keygen = ["/usr/bin/ssh-keygen", "/bin/ssh-keygen"].first(where: FileManager.default.isExecutableFile) else {
             throw HostError(.environment, "ssh-keygen is not installed; install the Debian package openssh-client")
         }

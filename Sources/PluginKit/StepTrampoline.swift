@@ -13,11 +13,13 @@ enum StepTrampoline {
     /// lifetime, as the entry may be called at any time.
     final class Context {
         let step: Step
-        var cif = ffi_cif()
+        /// libffi keeps using the cif after prep, so it lives in its own allocation.
+        let cif = UnsafeMutablePointer<ffi_cif>.allocate(capacity: 1)
         let argumentTypes: UnsafeMutablePointer<UnsafeMutablePointer<ffi_type>?>
 
         init(step: Step) {
             self.step = step
+            cif.initialize(to: ffi_cif())
             let kinds = step.parameters.map(\.kind)
             argumentTypes = .allocate(capacity: 3 + kinds.count)
             for index in 0..<3 { argumentTypes[index] = cffi_type_pointer() }
@@ -36,13 +38,13 @@ enum StepTrampoline {
 
     static func make(for step: Step) -> host_step_entry {
         let context = Context(step: step)
-        let status = ffi_prep_cif(&context.cif, cffi_default_abi(), UInt32(3 + step.parameters.count),
+        let status = ffi_prep_cif(context.cif, cffi_default_abi(), UInt32(3 + step.parameters.count),
                                   cffi_type_sint32(), context.argumentTypes)
         var code: UnsafeMutableRawPointer?
         guard status == FFI_OK,
               let closure = ffi_closure_alloc(cffi_closure_size(), &code)?.assumingMemoryBound(to: ffi_closure.self),
               let code,
-              ffi_prep_closure_loc(closure, &context.cif, handler,
+              ffi_prep_closure_loc(closure, context.cif, handler,
                                    Unmanaged.passRetained(context).toOpaque(), code) == FFI_OK
         else {
             // Only an out-of-memory machine gets here, while the plugin loads.
