@@ -161,6 +161,11 @@ final class CacheStore {
     func sweep() {
         let fm = FileManager.default
         for parent in [location.temporary, location.transient] {
+            for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasSuffix(".new") {
+                // A lock file whose run died before renaming it into place.
+                let path = parent.appendingPathComponent(name).path
+                if let lock = try? FileLock(path), lock.tryLock(.exclusive) { try? fm.removeItem(atPath: path) }
+            }
             for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasSuffix(".lock") {
                 let lockPath = parent.appendingPathComponent(name).path
                 guard let lock = try? FileLock(lockPath), lock.tryLock(.exclusive) else { continue }

@@ -342,11 +342,13 @@ public final class Engine {
         }
     }
 
-    func consoleSend(_ context: CallContext, _ machine: Machine, _ text: String) throws {
+    func consoleSend(_ context: CallContext, _ machine: Machine, _ bytes: [UInt8]) throws {
         try up(machine, context)
         machine.isDirty = true
         try backendCall(machine, context, "type on the console of") { backend, call in
-            backend.table.console_send(call, machine.object, text, text.utf8.count)
+            bytes.withUnsafeBytes { raw in
+                backend.table.console_send(call, machine.object, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+            }
         }
     }
 

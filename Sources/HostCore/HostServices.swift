@@ -57,8 +57,11 @@ enum HostServices {
                 run(call) { try $0.engine.transfer($0, machine($0, handle), upload: false,
                                                    string(local, "download destination"), string(remote, "download source")) }
             },
-            console_send: { call, handle, text in
-                run(call) { try $0.engine.consoleSend($0, machine($0, handle), string(text, "console text")) }
+            console_send: { call, handle, data, length in
+                run(call) { context in
+                    let bytes = data.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
+                    try context.engine.consoleSend(context, machine(context, handle), bytes)
+                }
             },
             console_expect: { call, handle, pattern, flags, timeout in
                 run(call) { try $0.engine.consoleExpect($0, machine($0, handle), string(pattern, "expect pattern"),

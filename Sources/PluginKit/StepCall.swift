@@ -125,7 +125,7 @@ public final class StepCall: @unchecked Sendable {
         try check(services.download(raw, (machine ?? self.machine).handle, machinePath, localPath))
     }
     public func consoleSend(_ text: String, on machine: Machine? = nil) throws {
-        try check(services.console_send(raw, (machine ?? self.machine).handle, text))
+        try consoleSend(bytes: Array(text.utf8), on: machine)
     }
     public func consoleExpect(_ pattern: String, regex: Bool = false, timeoutMs: Int64 = 30_000, on machine: Machine? = nil) throws {
         try check(services.console_expect(raw, (machine ?? self.machine).handle, pattern, regex ? HOST_EXPECT_REGEX : 0, timeoutMs))
@@ -142,9 +142,12 @@ public final class StepCall: @unchecked Sendable {
         return Array(buffer.prefix(length))
     }
 
-    /// Sends raw bytes (keystrokes) to the console.
+    /// Sends raw bytes (keystrokes, as the terminal gave them) to the console.
     public func consoleSend(bytes: [UInt8], on machine: Machine? = nil) throws {
-        try consoleSend(String(decoding: bytes, as: UTF8.self), on: machine)
+        let status = bytes.withUnsafeBytes { keys in
+            services.console_send(raw, (machine ?? self.machine).handle, keys.baseAddress?.assumingMemoryBound(to: CChar.self), keys.count)
+        }
+        try check(status)
     }
 
     public func dependOn(file path: String) throws {

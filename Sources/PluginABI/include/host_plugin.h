@@ -215,8 +215,8 @@ typedef struct host_services {
     host_status (*download)(host_call *call, host_machine *machine, const char *machine_path,
                             const char *local_path);
 
-    /* Writes `text` to the machine's console as typed. */
-    host_status (*console_send)(host_call *call, host_machine *machine, const char *text);
+    /* Writes `length` bytes to the machine's console, as typed. */
+    host_status (*console_send)(host_call *call, host_machine *machine, const char *data, size_t length);
     /* Reads the console until `pattern` appears (flags: HOST_EXPECT_REGEX) or
      * timeout_ms passes (an error). Everything read goes to the step log. */
     host_status (*console_expect)(host_call *call, host_machine *machine, const char *pattern,
