@@ -59,14 +59,4 @@ enum ArgumentValue: Equatable, Sendable {
         case let .pairs(pairs): return "{" + pairs.map { quote($0.key) + ":" + quote($0.value) }.joined(separator: ",") + "}"
         }
     }
-
-    /// How `host help` and `cache ls` show a value.
-    var display: String {
-        switch self {
-        case let .string(s): return s
-        case let .list(items): return items.joined(separator: " ")
-        case let .pairs(pairs): return pairs.map { "--\($0.key)=\($0.value)" }.joined(separator: " ")
-        default: return canonical
-        }
-    }
 }

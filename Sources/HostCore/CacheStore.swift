@@ -128,9 +128,7 @@ final class CacheStore {
             var stale: URL?
             if FileManager.default.fileExists(atPath: destination.path) {
                 try lock.lock(.exclusive, waiting: waiting)
-                let aside = location.trash.appendingPathComponent(destination.lastPathComponent + "-" + UUID().uuidString.lowercased())
-                try FileManager.default.moveItem(at: destination, to: aside)
-                stale = aside
+                stale = try moveAside(destination)
             }
             do {
                 try FileManager.default.moveItem(at: temporary.url, to: destination)
@@ -150,10 +148,12 @@ final class CacheStore {
         }
     }
 
-    private func moveToTrash(_ directory: URL) throws {
+    /// Renames an entry into the trash, under a name no other run uses, so
+    /// that it leaves the cache in one step; the caller deletes it.
+    private func moveAside(_ directory: URL) throws -> URL {
         let target = location.trash.appendingPathComponent(directory.lastPathComponent + "-" + UUID().uuidString.lowercased())
         try FileManager.default.moveItem(at: directory, to: target)
-        try? FileManager.default.removeItem(at: target)
+        return target
     }
 
     /// Removes what dead runs left: temporary directories whose lock is
@@ -204,7 +204,7 @@ final class CacheStore {
         let use = try useLock(key), build = try buildLock(key)
         guard build.tryLock(.exclusive) else { return false }
         guard use.tryLock(.exclusive) else { return false }
-        try moveToTrash(location.entry(key))
+        try? FileManager.default.removeItem(at: try moveAside(location.entry(key)))
         return true
     }
 

@@ -53,23 +53,11 @@ public struct Parameter: Sendable {
 }
 
 /// A typed argument as it arrived through the C ABI.
-public enum Argument: Sendable, Equatable {
+public enum Argument: Sendable {
     case string(String)
     case int(Int64)
     case bool(Bool)
     case double(Double)
     case list([String])
     case pairs([(String, String)])
-
-    public static func == (a: Argument, b: Argument) -> Bool {
-        switch (a, b) {
-        case let (.string(x), .string(y)): x == y
-        case let (.int(x), .int(y)): x == y
-        case let (.bool(x), .bool(y)): x == y
-        case let (.double(x), .double(y)): x == y
-        case let (.list(x), .list(y)): x == y
-        case let (.pairs(x), .pairs(y)): x.elementsEqual(y, by: { $0 == $1 })
-        default: false
-        }
-    }
 }
