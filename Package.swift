@@ -18,6 +18,8 @@ let plugins = [
     plugin("backend.qemu", target: "QemuBackendPlugin", path: "Plugins/backend.qemu", extra: ["CQcow"]),
     plugin("os.busybox", target: "BusyboxPlugin", path: "Plugins/os.busybox"),
     plugin("os.debian", target: "DebianPlugin", path: "Plugins/os.debian"),
+    plugin("os.fedora", target: "FedoraPlugin", path: "Plugins/os.fedora", extra: ["CloudImage"]),
+    plugin("os.alpine", target: "AlpinePlugin", path: "Plugins/os.alpine", extra: ["CloudImage"]),
     plugin("ssh", target: "SSHPlugin", path: "Plugins/ssh"),
     plugin("console", target: "ConsolePlugin", path: "Plugins/console"),
     plugin("transfer", target: "TransferPlugin", path: "Plugins/transfer"),
@@ -41,6 +43,9 @@ let package = Package(
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .systemLibrary(name: "CQcow", pkgConfig: "libqcow", providers: [.apt(["libqcow-dev"])]),
         .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI"]),
+        // What os.fedora and os.alpine share: mirror listings, checksum files,
+        // the NoCloud seed and the first boot.
+        .target(name: "CloudImage", dependencies: ["PluginKit"]),
         .target(name: "HostCore", dependencies: [
             "PluginABI", "CFFI",
             .product(name: "Crypto", package: "swift-crypto"),
@@ -49,6 +54,6 @@ let package = Package(
             "HostCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "HostTests", dependencies: ["HostCore"], path: "Tests/HostTests"),
+        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage"], path: "Tests/HostTests"),
     ] + plugins.map(\.1)
 )

@@ -43,7 +43,7 @@ struct QemuBackend: Backend {
         if let problem = ImageChain.problem([QemuConfig.resolve(config.disk, in: url)] + config.chain) {
             throw StepErrorText(problem)
         }
-        for file in [config.kernel, config.initrd, config.state].compactMap({ $0 }) {
+        for file in [config.kernel, config.initrd, config.cdrom, config.state].compactMap({ $0 }) {
             let path = QemuConfig.resolve(file, in: url)
             guard FileManager.default.fileExists(atPath: path) else { throw StepErrorText("\(path) is missing") }
         }
@@ -72,9 +72,14 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
     table.initialize(to: host_qemu_v1(
         struct_size: MemoryLayout<host_qemu_v1>.size,
         set_boot: { call, raw, kernel, initrd, append in
-            guard let machine = machine(raw), let kernel else { return fail(call, "set_boot needs a QEMU machine and a kernel") }
+            guard let machine = machine(raw) else { return fail(call, "set_boot needs a QEMU machine") }
             guard machine.config.state == nil else { return fail(call, "set_boot: the machine has booted already") }
             do {
+                guard let kernel else {
+                    machine.config.firmwareBoot = true
+                    try machine.config.save(to: machine.directory)
+                    return HOST_OK
+                }
                 let boot = machine.directory.appendingPathComponent("boot")
                 try FileManager.default.createDirectory(at: boot, withIntermediateDirectories: true)
                 try FileManager.default.copyItem(atPath: String(cString: kernel), toPath: boot.appendingPathComponent("kernel").path)
@@ -101,8 +106,13 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
             guard machine.config.state == nil, machine.process == nil else { return fail(call, "set_disk: the machine has booted already") }
             do {
                 let disk = machine.directory.appendingPathComponent("disk.qcow2").path
+                // The image keeps at least the size backend.qemu's --disk asked for.
+                let wanted = try? virtualSize(disk)
                 try? FileManager.default.removeItem(atPath: disk)
                 try Tool.run("qemu-img", ["convert", "-f", String(cString: format), "-O", "qcow2", String(cString: image), disk])
+                if let wanted, try virtualSize(disk) < wanted {
+                    try Tool.run("qemu-img", ["resize", "-q", disk, String(wanted)])
+                }
                 machine.config.disk = "disk.qcow2"
                 machine.config.chain = []
                 try machine.config.save(to: machine.directory)
@@ -121,6 +131,20 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
                 return HOST_OK
             } catch {
                 return fail(call, "set_ssh: \(error)")
+            }
+        },
+        attach_cdrom: { call, raw, image in
+            guard let machine = machine(raw), let image else { return fail(call, "attach_cdrom needs a QEMU machine and an image") }
+            guard machine.config.state == nil, machine.process == nil else { return fail(call, "attach_cdrom: the machine has booted already") }
+            do {
+                let copy = machine.directory.appendingPathComponent("cdrom.img")
+                try? FileManager.default.removeItem(at: copy)
+                try FileManager.default.copyItem(atPath: String(cString: image), toPath: copy.path)
+                machine.config.cdrom = "cdrom.img"
+                try machine.config.save(to: machine.directory)
+                return HOST_OK
+            } catch {
+                return fail(call, "attach_cdrom: \(error)")
             }
         }))
     return table
@@ -146,6 +170,14 @@ nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
         }))
     return table
 }()
+
+/// An image's virtual size in bytes, as qemu-img reports it.
+func virtualSize(_ image: String) throws -> Int {
+    let json = try Tool.run("qemu-img", ["info", "--output=json", image])
+    guard let info = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
+          let size = info["virtual-size"] as? Int else { throw StepErrorText("qemu-img gave no size for \(image)") }
+    return size
+}
 
 /// "512M", "1G", "2048" (MiB) -> MiB.
 func mebibytes(_ text: String) throws -> Int {

@@ -20,6 +20,11 @@ struct QemuConfig: Codable {
     var kernel: String?
     var initrd: String?
     var append: String?
+    /// Boot the disk's own boot loader through the firmware (cloud images)
+    /// instead of `kernel`.
+    var firmwareBoot: Bool?
+    /// A read-only second drive, such as a cloud-init NoCloud seed.
+    var cdrom: String?
     /// The guest shell's prompt on the serial console; nil: no console shell.
     var consolePrompt: String?
     /// The user host logs in as when the guest runs sshd; its host key is
@@ -58,6 +63,7 @@ struct QemuConfig: Codable {
         var copy = self
         copy.kernel = kernel.map { Self.resolve($0, in: directory) }
         copy.initrd = initrd.map { Self.resolve($0, in: directory) }
+        copy.cdrom = cdrom.map { Self.resolve($0, in: directory) }
         copy.state = state.map { Self.resolve($0, in: directory) }
         copy.chain = [Self.resolve(disk, in: directory)] + chain
         return copy

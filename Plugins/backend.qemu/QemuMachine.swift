@@ -19,7 +19,7 @@ final class QemuMachine: BackendMachine {
         self.config = config
     }
 
-    var isBootable: Bool { config.kernel != nil }
+    var isBootable: Bool { config.kernel != nil || config.firmwareBoot == true }
 
     // MARK: Lifecycle
 
@@ -63,6 +63,9 @@ final class QemuMachine: BackendMachine {
         if let kernel = config.kernel {
             arguments += ["-kernel", QemuConfig.resolve(kernel, in: directory),
                           "-append", "console=ttyS0 " + (config.append ?? "")]
+        }
+        if let cdrom = config.cdrom {
+            arguments += ["-drive", "file=\(escaped(QemuConfig.resolve(cdrom, in: directory))),if=virtio,format=raw,readonly=on"]
         }
         if let initrd = config.initrd { arguments += ["-initrd", QemuConfig.resolve(initrd, in: directory)] }
         if let incoming {

@@ -39,6 +39,7 @@ final class CallContext {
 
     deinit {
         retained.forEach { $0.deallocate() }
+        if let scratch { try? FileManager.default.removeItem(at: scratch) }
         block.deallocate()
         free(stepNameCString)
     }
@@ -58,6 +59,21 @@ final class CallContext {
         buffer.storeBytes(of: 0, toByteOffset: data.count, as: UInt8.self)
         retained.append(buffer)
         return (UnsafePointer(buffer.assumingMemoryBound(to: CChar.self)), data.count)
+    }
+
+    /// A private directory for files handed out for this call only,
+    /// removed when the call ends.
+    private var scratch: URL?
+
+    func scratchDirectory() throws -> URL {
+        if let scratch { return scratch }
+        var template = Array("\(NSTemporaryDirectory())/host-call-XXXXXX".utf8CString)
+        guard let made = template.withUnsafeMutableBufferPointer({ $0.baseAddress.flatMap { mkdtemp($0) } }) else {
+            throw HostError(.environment, "cannot create a temporary directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+        }
+        let url = URL(fileURLWithPath: String(cString: made))
+        scratch = url
+        return url
     }
 
     func adopt(_ machine: Machine) { machines.append(machine) }

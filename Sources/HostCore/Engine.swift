@@ -294,6 +294,14 @@ public final class Engine {
         return UnsafePointer(path)
     }
 
+    func fetch(_ context: CallContext, url: String, checksum: String?) throws -> String {
+        let downloads = DownloadCache(location: store.location, output: output)
+        guard let checksum else { return try downloads.fetchUnverified(url, into: try context.scratchDirectory()) }
+        let path = try downloads.fetch(url, checksum: try DownloadCache.Checksum(checksum))
+        context.write(log: "fetched \(url) (\(checksum)) as \(path)")
+        return path
+    }
+
     func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
         context.write(log: message)
         if level.rawValue >= HOST_LOG_INFO.rawValue || output.verbose {

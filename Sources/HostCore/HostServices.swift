@@ -117,6 +117,17 @@ enum HostServices {
                     }
                     length?.pointee = bytes.count
                 }
+            },
+            fetch: { call, url, checksum in
+                guard let context = CallContext.from(call) else { return nil }
+                do {
+                    let path = try context.engine.fetch(context, url: try string(url, "url"),
+                                                        checksum: checksum.map { String(cString: $0) })
+                    return context.keep(Data(path.utf8)).0
+                } catch {
+                    context.error = String(describing: error)
+                    return nil
+                }
             }))
         return UnsafePointer(table)
     }()

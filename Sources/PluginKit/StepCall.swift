@@ -163,6 +163,14 @@ public final class StepCall: @unchecked Sendable {
         guard let path = services.identity(raw) else { throw HostServiceFailed() }
         return String(cString: path)
     }
+    /// Downloads `url`: into host's download cache, resumable and verified,
+    /// when `checksum` ("sha256:HEX", "sha512:HEX") is given; else a fresh
+    /// copy for this call (an index, a checksum list). Returns the local path.
+    public func fetch(_ url: String, checksum: String? = nil) throws -> String {
+        let path = checksum.map { sum in sum.withCString { services.fetch(raw, url, $0) } } ?? services.fetch(raw, url, nil)
+        guard let path else { throw HostServiceFailed() }
+        return String(cString: path)
+    }
     public func setExitStatus(_ status: Int32) { services.set_exit_status(raw, status) }
 
     /// The backend's own object behind `machine`, when this plugin is its backend.

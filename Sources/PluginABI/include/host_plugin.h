@@ -258,6 +258,15 @@ typedef struct host_services {
      * means nothing came in time. For interactive consoles. */
     host_status (*console_read)(host_call *call, host_machine *machine, char *buffer, size_t capacity,
                                 int64_t timeout_ms, size_t *length);
+    /* Downloads `url` (showing progress) and returns the local file's path;
+     * NULL on error. With `checksum` ("sha256:HEX" or "sha512:HEX") the file
+     * goes into host's download cache: kept across runs, resumed when an
+     * earlier download was cut off, and returned only when its digest
+     * matches (a mismatch deletes it). With NULL it is a fresh, unverified
+     * copy for this call only, for small files such as an index or the
+     * checksum list itself. The path is owned by host, valid until the call
+     * returns. */
+    const char *(*fetch)(host_call *call, const char *url, const char *checksum);
 } host_services;
 
 /* What every call from host gives a plugin. Owned by host, valid until the

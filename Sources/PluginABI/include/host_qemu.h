@@ -20,7 +20,9 @@ typedef struct host_qemu_v1 {
     size_t struct_size;
     /* Makes the machine boot this kernel and initrd (host files; the backend
      * copies them into the machine) with this kernel command line, appended
-     * to the backend's own console settings. Only before the first boot. */
+     * to the backend's own console settings. With kernel NULL the machine
+     * boots its disk's own boot loader through the BIOS instead (cloud
+     * images). Only before the first boot. */
     host_status (*set_boot)(host_call *call, void *machine, const char *kernel, const char *initrd,
                             const char *append);
     /* Tells the backend the guest's shell prompt on the serial console, so
@@ -31,13 +33,17 @@ typedef struct host_qemu_v1 {
      * runs; 0 when it is not running. */
     int32_t (*ssh_port)(void *machine);
     /* Makes `image` (a host file in `format`, "raw" or "qcow2") the machine's
-     * disk, copied; only before the first boot. */
+     * disk, copied, and grown to the size backend.qemu's --disk asked for
+     * when it is smaller; only before the first boot. */
     host_status (*set_disk)(host_call *call, void *machine, const char *image, const char *format);
     /* The guest runs sshd: from now on exec and file transfer use SSH as
      * `user`, with the per-user identity, and accept only this host key (a
      * public key line such as "ssh-ed25519 AAAA..."), recorded in the
      * machine's own known_hosts. */
     host_status (*set_ssh)(host_call *call, void *machine, const char *user, const char *host_key);
+    /* Attaches `image` (a host file, copied) as a read-only raw drive after
+     * the disk, such as a cloud-init NoCloud seed; only before the first boot. */
+    host_status (*attach_cdrom)(host_call *call, void *machine, const char *image);
 } host_qemu_v1;
 
 #ifdef __cplusplus

@@ -1,0 +1,107 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// The step behind os.fedora and os.alpine: find the release's image on the
+/// mirror, download it into host's download cache verified against the
+/// published checksum, boot it on backend.qemu through its own boot loader
+/// with a NoCloud seed, and wait until cloud-init has finished.
+public struct CloudImageStep: Sendable {
+    let name: String
+    let distribution: String
+    let hostname: String
+    let defaultVersion: String
+    let defaultMirror: String
+    let mirrorVariable: String
+    let release: @Sendable (_ mirror: String, _ version: String) throws -> CloudImageRelease
+
+    public init(name: String, distribution: String, hostname: String, defaultVersion: String, defaultMirror: String,
+                mirrorVariable: String, release: @escaping @Sendable (String, String) throws -> CloudImageRelease) {
+        self.name = name
+        self.distribution = distribution
+        self.hostname = hostname
+        self.defaultVersion = defaultVersion
+        self.defaultMirror = defaultMirror
+        self.mirrorVariable = mirrorVariable
+        self.release = release
+    }
+
+    public var step: Step {
+        Step(name, summary: "\(distribution) from its official cloud image with a cloud-init seed: downloaded and booted once, then restored",
+             flags: .startsPipeline,
+             parameters: [
+                .string("version", default: defaultVersion, help: "\(distribution) release"),
+                .string("mirror", default: "", help: "mirror URL (default: $\(mirrorVariable), else \(defaultMirror))"),
+                .int("boot-timeout", default: 900, help: "seconds to wait for the first boot and cloud-init"),
+             ]) { call in try run(call) }
+    }
+
+    func run(_ call: StepCall) throws -> Machine? {
+        guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
+            throw StepError("\(name) runs on backend.qemu; this machine's backend offers no \(HOST_QEMU_V1)")
+        }
+        let environment = ProcessInfo.processInfo.environment[mirrorVariable] ?? ""
+        var mirror = call.string("mirror").isEmpty ? (environment.isEmpty ? defaultMirror : environment) : call.string("mirror")
+        while mirror.hasSuffix("/") { mirror.removeLast() }
+        let release: CloudImageRelease
+        do { release = try self.release(mirror, call.string("version")) } catch { throw StepError(String(describing: error)) }
+
+        func text(_ url: String) throws -> String {
+            try String(contentsOfFile: try call.fetch(url), encoding: .utf8)
+        }
+        let listing = DirectoryIndex.names(in: try text(release.directoryURL + "/"))
+        let chosen: (image: String, checksum: String)
+        do {
+            chosen = try release.choose(from: listing) { ChecksumList.parse(try text(release.directoryURL + "/" + $0)) }
+        } catch let error as ReleaseError {
+            throw StepError(error.description)
+        }
+        call.log("\(distribution) image \(chosen.image) (\(chosen.checksum.prefix(20))…)")
+        let image = try call.fetch(release.directoryURL + "/" + chosen.image, checksum: chosen.checksum)
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("host-\(hostname)-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        defer { try? FileManager.default.removeItem(at: work) }
+        let hostKey = try HostKey.generate(in: work, comment: "root@\(hostname)")
+        let seed = try NoCloudSeed(hostname: hostname,
+                                   authorizedKey: try String(contentsOfFile: try call.identity() + ".pub", encoding: .utf8),
+                                   hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey).write(in: work)
+        guard qemu.set_disk(call.rawCall, object, image, "qcow2") == HOST_OK,
+              qemu.set_boot(call.rawCall, object, nil, nil, nil) == HOST_OK,
+              qemu.attach_cdrom(call.rawCall, object, seed) == HOST_OK,
+              qemu.set_ssh(call.rawCall, object, "root", hostKey.publicKey) == HOST_OK
+        else { throw HostServiceFailed() }
+
+        // Up when root's SSH works with the recorded host key and cloud-init
+        // says it is done (status 2: done, with recoverable errors).
+        try call.start()
+        let timeout = call.int("boot-timeout")
+        let deadline = Date().addingTimeInterval(TimeInterval(timeout))
+        while true {
+            // 255 is ssh's own failure: sshd up before cloud-init gave root the key.
+            if let result = try? call.exec("cloud-init status --wait >/dev/null 2>&1; s=$?; cloud-init status --long; exit $s"),
+               result.status != 255 {
+                if result.status == 0 || result.status == 2 { break }
+                throw StepError("cloud-init failed in the new \(distribution) machine (status \(result.status)):\n\(result.out)\(result.err)")
+            }
+            guard Date() < deadline else {
+                throw StepError("\(distribution) did not accept root's SSH login within \(timeout) s of booting (is it a cloud-init image? a slow machine may need a larger --boot-timeout)")
+            }
+            sleep(2)
+        }
+        return call.machine
+    }
+}
+
+/// An SSH host key made on the host, so it is known before the guest boots.
+public struct HostKey {
+    public let privateKey: String
+    public let publicKey: String
+
+    public static func generate(in directory: URL, comment: String) throws -> HostKey {
+        let path = directory.appendingPathComponent("ssh_host_ed25519_key").path
+        try HostTool.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], package: "openssh-client")
+        return HostKey(privateKey: try String(contentsOfFile: path, encoding: .utf8),
+                       publicKey: try String(contentsOfFile: path + ".pub", encoding: .utf8))
+    }
+}

@@ -1,0 +1,148 @@
+import Crypto
+import Foundation
+
+/// Files plugins fetch from the network (cloud images), kept under
+/// `CACHE/downloads` by the digest they were verified against, so another
+/// mirror or a later run finds them without downloading again. A download
+/// grows in `downloads/partial` and is resumed from there after an
+/// interruption; only a file whose digest matches is moved into place.
+struct DownloadCache {
+    let location: CacheLocation
+    let output: Output
+
+    var directory: URL { location.root.appendingPathComponent("downloads") }
+
+    /// "sha256:HEX" or "sha512:HEX" (hex in either case).
+    struct Checksum: Equatable {
+        enum Algorithm: String { case sha256, sha512 }
+        let algorithm: Algorithm
+        let hex: String
+
+        init(_ text: String) throws {
+            let parts = text.split(separator: ":", maxSplits: 1).map(String.init)
+            guard parts.count == 2, let algorithm = Algorithm(rawValue: parts[0].lowercased()) else {
+                throw HostError(.plugin, "checksum \"\(text)\" is not written as sha256:HEX or sha512:HEX")
+            }
+            let hex = parts[1].lowercased()
+            let length = algorithm == .sha256 ? 64 : 128
+            guard hex.count == length, hex.allSatisfy(\.isHexDigit) else {
+                throw HostError(.plugin, "checksum \"\(text)\" is not \(length) hexadecimal digits")
+            }
+            self.algorithm = algorithm
+            self.hex = hex
+        }
+
+        var name: String { "\(algorithm.rawValue)-\(hex)" }
+
+        /// The digest of a file, streamed so a large image is not read whole.
+        func digest(ofFile path: String) throws -> String {
+            guard let handle = FileHandle(forReadingAtPath: path) else {
+                throw HostError(.environment, "cannot read \(path)")
+            }
+            defer { try? handle.close() }
+            func stream<H: HashFunction>(_ hasher: inout H) throws -> String {
+                while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
+                return hasher.finalize().map { String(format: "%02x", $0) }.joined()
+            }
+            switch algorithm {
+            case .sha256: var hasher = SHA256(); return try stream(&hasher)
+            case .sha512: var hasher = SHA512(); return try stream(&hasher)
+            }
+        }
+    }
+
+    /// The verified local copy of `url`, downloading (or resuming) it first
+    /// when the cache has no file with this digest.
+    func fetch(_ url: String, checksum: Checksum) throws -> String {
+        let final = directory.appendingPathComponent(checksum.name).appendingPathComponent(Self.fileName(of: url))
+        let kept = directory.appendingPathComponent(checksum.name)
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: kept.path).first {
+            return kept.appendingPathComponent(existing).path
+        }
+        let partialDirectory = directory.appendingPathComponent("partial")
+        try Self.makeDirectory(partialDirectory)
+        // One download per file at a time: a second run waits, then finds it.
+        let lock = try FileLock(partialDirectory.appendingPathComponent(checksum.name + ".lock").path)
+        try lock.lock(.exclusive) { output.progress("waiting for another run downloading \(url)") }
+        defer { lock.unlock() }
+        if let existing = try? FileManager.default.contentsOfDirectory(atPath: kept.path).first {
+            return kept.appendingPathComponent(existing).path
+        }
+
+        let partial = partialDirectory.appendingPathComponent(checksum.name + ".part").path
+        let resuming = FileManager.default.fileExists(atPath: partial)
+        output.progress(resuming ? "resuming the download of \(url)" : "downloading \(url)")
+        do {
+            try Self.curl(url, to: partial, resume: true)
+        } catch where resuming {
+            // The partial file may be complete or from a file the mirror has
+            // since replaced; start over once.
+            try? FileManager.default.removeItem(atPath: partial)
+            try Self.curl(url, to: partial, resume: false)
+        }
+        let actual = try checksum.digest(ofFile: partial)
+        guard actual == checksum.hex else {
+            try? FileManager.default.removeItem(atPath: partial)
+            throw HostError(.stepFailed, """
+                checksum mismatch for \(url): the published \(checksum.algorithm.rawValue) is \(checksum.hex), \
+                the download's is \(actual). The download was deleted and nothing was cached; \
+                check the mirror (--mirror), or try again if it was being updated
+                """)
+        }
+        try Self.makeDirectory(kept)
+        guard rename(partial, final.path) == 0 else {
+            throw HostError(.environment, "cannot move the download into \(final.path): \(String(cString: strerror(errno)))")
+        }
+        return final.path
+    }
+
+    /// A fresh copy of a small file (an index, a checksum list) in `scratch`.
+    func fetchUnverified(_ url: String, into scratch: URL) throws -> String {
+        let target = scratch.appendingPathComponent(UUID().uuidString + "-" + Self.fileName(of: url)).path
+        try Self.curl(url, to: target, resume: false, quietly: true)
+        return target
+    }
+
+    private static func fileName(of url: String) -> String {
+        let last = url.split(separator: "?").first.map { $0.split(separator: "/").last.map(String.init) ?? "" } ?? ""
+        let safe = last.filter { $0.isLetter || $0.isNumber || "._-+".contains($0) }
+        return safe.isEmpty || safe.hasPrefix(".") ? "download" : safe
+    }
+
+    private static func makeDirectory(_ url: URL) throws {
+        do {
+            try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        } catch {
+            throw HostError(.environment, "cannot create \(url.path): \(error.localizedDescription)")
+        }
+    }
+
+    private static func curl(_ url: String, to path: String, resume: Bool, quietly: Bool = false) throws {
+        guard let curl = ["/usr/bin/curl", "/bin/curl"].first(where: FileManager.default.isExecutableFile) else {
+            throw HostError(.environment, "downloading needs curl; install the Debian package curl")
+        }
+        // setpriv: curl dies with host (Ctrl-C, SIGKILL) rather than writing on
+        // into a partial file that the next run resumes.
+        guard let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first(where: FileManager.default.isExecutableFile) else {
+            throw HostError(.environment, "downloading needs setpriv; install the Debian package util-linux")
+        }
+        // Progress only for a person watching; logs and pipes get errors alone.
+        let showProgress = !quietly && isatty(STDERR_FILENO) == 1
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: setpriv)
+        process.arguments = ["--pdeathsig", "KILL", "--", curl, "--fail", "--location", "--proto", "=http,https", "--retry", "2",
+                             "--output", path]
+            + (resume ? ["--continue-at", "-"] : []) + (showProgress ? ["--progress-bar"] : ["--silent", "--show-error"]) + ["--", url]
+        process.standardInput = FileHandle.nullDevice
+        process.standardOutput = FileHandle.nullDevice
+        let errors = Pipe()
+        process.standardError = showProgress ? FileHandle.standardError : errors
+        try process.run()
+        let message = showProgress ? Data() : errors.fileHandleForReading.readDataToEndOfFile()
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            let reason = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            throw HostError(.environment, "could not download \(url)" + (reason.isEmpty ? " (curl status \(process.terminationStatus))" : ": \(reason)"))
+        }
+    }
+}
