@@ -7,7 +7,7 @@ import Foundation
 /// printed with `printf 'HOST%s'` so the echo of the typed line never
 /// matches them. The console merges stderr into stdout.
 struct ConsoleShell {
-    let console: UnixSocket
+    let console: ConsoleStream
     /// Console bytes that arrived but belong to no command (boot messages,
     /// prompts); kept for expect.
     var spill: (ArraySlice<UInt8>) -> Void

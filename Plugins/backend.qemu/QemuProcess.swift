@@ -7,7 +7,7 @@ import Foundation
 final class QemuProcess {
     let runDirectory: URL
     let qmp: QMPClient
-    let console: UnixSocket
+    let console: ConsoleStream
     let sshPort: Int32
     private let launcher: Process
 
@@ -57,8 +57,8 @@ final class QemuProcess {
         do {
             qmp = try QMPClient(socket: UnixSocket(path: runDirectory.appendingPathComponent("qmp.sock").path,
                                                    timeout: 30, alive: { launcher.isRunning }))
-            console = try UnixSocket(path: runDirectory.appendingPathComponent("console.sock").path,
-                                     timeout: 10, alive: { launcher.isRunning })
+            console = ConsoleStream(socket: try UnixSocket(path: runDirectory.appendingPathComponent("console.sock").path,
+                                                           timeout: 10, alive: { launcher.isRunning }))
         } catch {
             Self.stop(launcher, pidFile: runDirectory.appendingPathComponent("qemu.pid"))
             let text = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)

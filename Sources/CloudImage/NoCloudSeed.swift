@@ -36,7 +36,7 @@ public struct NoCloudSeed {
             ssh_authorized_keys:
               - \(authorizedKey.trimmingCharacters(in: .whitespacesAndNewlines))
         ssh_deletekeys: true
-        ssh_genkeytypes: []
+        ssh_genkeytypes: [ed25519] # given below, so none is generated
         ssh_keys:
           ed25519_private: |
         \(block(hostPrivateKey.trimmingCharacters(in: .whitespacesAndNewlines), indent: 4))

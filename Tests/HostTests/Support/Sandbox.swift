@@ -61,8 +61,9 @@ final class Sandbox: @unchecked Sendable {
         return env
     }
 
-    func run(_ arguments: [String]) throws -> Result {
-        try Self.execute(Self.products.appendingPathComponent("host").path, arguments, environment: environment)
+    func run(_ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> Result {
+        try Self.execute(Self.products.appendingPathComponent("host").path, arguments,
+                         environment: environment.merging(extraEnvironment) { $1 })
     }
 
     /// Starts host without waiting, for concurrency and crash tests; its
