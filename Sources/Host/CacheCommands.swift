@@ -44,7 +44,8 @@ struct Cleanup: ParsableCommand {
     func run() throws {
         let admin = try CacheAdmin(cache: .fromEnvironment())
         let report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired)
-        print("removed \(report.removed) machine(s), freed \(Format.bytes(report.freedBytes))")
+        print("removed \(report.removed) machine(s)" + (what == .everything ? " and \(report.downloads) download(s)" : "")
+              + ", freed \(Format.bytes(report.freedBytes))")
         if !report.inUse.isEmpty {
             print("kept \(report.inUse.count) in use by another run: \(report.inUse.map { String($0.prefix(12)) }.joined(separator: ", "))")
         }

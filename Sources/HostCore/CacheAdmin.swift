@@ -16,6 +16,8 @@ public struct CacheAdmin {
         public var removed = 0
         public var freedBytes: Int64 = 0
         public var inUse: [String] = []
+        /// Downloads removed by `cleanup everything` (cloud images).
+        public var downloads = 0
     }
 
     public enum Which: String, Sendable, CaseIterable { case all, expired }
@@ -54,7 +56,11 @@ public struct CacheAdmin {
     /// files stay: unlinking one that a run holds or waits on would let the
     /// next run lock a new file and build the same machine at the same time.
     public func cleanupEverything() throws -> CleanupReport {
-        let report = try cleanup(.all)
+        var report = try cleanup(.all)
+        let downloads = DownloadCache(location: store.location, output: Output(quiet: true))
+        let removed = downloads.removeAll()
+        report.downloads = removed.count
+        report.freedBytes += removed.bytes
         rmdir(store.location.transient.path) // only once no run has a transient machine in it
         return report
     }

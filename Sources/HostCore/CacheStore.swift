@@ -211,9 +211,9 @@ final class CacheStore {
     /// Bytes allocated on disk (not apparent size: qcow2 and RAM files are sparse).
     static func diskUsage(_ url: URL) -> Int64 {
         var total: Int64 = 0
-        guard let walker = FileManager.default.enumerator(atPath: url.path) else { return 0 }
         var info = stat()
         if lstat(url.path, &info) == 0 { total += Int64(info.st_blocks) * 512 }
+        guard let walker = FileManager.default.enumerator(atPath: url.path) else { return total }
         while let relative = walker.nextObject() as? String {
             if lstat(url.appendingPathComponent(relative).path, &info) == 0 { total += Int64(info.st_blocks) * 512 }
         }

@@ -96,6 +96,28 @@ struct DownloadCache {
         return final.path
     }
 
+    /// Deletes every kept and partial download no run is fetching now.
+    func removeAll() -> (count: Int, bytes: Int64) {
+        var count = 0, bytes: Int64 = 0
+        let partial = directory.appendingPathComponent("partial")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name != "partial" {
+            guard let lock = try? FileLock(partial.appendingPathComponent(name + ".lock").path), lock.tryLock(.exclusive) else { continue }
+            let entry = directory.appendingPathComponent(name)
+            bytes += CacheStore.diskUsage(entry) + CacheStore.diskUsage(partial.appendingPathComponent(name + ".part"))
+            try? FileManager.default.removeItem(at: entry)
+            try? FileManager.default.removeItem(at: partial.appendingPathComponent(name + ".part"))
+            count += 1
+        }
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [] where name.hasSuffix(".part") {
+            let id = String(name.dropLast(".part".count))
+            guard let lock = try? FileLock(partial.appendingPathComponent(id + ".lock").path), lock.tryLock(.exclusive) else { continue }
+            bytes += CacheStore.diskUsage(partial.appendingPathComponent(name))
+            try? FileManager.default.removeItem(at: partial.appendingPathComponent(name))
+            count += 1
+        }
+        return (count, bytes)
+    }
+
     /// A fresh copy of a small file (an index, a checksum list) in `scratch`.
     func fetchUnverified(_ url: String, into scratch: URL) throws -> String {
         let target = scratch.appendingPathComponent(UUID().uuidString + "-" + Self.fileName(of: url)).path
