@@ -23,6 +23,8 @@ let plugins = [
     plugin("ssh", target: "SSHPlugin", path: "Plugins/ssh"),
     plugin("console", target: "ConsolePlugin", path: "Plugins/console"),
     plugin("transfer", target: "TransferPlugin", path: "Plugins/transfer"),
+    plugin("ansible", target: "AnsiblePlugin", path: "Plugins/ansible"),
+    plugin("script", target: "ScriptPlugin", path: "Plugins/script"),
     // Test-only: a backend whose machines are plain directories, so the engine
     // can be tested end to end without a VM. Never installed by scripts/setup.
     plugin("backend.fixture", target: "BackendFixturePlugin", path: "Tests/Fixtures/backend.fixture"),

@@ -5,7 +5,7 @@ import Testing
 /// ssh, upload and download steps. Debian is installed once per test run
 /// (mmdebstrap from Debian's mirror, about two minutes under TCG).
 @Suite(.serialized) struct DebianTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer", "ansible", "script"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 

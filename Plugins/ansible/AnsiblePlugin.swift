@@ -1,0 +1,57 @@
+import Foundation
+import PluginKit
+
+/// `ansible MODULE --arg=value ...` runs one module against the machine;
+/// `ansible.playbook FILE --var=k=v` runs a playbook, which is a cache
+/// dependency. Both drive the real ansible tools over SSH with an
+/// inventory host generates (see AnsibleInventory).
+let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
+    Step("ansible", summary: "Run one ansible module against the machine (ansible MODULE --arg=value ...)",
+         parameters: [
+            .string("module", help: "the module, such as package, lineinfile, ansible.builtin.user"),
+            .bool("show-output", help: "print ansible's output as it runs (it always goes to the step log)"),
+            .kwargs("arguments", help: "the module's arguments, as --name=value; repeat a name for a list"),
+         ]) { call in
+        // Values stay strings, as on ansible's own command line: each module
+        // converts them to its declared types ("yes" to true, "a,b" to a list).
+        var arguments: [String: Any] = [:]
+        for (key, value) in call.pairs("arguments") {
+            switch arguments[key] {
+            case nil: arguments[key] = value
+            case let list as [String]: arguments[key] = list + [value]
+            case let first as String: arguments[key] = [first, value]
+            default: break
+            }
+        }
+        let module = call.string("module")
+        let play: [[String: Any]] = [["hosts": "all", "gather_facts": false,
+                                      "tasks": [["name": "ansible \(module)", module: arguments]]]]
+        let file = FileManager.default.temporaryDirectory.appendingPathComponent("host-ansible-\(UUID().uuidString).yml")
+        defer { try? FileManager.default.removeItem(at: file) }
+        try JSONSerialization.data(withJSONObject: play, options: .sortedKeys).write(to: file) // JSON is YAML
+        try AnsibleRun(call: call, showOutput: call.bool("show-output")).playbook(file.path)
+        return call.machine
+    },
+    Step("ansible.playbook", summary: "Run an ansible playbook against the machine (re-run when the file changes)",
+         parameters: [
+            .string("playbook", help: "the playbook file; its plays should target hosts: all"),
+            .list("var", help: "an extra variable, NAME=VALUE (repeat for more)"),
+            .bool("show-output", help: "print ansible's output as it runs (it always goes to the step log)"),
+         ]) { call in
+        let playbook = URL(fileURLWithPath: call.string("playbook")).standardizedFileURL.path
+        guard FileManager.default.fileExists(atPath: playbook) else { throw StepError("\(playbook) does not exist") }
+        try call.dependOn(file: playbook)
+        var variables: [String: String] = [:]
+        for item in call.list("var") {
+            guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
+                throw StepError("--var=\(item) is not NAME=VALUE")
+            }
+            variables[String(item[..<equals])] = String(item[item.index(after: equals)...])
+        }
+        try AnsibleRun(call: call, showOutput: call.bool("show-output")).playbook(playbook, extraVariables: variables)
+        return call.machine
+    },
+])
+
+@_cdecl("host_plugin_entry_v1")
+public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }

@@ -1,0 +1,94 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// One run of ansible-playbook against the machine: a private working
+/// directory (inventory, ansible's temporary files, its SSH control sockets
+/// in a 0700 directory), output streamed line by line into the step log
+/// (and to the terminal when asked), and on failure ansible's own message.
+struct AnsibleRun {
+    let call: StepCall
+    let showOutput: Bool
+
+    func playbook(_ playbook: String, extraVariables: [String: String] = [:]) throws {
+        guard let table = call.extensionTable(HOST_SSH_V1, as: host_ssh_v1.self) else {
+            throw StepError("ansible reaches machines over SSH, and this machine's backend offers no \(HOST_SSH_V1)")
+        }
+        try call.start()
+        guard let argv = table.arguments(call.rawCall, call.backendObject()) else { throw HostServiceFailed() }
+        var arguments: [String] = []
+        while let argument = argv[arguments.count] { arguments.append(String(cString: argument)) }
+
+        let work = FileManager.default.temporaryDirectory.appendingPathComponent("host-ansible-\(UUID().uuidString)")
+        try FileManager.default.createDirectory(at: work.appendingPathComponent("cp"), withIntermediateDirectories: true,
+                                                attributes: [.posixPermissions: 0o700])
+        chmod(work.path, 0o700)
+        defer { try? FileManager.default.removeItem(at: work) }
+        let inventory = work.appendingPathComponent("inventory.yml")
+        do { try AnsibleInventory(sshArguments: arguments).write(to: inventory) } catch let error as AnsibleError {
+            throw StepError(error.description)
+        }
+        call.log("inventory: " + ((try? String(contentsOf: inventory, encoding: .utf8)) ?? ""), level: .debug)
+
+        var command = ["-i", inventory.path, playbook]
+        if !extraVariables.isEmpty {
+            let json = try JSONSerialization.data(withJSONObject: extraVariables, options: .sortedKeys)
+            command += ["--extra-vars", String(decoding: json, as: UTF8.self)]
+        }
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: try HostTool.path("ansible-playbook", package: "ansible"))
+        process.arguments = command
+        var environment = ProcessInfo.processInfo.environment
+        for (key, value) in [
+            "ANSIBLE_HOME": work.appendingPathComponent("home").path,
+            "ANSIBLE_LOCAL_TEMP": work.appendingPathComponent("tmp").path,
+            "ANSIBLE_SSH_CONTROL_PATH_DIR": work.appendingPathComponent("cp").path,
+            "ANSIBLE_HOST_KEY_CHECKING": "True",
+            "ANSIBLE_RETRY_FILES_ENABLED": "False",
+            "ANSIBLE_NOCOLOR": "1",
+            "ANSIBLE_CONFIG": work.appendingPathComponent("none.cfg").path, // no ansible.cfg from the current directory
+        ] { environment[key] = value }
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = pipe
+        process.standardInput = FileHandle.nullDevice
+        try process.run()
+
+        var failures: [String] = []
+        var pending = Data()
+        func handle(_ line: String) {
+            call.log(line, level: showOutput ? .info : .debug)
+            if let message = Self.failure(in: line) { failures.append(message) }
+        }
+        while true {
+            let chunk = pipe.fileHandleForReading.availableData
+            if chunk.isEmpty { break }
+            pending += chunk
+            while let newline = pending.firstIndex(of: 10) {
+                handle(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
+                pending = Data(pending[(newline + 1)...])
+            }
+        }
+        if !pending.isEmpty { handle(String(decoding: pending, as: UTF8.self)) }
+        process.waitUntilExit()
+        guard process.terminationStatus == 0 else {
+            throw StepError(failures.isEmpty
+                            ? "ansible-playbook exited with status \(process.terminationStatus) (its output is in the step log; --show-output prints it)"
+                            : failures.joined(separator: "\n"))
+        }
+    }
+
+    /// ansible's own words from a failure line: the "msg" of
+    /// `fatal: [machine]: FAILED! => {...}`, or an `ERROR!` line.
+    static func failure(in line: String) -> String? {
+        if line.hasPrefix("ERROR!") { return line }
+        guard line.hasPrefix("fatal:") || line.contains("FAILED!") || line.contains("UNREACHABLE!") else { return nil }
+        if let arrow = line.range(of: "=> "),
+           let object = try? JSONSerialization.jsonObject(with: Data(line[arrow.upperBound...].utf8)) as? [String: Any],
+           let message = object["msg"] as? String {
+            return message
+        }
+        return line
+    }
+}

@@ -1,0 +1,55 @@
+import Foundation
+import PluginKit
+
+/// `script.run FILE` uploads a host script into the machine and runs it;
+/// the script's content is a cache dependency. Transient when last, as in
+/// fingertip: re-running a script being debugged does not fill the disk,
+/// while `+ script.run x + ssh` keeps the result to inspect.
+/// `script.test FILE` runs one and makes host exit with its status.
+
+/// Uploads `path` and runs it, streaming its output; returns its status.
+func runScript(_ call: StepCall, _ path: String) throws -> Int32 {
+    let local = URL(fileURLWithPath: path).standardizedFileURL
+    var isDirectory: ObjCBool = false
+    guard FileManager.default.fileExists(atPath: local.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
+        throw StepError("\(path) is not a file")
+    }
+    try call.dependOn(file: local.path)
+    let remote = "/tmp/host-script-\(UUID().uuidString.prefix(8))-\(local.lastPathComponent.filter { $0.isLetter || $0.isNumber || ".-_".contains($0) })"
+    try call.upload(local.path, to: remote)
+    // A script without #! runs under /bin/sh, as the shell does on ENOEXEC.
+    return try call.exec("chmod 0755 '\(remote)' && '\(remote)'", stream: true).status
+}
+
+/// "90s", "30m", "12h", "7d" (or plain seconds) -> seconds.
+func seconds(_ text: String) throws -> Int64 {
+    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+    if let last = text.last, let unit = units[last], let value = Int64(text.dropLast()), value >= 0 { return value * unit }
+    if let value = Int64(text), value >= 0 { return value }
+    throw StepError("--cache=\(text) is not a duration; write it like 90s, 30m, 12h or 7d")
+}
+
+let plugin = Plugin(name: "script", version: "1.0.0", steps: [
+    Step("script.run", summary: "Upload a script and run it in the machine (re-run when the script changes)",
+         flags: .transientWhenLast,
+         parameters: [
+            .string("file", help: "the script on the host"),
+            .string("cache", default: "", help: "keep the result at most this long (90s, 30m, 12h, 7d)"),
+         ]) { call in
+        if !call.string("cache").isEmpty { call.capExpiry(seconds: try seconds(call.string("cache"))) }
+        let status = try runScript(call, call.string("file"))
+        guard status == 0 else { throw StepError("\(call.string("file")) exited with status \(status)") }
+        return call.machine
+    },
+    Step("script.test", summary: "Run a script in the machine; host exits with its status",
+         flags: .transient,
+         parameters: [.string("file", help: "the script on the host")]) { call in
+        let status = try runScript(call, call.string("file"))
+        call.setExitStatus(status)
+        guard status == 0 else { throw StepError("\(call.string("file")) exited with status \(status)") }
+        return nil
+    },
+])
+
+@_cdecl("host_plugin_entry_v1")
+public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }

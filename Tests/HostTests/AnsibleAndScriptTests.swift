@@ -1,0 +1,74 @@
+import Foundation
+import Testing
+
+/// The ansible and script steps on os.debian, in the Debian suite so that
+/// Debian is installed once per test run and its VMs run one at a time.
+extension DebianTests {
+    @Test func ansibleInstallsAPackageFromDebiansMirror() throws {
+        let sandbox = try sandbox()
+        let run = try sandbox.succeed(["os.debian", "+", "ansible", "package", "--name=patch", "--state=present",
+                                       "+", "exec", "patch --version | head -1"])
+        #expect(run.out.hasPrefix("GNU patch"))
+        #expect(run.err.contains("ansible: built in"))
+    }
+
+    @Test func aFailingModuleGivesAnsiblesMessageAndCachesNothing() throws {
+        let sandbox = try sandbox()
+        _ = try sandbox.succeed(["os.debian", "+", "exec", "true"])
+        let before = try sandbox.cacheSnapshot()
+        let failed = try sandbox.run(["os.debian", "+", "ansible", "lineinfile", "--path=/nonexistent/hosts", "--line=x"])
+        #expect(failed.status == 1)
+        #expect(failed.err.contains("Destination /nonexistent/hosts does not exist"))
+        #expect(try sandbox.cacheSnapshot() == before)
+        let mistyped = try sandbox.run(["os.debian", "+", "ansible", "lineinfile", "--path=/etc/hosts", "--line=x", "--colour=red"])
+        #expect(mistyped.status == 1)
+        #expect(mistyped.err.contains("Unsupported parameters for (lineinfile) module: colour"))
+    }
+
+    @Test func aPlaybookIsReusedUntilItChanges() throws {
+        let sandbox = try sandbox()
+        let playbook = sandbox.file("site.yml")
+        func write(_ shell: String) throws {
+            try """
+                - hosts: all
+                  gather_facts: false
+                  tasks:
+                    - ansible.builtin.user:
+                        name: "{{ user }}"
+                        shell: \(shell)
+                """.write(to: playbook, atomically: true, encoding: .utf8)
+        }
+        try write("/bin/sh")
+        let pipeline = ["os.debian", "+", "ansible.playbook", playbook.path, "--var=user=alice", "+", "exec", "getent passwd alice"]
+        let first = try sandbox.succeed(pipeline)
+        #expect(first.out.hasSuffix(":/home/alice:/bin/sh\n"))
+        #expect(first.err.contains("ansible.playbook: built in"))
+        let again = try sandbox.succeed(pipeline)
+        #expect(again.err.contains("ansible.playbook: cached"))
+        try write("/bin/bash")
+        let edited = try sandbox.succeed(pipeline)
+        #expect(edited.err.contains("ansible.playbook: built in"))
+        #expect(edited.out.hasSuffix(":/home/alice:/bin/bash\n"))
+    }
+
+    @Test func scriptRunIsTransientWhenLastAndScriptTestGivesItsStatus() throws {
+        let sandbox = try sandbox()
+        let script = sandbox.file("provision.sh")
+        try "#!/bin/sh\necho provisioned > /provisioned\necho ran\n".write(to: script, atomically: true, encoding: .utf8)
+        let last = try sandbox.succeed(["os.debian", "+", "script.run", script.path])
+        #expect(last.out == "ran\n")
+        #expect(!last.err.contains("script.run: built in")) // last: run, not kept
+        let kept = try sandbox.succeed(["os.debian", "+", "script.run", script.path, "+", "exec", "cat /provisioned"])
+        #expect(kept.err.contains("script.run: built in"))
+        #expect(kept.out == "ran\nprovisioned\n")
+        let reused = try sandbox.succeed(["os.debian", "+", "script.run", script.path, "+", "exec", "cat /provisioned"])
+        #expect(reused.err.contains("script.run: cached"))
+
+        let check = sandbox.file("check.sh")
+        try "test -e /provisioned || exit 9\nexit 7\n".write(to: check, atomically: true, encoding: .utf8) // no #!: /bin/sh
+        let provisioned = try sandbox.run(["os.debian", "+", "script.run", script.path, "+", "script.test", check.path])
+        #expect(provisioned.status == 7)
+        let bare = try sandbox.run(["os.debian", "+", "script.test", check.path])
+        #expect(bare.status == 9)
+    }
+}
