@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// The inventory host generates for one machine: a single host, "machine",
 /// reached the way the backend's host.ssh/1 says (127.0.0.1, the forwarded
@@ -34,7 +35,7 @@ struct AnsibleInventory {
                 index += 1
             }
         }
-        guard variables["ansible_host"] != nil else { throw AnsibleError("the backend's SSH arguments name no host: \(arguments)") }
+        guard variables["ansible_host"] != nil else { throw StepError("the backend's SSH arguments name no host: \(arguments)") }
         // ansible splits these with shlex. Quote only the words that need it:
         // a string of quoted words like '-o' 'X' reads as a Python literal to
         // ansible's templating, which glues the words together.
@@ -52,9 +53,4 @@ struct AnsibleInventory {
         let inventory = ["all": ["hosts": [Self.host: variables]]]
         try JSONSerialization.data(withJSONObject: inventory, options: [.prettyPrinted, .sortedKeys]).write(to: url)
     }
-}
-
-struct AnsibleError: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

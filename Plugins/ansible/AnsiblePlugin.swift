@@ -26,10 +26,12 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
         let module = call.string("module")
         let play: [[String: Any]] = [["hosts": "all", "gather_facts": false,
                                       "tasks": [["name": "ansible \(module)", module: arguments]]]]
-        let file = FileManager.default.temporaryDirectory.appendingPathComponent("host-ansible-\(UUID().uuidString).yml")
-        defer { try? FileManager.default.removeItem(at: file) }
-        try JSONSerialization.data(withJSONObject: play, options: .sortedKeys).write(to: file) // JSON is YAML
-        try AnsibleRun(call: call, showOutput: call.bool("show-output")).playbook(file.path)
+        try AnsibleRun(call: call, showOutput: call.bool("show-output")).run { work in
+            // In the private directory: module arguments may be secrets. JSON is YAML.
+            let file = work.appendingPathComponent("play.yml")
+            try JSONSerialization.data(withJSONObject: play, options: .sortedKeys).write(to: file)
+            return file.path
+        }
         return call.machine
     },
     Step("ansible.playbook", summary: "Run an ansible playbook against the machine (re-run when the file changes)",
@@ -48,7 +50,7 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
             }
             variables[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }
-        try AnsibleRun(call: call, showOutput: call.bool("show-output")).playbook(playbook, extraVariables: variables)
+        try AnsibleRun(call: call, showOutput: call.bool("show-output")).run(extraVariables: variables) { _ in playbook }
         return call.machine
     },
 ])

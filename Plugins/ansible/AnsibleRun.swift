@@ -10,7 +10,9 @@ struct AnsibleRun {
     let call: StepCall
     let showOutput: Bool
 
-    func playbook(_ playbook: String, extraVariables: [String: String] = [:]) throws {
+    /// `playbook` gives the playbook's path; it may write one into the
+    /// private directory it is handed.
+    func run(extraVariables: [String: String] = [:], playbook: (_ work: URL) throws -> String) throws {
         guard let table = call.extensionTable(HOST_SSH_V1, as: host_ssh_v1.self) else {
             throw StepError("ansible reaches machines over SSH, and this machine's backend offers no \(HOST_SSH_V1)")
         }
@@ -25,12 +27,13 @@ struct AnsibleRun {
         chmod(work.path, 0o700)
         defer { try? FileManager.default.removeItem(at: work) }
         let inventory = work.appendingPathComponent("inventory.yml")
-        do { try AnsibleInventory(sshArguments: arguments).write(to: inventory) } catch let error as AnsibleError {
-            throw StepError(error.description)
-        }
+        try AnsibleInventory(sshArguments: arguments).write(to: inventory)
         call.log("inventory: " + ((try? String(contentsOf: inventory, encoding: .utf8)) ?? ""), level: .debug)
+        // An empty configuration: no ansible.cfg from the current directory or home changes what runs.
+        let configuration = work.appendingPathComponent("ansible.cfg")
+        try Data().write(to: configuration)
 
-        var command = ["-i", inventory.path, playbook]
+        var command = ["-i", inventory.path, try playbook(work)]
         if !extraVariables.isEmpty {
             let json = try JSONSerialization.data(withJSONObject: extraVariables, options: .sortedKeys)
             command += ["--extra-vars", String(decoding: json, as: UTF8.self)]
@@ -46,7 +49,7 @@ struct AnsibleRun {
             "ANSIBLE_HOST_KEY_CHECKING": "True",
             "ANSIBLE_RETRY_FILES_ENABLED": "False",
             "ANSIBLE_NOCOLOR": "1",
-            "ANSIBLE_CONFIG": work.appendingPathComponent("none.cfg").path, // no ansible.cfg from the current directory
+            "ANSIBLE_CONFIG": configuration.path,
         ] { environment[key] = value }
         process.environment = environment
         let pipe = Pipe()

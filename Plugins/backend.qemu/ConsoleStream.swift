@@ -4,7 +4,7 @@ import Foundation
 /// that writes to a console nobody reads stalls on every character (QEMU's
 /// UART waits for the socket to take the byte), so a boot that logs to the
 /// console while host talks to it over SSH would crawl. What arrives is
-/// kept, the newest `limit` bytes, until a reader asks for it.
+/// kept (at most `limit` bytes, the newest) until a reader asks for it.
 final class ConsoleStream: @unchecked Sendable {
     static let limit = 1 << 20
     private let socket: UnixSocket
@@ -33,7 +33,9 @@ final class ConsoleStream: @unchecked Sendable {
             guard !bytes.isEmpty else { continue }
             condition.lock()
             buffer += bytes
-            if buffer.count > Self.limit { buffer.removeFirst(buffer.count - Self.limit) }
+            // Trimmed by half at a time, so an unread chatty console costs
+            // one move per half megabyte, not one per byte.
+            if buffer.count > Self.limit { buffer.removeFirst(buffer.count - Self.limit / 2) }
             condition.broadcast()
             condition.unlock()
         }
@@ -47,8 +49,9 @@ final class ConsoleStream: @unchecked Sendable {
         let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
         while buffer.isEmpty && !closed && condition.wait(until: deadline) {}
         if buffer.isEmpty && closed { throw StepErrorText("the machine closed its console") }
-        defer { buffer.removeAll(keepingCapacity: true) }
-        return buffer
+        let taken = buffer
+        buffer = []
+        return taken
     }
 
     func write(_ bytes: [UInt8]) throws { try socket.write(bytes) }

@@ -76,6 +76,10 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
             guard machine.config.state == nil else { return fail(call, "set_boot: the machine has booted already") }
             do {
                 guard let kernel else {
+                    guard initrd == nil, append == nil else { return fail(call, "set_boot: booting the disk's own boot loader takes no initrd or command line") }
+                    machine.config.kernel = nil
+                    machine.config.initrd = nil
+                    machine.config.append = nil
                     machine.config.firmwareBoot = true
                     try machine.config.save(to: machine.directory)
                     return HOST_OK
@@ -84,6 +88,7 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
                 try FileManager.default.createDirectory(at: boot, withIntermediateDirectories: true)
                 try FileManager.default.copyItem(atPath: String(cString: kernel), toPath: boot.appendingPathComponent("kernel").path)
                 machine.config.kernel = "boot/kernel"
+                machine.config.firmwareBoot = nil
                 if let initrd {
                     try FileManager.default.copyItem(atPath: String(cString: initrd), toPath: boot.appendingPathComponent("initrd").path)
                     machine.config.initrd = "boot/initrd"

@@ -60,8 +60,7 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
 
         let identity = try call.identity()
         try FileManager.default.copyItem(atPath: identity + ".pub", toPath: work.appendingPathComponent("authorized_keys").path)
-        try HostTool.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", "root@debian",
-                                        "-f", work.appendingPathComponent("ssh_host_ed25519_key").path], package: "openssh-client")
+        let hostKey = try SSHHostKey.generate(in: work, comment: "root@debian") // the customize hook copies it in
         let hook = work.appendingPathComponent("customize.sh")
         try customize.write(to: hook, atomically: true, encoding: .utf8)
 
@@ -77,10 +76,9 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         let kernel = try newest("vmlinuz-", in: boot), initrd = try newest("initrd.img-", in: boot)
         let image = work.appendingPathComponent("root.ext4")
         try HostTool.run("mkfs.ext4", ["-q", "-L", "root", "-d", root.path, image.path, call.string("size")], package: "e2fsprogs")
-        let hostKey = try String(contentsOf: work.appendingPathComponent("ssh_host_ed25519_key.pub"), encoding: .utf8)
         guard qemu.set_disk(call.rawCall, object, image.path, "raw") == HOST_OK,
               qemu.set_boot(call.rawCall, object, kernel, initrd, "root=/dev/vda rw quiet") == HOST_OK,
-              qemu.set_ssh(call.rawCall, object, "root", hostKey) == HOST_OK
+              qemu.set_ssh(call.rawCall, object, "root", hostKey.publicKey) == HOST_OK
         else { throw HostServiceFailed() }
         try? FileManager.default.removeItem(at: root) // the image holds it now; free the disk before booting
 

@@ -18,14 +18,18 @@ func runScript(_ call: StepCall, _ path: String) throws -> Int32 {
     let remote = "/tmp/host-script-\(UUID().uuidString.prefix(8))-\(local.lastPathComponent.filter { $0.isLetter || $0.isNumber || ".-_".contains($0) })"
     try call.upload(local.path, to: remote)
     // A script without #! runs under /bin/sh, as the shell does on ENOEXEC.
-    return try call.exec("chmod 0755 '\(remote)' && '\(remote)'", stream: true).status
+    // Removed afterwards, so the saved machine does not keep a copy.
+    return try call.exec("chmod 0755 '\(remote)' && '\(remote)'; s=$?; rm -f '\(remote)'; exit $s", stream: true).status
 }
 
 /// "90s", "30m", "12h", "7d" (or plain seconds) -> seconds.
 func seconds(_ text: String) throws -> Int64 {
     let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-    if let last = text.last, let unit = units[last], let value = Int64(text.dropLast()), value >= 0 { return value * unit }
-    if let value = Int64(text), value >= 0 { return value }
+    let (number, unit) = text.last.flatMap { units[$0] }.map { (text.dropLast(), $0) } ?? (Substring(text), 1)
+    if let value = Int64(number), value >= 0 {
+        let (product, overflow) = value.multipliedReportingOverflow(by: unit)
+        return overflow ? Int64.max : product
+    }
     throw StepError("--cache=\(text) is not a duration; write it like 90s, 30m, 12h or 7d")
 }
 

@@ -11,7 +11,7 @@ public enum ChecksumList {
         for rawLine in text.split(whereSeparator: \.isNewline) {
             let line = rawLine.trimmingCharacters(in: .whitespaces)
             if line.isEmpty || line.hasPrefix("#") || line.hasPrefix("-----") || line.hasPrefix("Hash:") { continue }
-            if let open = line.firstIndex(of: "("), let close = line.range(of: ") = ", options: .backwards) {
+            if let open = line.firstIndex(of: "("), let close = line.range(of: ") = ", options: .backwards), open < close.lowerBound {
                 // BSD: SHA256 (Fedora-Cloud-Base-Generic-42-1.1.x86_64.qcow2) = 0a1b...
                 let algorithm = line[..<open].trimmingCharacters(in: .whitespaces).lowercased()
                 let name = String(line[line.index(after: open)..<close.lowerBound])

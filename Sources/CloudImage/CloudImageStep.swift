@@ -62,7 +62,7 @@ public struct CloudImageStep: Sendable {
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("host-\(hostname)-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         defer { try? FileManager.default.removeItem(at: work) }
-        let hostKey = try HostKey.generate(in: work, comment: "root@\(hostname)")
+        let hostKey = try SSHHostKey.generate(in: work, comment: "root@\(hostname)")
         let seed = try NoCloudSeed(hostname: hostname,
                                    authorizedKey: try String(contentsOfFile: try call.identity() + ".pub", encoding: .utf8),
                                    hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey).write(in: work)
@@ -78,30 +78,21 @@ public struct CloudImageStep: Sendable {
         let timeout = call.int("boot-timeout")
         let deadline = Date().addingTimeInterval(TimeInterval(timeout))
         while true {
+            let left = max(1, Int(deadline.timeIntervalSinceNow))
             // 255 is ssh's own failure: sshd up before cloud-init gave root the key.
-            if let result = try? call.exec("cloud-init status --wait >/dev/null 2>&1; s=$?; cloud-init status --long; exit $s"),
+            if let result = try? call.exec("timeout \(left) cloud-init status --wait >/dev/null 2>&1; s=$?; cloud-init status --long; exit $s"),
                result.status != 255 {
                 if result.status == 0 || result.status == 2 { break }
-                throw StepError("cloud-init failed in the new \(distribution) machine (status \(result.status)):\n\(result.out)\(result.err)")
+                throw StepError(result.status == 124
+                                ? "cloud-init did not finish within \(timeout) s in the new \(distribution) machine:\n\(result.out)"
+                                : "cloud-init failed in the new \(distribution) machine (status \(result.status)):\n\(result.out)\(result.err)")
             }
             guard Date() < deadline else {
-                throw StepError("\(distribution) did not accept root's SSH login within \(timeout) s of booting (is it a cloud-init image? a slow machine may need a larger --boot-timeout)")
+                throw StepError("\(distribution) did not let root log in over SSH with the recorded host key within \(timeout) s of booting "
+                                + "(not a cloud-init image? a slow machine may need a larger --boot-timeout)")
             }
             sleep(2)
         }
         return call.machine
-    }
-}
-
-/// An SSH host key made on the host, so it is known before the guest boots.
-public struct HostKey {
-    public let privateKey: String
-    public let publicKey: String
-
-    public static func generate(in directory: URL, comment: String) throws -> HostKey {
-        let path = directory.appendingPathComponent("ssh_host_ed25519_key").path
-        try HostTool.run("ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-C", comment, "-f", path], package: "openssh-client")
-        return HostKey(privateKey: try String(contentsOfFile: path, encoding: .utf8),
-                       publicKey: try String(contentsOfFile: path + ".pub", encoding: .utf8))
     }
 }

@@ -54,33 +54,39 @@ struct DownloadCache {
     /// The verified local copy of `url`, downloading (or resuming) it first
     /// when the cache has no file with this digest.
     func fetch(_ url: String, checksum: Checksum) throws -> String {
-        let final = directory.appendingPathComponent(checksum.name).appendingPathComponent(Self.fileName(of: url))
         let kept = directory.appendingPathComponent(checksum.name)
-        if let existing = try? FileManager.default.contentsOfDirectory(atPath: kept.path).first {
-            return kept.appendingPathComponent(existing).path
+        func existing() -> String? {
+            (try? FileManager.default.contentsOfDirectory(atPath: kept.path).first).flatMap { $0 }.map { kept.appendingPathComponent($0).path }
         }
+        if let path = existing() { return path }
         let partialDirectory = directory.appendingPathComponent("partial")
         try Self.makeDirectory(partialDirectory)
         // One download per file at a time: a second run waits, then finds it.
         let lock = try FileLock(partialDirectory.appendingPathComponent(checksum.name + ".lock").path)
         try lock.lock(.exclusive) { output.progress("waiting for another run downloading \(url)") }
         defer { lock.unlock() }
-        if let existing = try? FileManager.default.contentsOfDirectory(atPath: kept.path).first {
-            return kept.appendingPathComponent(existing).path
-        }
+        if let path = existing() { return path }
 
         let partial = partialDirectory.appendingPathComponent(checksum.name + ".part").path
         let resuming = FileManager.default.fileExists(atPath: partial)
         output.progress(resuming ? "resuming the download of \(url)" : "downloading \(url)")
         do {
             try Self.curl(url, to: partial, resume: true)
-        } catch where resuming {
-            // The partial file may be complete or from a file the mirror has
-            // since replaced; start over once.
+        } catch let error as CurlFailed where resuming && error.cannotResume {
+            // The partial file is complete, or the server will not continue
+            // it: start over once. (A network error keeps it for next time.)
             try? FileManager.default.removeItem(atPath: partial)
             try Self.curl(url, to: partial, resume: false)
         }
-        let actual = try checksum.digest(ofFile: partial)
+        var actual = try checksum.digest(ofFile: partial)
+        if actual != checksum.hex && resuming {
+            // The part kept from before may be what is wrong (the mirror
+            // replaced the file): download it whole once before giving up.
+            output.progress("the resumed download does not match its checksum; downloading it whole again")
+            try? FileManager.default.removeItem(atPath: partial)
+            try Self.curl(url, to: partial, resume: false)
+            actual = try checksum.digest(ofFile: partial)
+        }
         guard actual == checksum.hex else {
             try? FileManager.default.removeItem(atPath: partial)
             throw HostError(.stepFailed, """
@@ -90,6 +96,7 @@ struct DownloadCache {
                 """)
         }
         try Self.makeDirectory(kept)
+        let final = kept.appendingPathComponent(Self.fileName(of: url))
         guard rename(partial, final.path) == 0 else {
             throw HostError(.environment, "cannot move the download into \(final.path): \(String(cString: strerror(errno)))")
         }
@@ -152,8 +159,11 @@ struct DownloadCache {
         let showProgress = !quietly && isatty(STDERR_FILENO) == 1
         let process = Process()
         process.executableURL = URL(fileURLWithPath: setpriv)
-        process.arguments = ["--pdeathsig", "KILL", "--", curl, "--fail", "--location", "--proto", "=http,https", "--retry", "2",
-                             "--output", path]
+        // An https URL stays https through redirects: the checksum file is
+        // what the image is trusted by.
+        let protocols = url.lowercased().hasPrefix("https:") ? "=https" : "=http,https"
+        process.arguments = ["--pdeathsig", "KILL", "--", curl, "--fail", "--location", "--proto", protocols, "--proto-redir", protocols,
+                             "--retry", "2", "--output", path]
             + (resume ? ["--continue-at", "-"] : []) + (showProgress ? ["--progress-bar"] : ["--silent", "--show-error"]) + ["--", url]
         process.standardInput = FileHandle.nullDevice
         process.standardOutput = FileHandle.nullDevice
@@ -164,7 +174,16 @@ struct DownloadCache {
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
             let reason = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
-            throw HostError(.environment, "could not download \(url)" + (reason.isEmpty ? " (curl status \(process.terminationStatus))" : ": \(reason)"))
+            throw CurlFailed(status: process.terminationStatus,
+                             description: "could not download \(url)" + (reason.isEmpty ? " (curl status \(process.terminationStatus))" : ": \(reason)"))
         }
+    }
+
+    struct CurlFailed: Error, CustomStringConvertible {
+        let status: Int32
+        let description: String
+        /// 33: the server cannot continue at the offset; 36: bad resume;
+        /// 22: an HTTP error such as 416 (the range is past the end).
+        var cannotResume: Bool { [22, 33, 36].contains(status) }
     }
 }

@@ -185,8 +185,13 @@ public final class StepCall: @unchecked Sendable {
 
     /// A backend extension table by versioned id (such as HOST_QEMU_V1), or
     /// nil when the machine's backend does not offer it.
+    /// nil also when the backend's table is older (smaller) than this build's
+    /// `T`, so a function added later is never read past its end. Every
+    /// extension table begins with its struct_size.
     public func extensionTable<T>(_ id: String, as type: T.Type, on machine: Machine? = nil) -> T? {
-        services.extension(raw, (machine ?? self.machine).handle, id)?.load(as: type)
+        guard let table = services.extension(raw, (machine ?? self.machine).handle, id),
+              table.load(as: Int.self) >= MemoryLayout<T>.size else { return nil }
+        return table.load(as: type)
     }
 
     /// The raw call, to pass to a backend extension's functions.

@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define HOST_ABI_MAJOR 1
-#define HOST_ABI_MINOR 0
+#define HOST_ABI_MINOR 1 /* 1.1: services->fetch */
 
 /* The name of the one function a plugin exports. A future incompatible ABI
  * gets a new name (…_v2), so an old host never calls a new plugin's entry. */
@@ -258,7 +258,7 @@ typedef struct host_services {
      * means nothing came in time. For interactive consoles. */
     host_status (*console_read)(host_call *call, host_machine *machine, char *buffer, size_t capacity,
                                 int64_t timeout_ms, size_t *length);
-    /* Downloads `url` (showing progress) and returns the local file's path;
+    /* (ABI 1.1) Downloads `url` (showing progress) and returns the local file's path;
      * NULL on error. With `checksum` ("sha256:HEX" or "sha512:HEX") the file
      * goes into host's download cache: kept across runs, resumed when an
      * earlier download was cut off, and returned only when its digest

@@ -7,7 +7,6 @@ import Foundation
 final class LocalMirror: @unchecked Sendable {
     let root: URL
     let url: String
-    private let server: Process
     let image: URL
 
     /// The image's name in each layout (Fedora 43 and Alpine 3.22 here).
@@ -19,6 +18,9 @@ final class LocalMirror: @unchecked Sendable {
     private init() throws {
         root = FileManager.default.temporaryDirectory.appendingPathComponent("host-mirror-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: root, withIntermediateDirectories: true)
+        let root = root
+        var served = false
+        defer { if !served { try? FileManager.default.removeItem(at: root) } }
         // HOST_TEST_CLOUD_IMAGE: reuse an image built before (developers).
         if let prebuilt = ProcessInfo.processInfo.environment["HOST_TEST_CLOUD_IMAGE"] {
             image = URL(fileURLWithPath: prebuilt)
@@ -56,7 +58,7 @@ final class LocalMirror: @unchecked Sendable {
         try Self.nginxIndex(alpine)
 
         // A free port: busybox httpd exits at once when the port is taken.
-        for attempt in 0..<20 {
+        for _ in 0..<20 {
             let port = 20000 + Int.random(in: 0..<20000)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/busybox")
@@ -66,7 +68,7 @@ final class LocalMirror: @unchecked Sendable {
             try process.run()
             usleep(300_000)
             if process.isRunning {
-                server = process
+                served = true
                 url = "http://127.0.0.1:\(port)"
                 let pid = process.processIdentifier
                 let directory = root.path
@@ -74,7 +76,6 @@ final class LocalMirror: @unchecked Sendable {
                 atexit { LocalMirror.cleanup?() }
                 return
             }
-            if attempt == 19 { break }
         }
         throw FixtureError("busybox httpd found no free port on 127.0.0.1")
     }
@@ -85,7 +86,11 @@ final class LocalMirror: @unchecked Sendable {
     private static func place(_ image: URL, as name: String, under root: URL, in path: String) throws -> URL {
         let directory = root.appendingPathComponent(path)
         try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
-        try FileManager.default.linkItem(at: image, to: directory.appendingPathComponent(name))
+        do {
+            try FileManager.default.linkItem(at: image, to: directory.appendingPathComponent(name))
+        } catch {
+            try FileManager.default.copyItem(at: image, to: directory.appendingPathComponent(name)) // another filesystem
+        }
         return directory
     }
 
