@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// Chooses KVM or TCG. `/dev/kvm` existing proves nothing (on some hosts
 /// KVM_RUN hangs), so `auto` boots a one-instruction guest under KVM with a
@@ -11,26 +12,12 @@ enum Accelerator {
         case "auto": break
         default: throw StepErrorText("accel must be auto, kvm or tcg, not \(choice)")
         }
-        let bootID = ((try? String(contentsOfFile: "/proc/sys/kernel/random/boot_id", encoding: .utf8)) ?? "unknown")
-            .trimmingCharacters(in: .whitespacesAndNewlines)
-        let memo = privateDirectory()?.appendingPathComponent("kvm-probe-\(bootID)")
+        let memo = RuntimeDirectory.private()?.appendingPathComponent("kvm-probe-\(RuntimeDirectory.bootID)")
         if let memo, let known = try? String(contentsOf: memo, encoding: .utf8), ["kvm", "tcg"].contains(known) { return known }
         let (result, reason) = probe(binary: binary)
         if result == "tcg" { log("KVM does not work here (\(reason)); using TCG, which is slower. HOST_QEMU_ACCEL=kvm forces KVM.") }
         if let memo { try? result.write(to: memo, atomically: true, encoding: .utf8) }
         return result
-    }
-
-    /// A per-user 0700 directory for the memo; nil when the one in /tmp is
-    /// not private (another user made it first), and then nothing is kept.
-    static func privateDirectory() -> URL? {
-        let base = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"].map { URL(fileURLWithPath: $0) }
-            ?? URL(fileURLWithPath: "/tmp/host-\(getuid())")
-        try? FileManager.default.createDirectory(at: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
-        var info = stat()
-        guard lstat(base.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid(),
-              info.st_mode & 0o077 == 0 else { return nil }
-        return base
     }
 
     /// Boots the host's kernel under KVM with no root disk: it panics and,

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// How host reaches a running guest's sshd: the user's key, the machine's
 /// own known_hosts (its host key, recorded when it was built) with strict

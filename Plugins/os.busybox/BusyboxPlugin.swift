@@ -2,7 +2,8 @@ import Foundation
 import PluginABI
 import PluginKit
 
-/// os.busybox: the fastest throwaway Linux VM. The host's own Debian kernel
+/// os.busybox: the fastest throwaway Linux VM (or, on backend.podman-criu,
+/// a container of busybox alone). The host's own Debian kernel
 /// and a busybox-static initramfs whose init loads the virtio modules, brings
 /// up networking and the disk (/mnt/disk), and runs a shell on the console.
 let prompt = "busybox# "
@@ -144,12 +145,40 @@ func buildInitramfs(into output: URL) throws -> String {
     return kernel
 }
 
+/// A container's root filesystem: busybox and its applets, nothing else.
+func containerRoot(into tarball: URL) throws {
+    let busybox = try staticBusybox()
+    let root = FileManager.default.temporaryDirectory.appendingPathComponent("host-busybox-root-\(UUID().uuidString)")
+    defer { try? FileManager.default.removeItem(at: root) }
+    let fm = FileManager.default
+    for dir in ["bin", "etc", "proc", "sys", "dev", "tmp", "root", "run"] {
+        try fm.createDirectory(at: root.appendingPathComponent(dir), withIntermediateDirectories: true)
+    }
+    try fm.copyItem(atPath: busybox, toPath: root.appendingPathComponent("bin/busybox").path)
+    let applets = try HostTool.run(busybox, ["--list"], package: "busybox-static")
+    for applet in applets.split(separator: "\n").map(String.init) where applet != "busybox" && !applet.isEmpty {
+        try fm.createSymbolicLink(atPath: root.appendingPathComponent("bin/\(applet)").path, withDestinationPath: "busybox")
+    }
+    try "root:x:0:0:root:/root:/bin/sh\n".write(to: root.appendingPathComponent("etc/passwd"), atomically: true, encoding: .utf8)
+    try "root:x:0:\n".write(to: root.appendingPathComponent("etc/group"), atomically: true, encoding: .utf8)
+    try HostTool.run("tar", ["-C", root.path, "-cf", tarball.path, "."], package: "tar")
+}
+
 let plugin = Plugin(name: "os.busybox", version: "1.0.0", steps: [
     Step("os.busybox", summary: "A tiny Linux VM: the host's kernel and a busybox shell on the serial console",
          flags: .startsPipeline,
          parameters: [.int("boot-timeout", default: 300, help: "seconds to wait for the first boot")]) { call in
+        if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self), let object = call.backendObject() {
+            try call.dependOn(file: "/bin/busybox")
+            let tarball = FileManager.default.temporaryDirectory.appendingPathComponent("host-busybox-\(UUID().uuidString).tar")
+            defer { try? FileManager.default.removeItem(at: tarball) }
+            try containerRoot(into: tarball)
+            guard podman.set_root_filesystem(call.rawCall, object, tarball.path) == HOST_OK else { throw HostServiceFailed() }
+            try call.start()
+            return call.machine
+        }
         guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
-            throw StepError("os.busybox runs on backend.qemu; this machine's backend offers no \(HOST_QEMU_V1)")
+            throw StepError("os.busybox runs on backend.qemu or backend.podman-criu; this machine's backend offers neither \(HOST_QEMU_V1) nor \(HOST_PODMAN_V1)")
         }
         let initrd = FileManager.default.temporaryDirectory.appendingPathComponent("host-initrd-\(UUID().uuidString).gz")
         defer { try? FileManager.default.removeItem(at: initrd) }

@@ -51,8 +51,23 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             .list("include", help: "further packages to install"),
             .int("boot-timeout", default: 600, help: "seconds to wait for the first boot"),
          ]) { call in
+        let mirror = call.string("mirror").isEmpty ? ProcessInfo.processInfo.environment["HOST_DEBIAN_MIRROR"] ?? "" : call.string("mirror")
+        if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self), let object = call.backendObject() {
+            // A container: the root filesystem as a tarball, no kernel, no init.
+            let tarball = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("host-debian-\(UUID().uuidString).tar")
+            defer { try? FileManager.default.removeItem(at: tarball) }
+            call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
+            let installed = try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (["python3", "ca-certificates", "iproute2"] + call.list("include")).joined(separator: ","),
+                                                             "--customize-hook=echo debian > \"$1/etc/hostname\"",
+                                                             call.string("release"), tarball.path] + (mirror.isEmpty ? [] : [mirror]),
+                                             package: "mmdebstrap")
+            call.log(installed, level: .debug)
+            guard podman.set_root_filesystem(call.rawCall, object, tarball.path) == HOST_OK else { throw HostServiceFailed() }
+            try call.start()
+            return call.machine
+        }
         guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
-            throw StepError("os.debian runs on backend.qemu; this machine's backend offers no \(HOST_QEMU_V1)")
+            throw StepError("os.debian runs on backend.qemu or backend.podman-criu; this machine's backend offers neither \(HOST_QEMU_V1) nor \(HOST_PODMAN_V1)")
         }
         let work = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("host-debian-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
@@ -65,7 +80,6 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         try customize.write(to: hook, atomically: true, encoding: .utf8)
 
         let root = work.appendingPathComponent("root")
-        let mirror = call.string("mirror").isEmpty ? ProcessInfo.processInfo.environment["HOST_DEBIAN_MIRROR"] ?? "" : call.string("mirror")
         call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
         let installed = try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (packages + call.list("include")).joined(separator: ","),
                                                          "--customize-hook=sh \(hook.path) \"$1\" \(work.path)",

@@ -4,6 +4,7 @@ import Foundation
 /// with the Debian package that provides each named when it is missing.
 public enum HostTool {
     public static func path(_ name: String, package: String) throws -> String {
+        if name.hasPrefix("/"), FileManager.default.isExecutableFile(atPath: name) { return name }
         let directories = (ProcessInfo.processInfo.environment["PATH"] ?? "").split(separator: ":").map(String.init)
             + ["/usr/sbin", "/sbin", "/usr/bin", "/bin"]
         for directory in directories where FileManager.default.isExecutableFile(atPath: "\(directory)/\(name)") {
@@ -21,7 +22,7 @@ public enum HostTool {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: try path(name, package: package))
         process.arguments = arguments
-        let log = FileManager.default.temporaryDirectory.appendingPathComponent("host-\(name)-\(UUID().uuidString).log")
+        let log = FileManager.default.temporaryDirectory.appendingPathComponent("host-\((name as NSString).lastPathComponent)-\(UUID().uuidString).log")
         _ = FileManager.default.createFile(atPath: log.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: log) }
         let handle = try FileHandle(forWritingTo: log)

@@ -1,4 +1,5 @@
 import Foundation
+import PluginABI
 import Testing
 
 /// Every broken plugin is reported by file and reason, and never stops the
@@ -15,8 +16,8 @@ import Testing
 
     static let compiledCases: [Case] = [
         Case(label: "no entry symbol", defines: ["-DNO_ENTRY"], reason: "exports no host_plugin_entry_v1 function"),
-        Case(label: "ABI major mismatch", defines: ["-DABI_MAJOR=2"], reason: "built for plugin ABI 2.0 but this host speaks ABI 1.x"),
-        Case(label: "minor newer than host", defines: ["-DABI_MINOR=7"], reason: "needs plugin ABI 1.7 but this host only knows 1.0"),
+        Case(label: "ABI major mismatch", defines: ["-DABI_MAJOR=2"], reason: "built for plugin ABI 2.\(HOST_ABI_MINOR) but this host speaks ABI 1.x"),
+        Case(label: "minor newer than host", defines: ["-DABI_MINOR=7"], reason: "needs plugin ABI 1.7 but this host only knows 1.\(HOST_ABI_MINOR)"),
         Case(label: "struct_size below v1", defines: ["-DPLUGIN_SIZE=16"], reason: "struct_size 16, smaller than"),
         Case(label: "NULL step name", defines: ["-DSTEP_NAME=NULL"], reason: "step #0 has a NULL name"),
         Case(label: "empty step name", defines: ["-DSTEP_NAME=\"\""], reason: "step #0 has an empty name"),

@@ -58,29 +58,35 @@ final class LocalMirror: @unchecked Sendable {
         try Self.nginxIndex(alpine)
 
         // A free port: busybox httpd exits at once when the port is taken.
+        // The server runs under a shell that kills it when its standard
+        // input ends, which happens when this test process ends, however.
         for _ in 0..<20 {
             let port = 20000 + Int.random(in: 0..<20000)
+            let lifeline = Pipe()
+            _ = fcntl(lifeline.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
             let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/busybox")
-            process.arguments = ["httpd", "-f", "-p", "127.0.0.1:\(port)", "-h", root.path]
+            process.executableURL = URL(fileURLWithPath: "/bin/sh")
+            process.arguments = ["-c", "/bin/busybox httpd -f -p 127.0.0.1:$1 -h \"$2\" & server=$!; cat >/dev/null; kill $server; rm -rf \"$2\"",
+                                 "sh", String(port), root.path]
+            process.standardInput = lifeline
             process.standardOutput = FileHandle.nullDevice
             process.standardError = FileHandle.nullDevice
             try process.run()
+            try? lifeline.fileHandleForReading.close()
             usleep(300_000)
-            if process.isRunning {
+            if try Sandbox.execute("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/"]).status == 0 {
                 served = true
                 url = "http://127.0.0.1:\(port)"
-                let pid = process.processIdentifier
-                let directory = root.path
-                LocalMirror.cleanup = { kill(pid, SIGTERM); try? FileManager.default.removeItem(atPath: directory) }
-                atexit { LocalMirror.cleanup?() }
+                LocalMirror.lifelines.append(lifeline) // kept open until the process ends
                 return
             }
+            try? lifeline.fileHandleForWriting.close()
+            process.waitUntilExit()
         }
         throw FixtureError("busybox httpd found no free port on 127.0.0.1")
     }
 
-    nonisolated(unsafe) static var cleanup: (() -> Void)?
+    nonisolated(unsafe) static var lifelines: [Pipe] = []
 
     /// Hard-links the image into a mirror directory; returns the directory.
     private static func place(_ image: URL, as name: String, under root: URL, in path: String) throws -> URL {

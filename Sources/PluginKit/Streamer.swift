@@ -2,17 +2,18 @@ import Foundation
 
 /// Runs a program with its output streamed chunk by chunk as it comes, both
 /// pipes drained together with poll(2) so neither can fill and stall it.
-enum Streamer {
-    struct Result {
-        let status: Int32
-        let errorText: String
+public enum Streamer {
+    public struct Result {
+        public let status: Int32
+        public let errorText: String
     }
 
-    static func run(_ executable: String, _ arguments: [String], input: URL? = nil,
-                    output: (Int32, [UInt8]) -> Void) throws -> Result {
+    public static func run(_ executable: String, _ arguments: [String], input: URL? = nil, environment: [String: String]? = nil,
+                           output: (Int32, [UInt8]) -> Void) throws -> Result {
         let process = Process()
         process.executableURL = URL(fileURLWithPath: executable)
         process.arguments = arguments
+        if let environment { process.environment = environment }
         let out = Pipe(), err = Pipe()
         process.standardOutput = out
         process.standardError = err

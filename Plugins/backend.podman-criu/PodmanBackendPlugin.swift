@@ -1,0 +1,126 @@
+import Foundation
+import PluginABI
+import PluginKit
+
+/// What every machine of this plugin shares in one host run: the detected
+/// podman command line and the watchdog that removes this run's containers.
+/// Made on first use: host calls plugins on one thread.
+nonisolated(unsafe) var shared: (Podman, ContainerReaper)?
+
+func environment() throws -> (Podman, ContainerReaper) {
+    if let shared { return shared }
+    let podman = try Podman.detect()
+    if let problem = podman.criuProblem {
+        FileHandle.standardError.write(Data("host: backend.podman-criu: no working CRIU (\(problem)); saving a container keeps its files, but its running processes will not survive a save\n".utf8))
+    }
+    let made = (podman, try ContainerReaper(podman: podman))
+    shared = made
+    return made
+}
+
+struct PodmanBackend: Backend {
+    func create(_ call: BackendCall, directory: String) throws -> BackendMachine {
+        PodmanMachine(directory: URL(fileURLWithPath: directory), config: PodmanConfig(), environment: environment)
+    }
+
+    /// A clone refers to its parent's checkpoint; nothing is copied.
+    func clone(_ call: BackendCall, from source: String, to destination: String) throws -> BackendMachine {
+        let sourceURL = URL(fileURLWithPath: source), destinationURL = URL(fileURLWithPath: destination)
+        let config = try PodmanConfig.load(from: sourceURL).anchored(at: sourceURL)
+        try config.save(to: destinationURL)
+        return PodmanMachine(directory: destinationURL, config: config, environment: environment)
+    }
+
+    func check(_ call: BackendCall, directory: String) throws {
+        let url = URL(fileURLWithPath: directory)
+        let config = try PodmanConfig.load(from: url)
+        for file in config.files(in: url) where !FileManager.default.fileExists(atPath: file) {
+            throw StepErrorText("\(file) is missing")
+        }
+        // A checkpoint made with CRIU restores only with CRIU.
+        if config.checkpoint != nil, !(try environment().0.canCheckpoint) {
+            throw StepErrorText("it was saved with CRIU, which does not work here now")
+        }
+    }
+
+    func extensionTable(_ id: String) -> UnsafeRawPointer? {
+        id == HOST_PODMAN_V1 ? UnsafeRawPointer(podmanExtension) : nil
+    }
+}
+
+private func machine(_ raw: UnsafeMutableRawPointer?) -> PodmanMachine? { backendMachine(raw, as: PodmanMachine.self) }
+
+/// The container name handed out through host.podman/1, kept until the next call.
+nonisolated(unsafe) var containerName: UnsafeMutablePointer<CChar>?
+
+/// The host.podman/1 table (host_podman.h).
+nonisolated(unsafe) let podmanExtension: UnsafeMutablePointer<host_podman_v1> = {
+    let table = UnsafeMutablePointer<host_podman_v1>.allocate(capacity: 1)
+    table.initialize(to: host_podman_v1(
+        struct_size: MemoryLayout<host_podman_v1>.size,
+        set_root_filesystem: { call, raw, tarball in
+            func fail(_ message: String) -> host_status {
+                if let call { call.pointee.services.pointee.set_error(call, message) }
+                return HOST_ERROR
+            }
+            guard let machine = machine(raw), let tarball else { return fail("set_root_filesystem needs a container machine and a tarball") }
+            guard machine.container == nil, machine.config.checkpoint == nil, machine.config.filesystem == nil else {
+                return fail("set_root_filesystem: the container has started already")
+            }
+            do {
+                let copy = machine.directory.appendingPathComponent("rootfs.tar")
+                try? FileManager.default.removeItem(at: copy)
+                try FileManager.default.copyItem(atPath: String(cString: tarball), toPath: copy.path)
+                let image = "localhost/host-rootfs:\(UUID().uuidString.prefix(12).lowercased())"
+                try machine.podman.run(["import", "--quiet", copy.path, image])
+                machine.config.image = image
+                machine.config.rootFilesystem = "rootfs.tar"
+                try machine.config.save(to: machine.directory)
+                return HOST_OK
+            } catch {
+                return fail("set_root_filesystem: \(error)")
+            }
+        },
+        container: { raw in
+            free(containerName)
+            containerName = machine(raw)?.container.flatMap { strdup($0) }
+            return UnsafePointer(containerName)
+        }))
+    return table
+}()
+
+let plugin = Plugin(name: "backend.podman-criu", version: "1.0.0", steps: [
+    Step("backend.podman-criu", summary: "podman containers, saved and restored with CRIU (processes resume where they were)",
+         flags: .backend,
+         parameters: [
+            .string("image", default: "", help: "an image in podman's store, or an OCI archive file (default: an OS step provides the root filesystem)"),
+         ]) { call in
+        guard let machine = call.backendMachine(as: PodmanMachine.self) else {
+            throw StepError("backend.podman-criu was given a machine of another backend")
+        }
+        let podman = try environment().0
+        let image = call.string("image")
+        if !image.isEmpty {
+            if FileManager.default.fileExists(atPath: image) {
+                // An OCI archive: loaded into the store; the file is a dependency.
+                let path = URL(fileURLWithPath: image).standardizedFileURL.path
+                try call.dependOn(file: path)
+                let loaded = try podman.run(["load", "--quiet", "--input", "oci-archive:" + path])
+                guard let name = loaded.split(separator: "\n").last?.split(separator: " ").last.map(String.init) else {
+                    throw StepError("podman load gave no image name for \(path): \(loaded)")
+                }
+                machine.config.image = name
+            } else {
+                guard podman.succeeds(["image", "exists", image]) else {
+                    throw StepError("podman has no image \(image) (see `podman images`; no registry is pulled from: load or import it first)")
+                }
+                machine.config.image = image
+            }
+        }
+        try machine.config.save(to: machine.directory)
+        return call.machine
+    },
+], backend: PodmanBackend())
+
+@_cdecl("host_plugin_entry_v1")
+public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }

@@ -1,0 +1,153 @@
+import Foundation
+import PluginKit
+
+/// A container machine. Its main process is /bin/sh on a terminal (the
+/// console; `podman attach` reaches it); commands run with `podman exec`.
+/// Saving is a CRIU checkpoint exported with the container's file changes,
+/// restoring is an import under a fresh name; without CRIU, saving exports
+/// the filesystem and restoring starts it cold.
+final class PodmanMachine: BackendMachine {
+    let directory: URL
+    var config: PodmanConfig
+    private let environment: () throws -> (Podman, ContainerReaper)
+    private(set) var container: String?
+    /// Restored by CRIU: commands join its time namespace (TimeNamespaceHelper).
+    private var restored = false
+    private var console: ContainerConsole?
+
+    static let checkpointFile = "checkpoint.tar.zst"
+    static let filesystemFile = "filesystem.tar"
+
+    init(directory: URL, config: PodmanConfig, environment: @escaping () throws -> (Podman, ContainerReaper)) {
+        self.directory = directory
+        self.config = config
+        self.environment = environment
+    }
+
+    var podman: Podman { get throws { try environment().0 } }
+
+    // MARK: Lifecycle
+
+    func up(_ call: BackendCall) throws {
+        guard container == nil, config.image != nil || config.checkpoint != nil || config.filesystem != nil else { return }
+        let (podman, reaper) = try environment()
+        let name = "host-\(UUID().uuidString.prefix(12).lowercased())"
+        // Watched before it exists, so no moment leaves it behind.
+        reaper.watch(name)
+        if let checkpoint = config.checkpoint {
+            try ensureImage(podman)
+            try podman.run(["container", "restore", "--import", PodmanConfig.resolve(checkpoint, in: directory), "--name", name])
+            try podman.run(["cp", try TimeNamespaceHelper.binary(), "\(name):\(TimeNamespaceHelper.pathInContainer)"])
+            restored = true
+        } else {
+            let image: String
+            if let filesystem = config.filesystem {
+                image = try importedFilesystem(podman, PodmanConfig.resolve(filesystem, in: directory))
+            } else {
+                try ensureImage(podman)
+                image = config.image ?? ""
+            }
+            try podman.run(["run", "--detach", "--interactive", "--tty", "--name", name, "--label", "host.machine=\(directory.path)",
+                           ] + podman.runFlags + [image, "/bin/sh"])
+        }
+        container = name
+    }
+
+    /// The base image, imported again from its root filesystem when podman's
+    /// store no longer has it.
+    private func ensureImage(_ podman: Podman) throws {
+        guard let image = config.image, !podman.succeeds(["image", "exists", image]) else { return }
+        guard let tarball = config.rootFilesystem else {
+            throw StepErrorText("podman has no image \(image) any more; pull or load it again")
+        }
+        try podman.run(["import", "--quiet", PodmanConfig.resolve(tarball, in: directory), image])
+    }
+
+    /// A saved filesystem as an image, named by its file so that later
+    /// restores reuse it.
+    private func importedFilesystem(_ podman: Podman, _ path: String) throws -> String {
+        var info = stat()
+        stat(path, &info)
+        let image = "localhost/host-saved:\(info.st_ino)-\(info.st_mtim.tv_sec)"
+        if !podman.succeeds(["image", "exists", image]) { try podman.run(["import", "--quiet", path, image]) }
+        return image
+    }
+
+    func down(_ call: BackendCall) throws {
+        guard let container else { return }
+        let podman = try self.podman
+        console = nil
+        let started = Date()
+        if podman.canCheckpoint {
+            try podman.run(["container", "checkpoint", "--export", directory.appendingPathComponent(Self.checkpointFile).path,
+                            "--compress", "zstd", container])
+            config.checkpoint = Self.checkpointFile
+            config.filesystem = nil
+        } else {
+            try podman.run(["export", "--output", directory.appendingPathComponent(Self.filesystemFile).path, container])
+            config.filesystem = Self.filesystemFile
+            config.checkpoint = nil
+        }
+        try? podman.run(["rm", "--force", "--time", "0", container])
+        self.container = nil
+        restored = false
+        try config.save(to: directory)
+        call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
+    }
+
+    func drop(_ call: BackendCall) {
+        console = nil
+        if let container, let podman = try? self.podman { try? podman.run(["rm", "--force", "--time", "0", container]) }
+        container = nil
+    }
+
+    private func running() throws -> String {
+        guard let container else { throw StepErrorText("the container is not running (it has no image or root filesystem yet)") }
+        return container
+    }
+
+    // MARK: Commands, files, console
+
+    func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
+        let run = restored ? ["--privileged", try running(), TimeNamespaceHelper.pathInContainer] : [try running()]
+        return try podman.stream(["exec"] + run + ["/bin/sh", "-c", command]) { stream, bytes in
+            bytes.withUnsafeBytes { output(stream, $0) }
+        }
+    }
+
+    func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {
+        let container = try running()
+        var isDirectory: ObjCBool = false
+        guard FileManager.default.fileExists(atPath: localPath, isDirectory: &isDirectory) else { throw StepErrorText("\(localPath) does not exist") }
+        if isDirectory.boolValue {
+            // As on backend.qemu: the directory's contents land in machinePath.
+            try podman.run(["exec", container, "mkdir", "-p", machinePath])
+            try podman.run(["cp", localPath + "/.", "\(container):\(machinePath)"])
+        } else {
+            try podman.run(["cp", localPath, "\(container):\(machinePath)"])
+        }
+    }
+
+    func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws {
+        try podman.run(["cp", "\(try running()):\(machinePath)", localPath])
+    }
+
+    func consoleSend(_ call: BackendCall, _ bytes: UnsafeRawBufferPointer) throws {
+        try attached().write(Array(bytes))
+    }
+
+    func consoleRead(_ call: BackendCall, into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int64) throws -> Int {
+        try attached().read(into: buffer, timeoutMs: timeoutMs)
+    }
+
+    private func attached() throws -> ContainerConsole {
+        if let console { return console }
+        let console = try ContainerConsole(podman: try podman, container: try running())
+        self.console = console
+        return console
+    }
+
+    func describe() -> String? {
+        container.map { "podman container \($0)" } ?? "container machine (stopped) in \(directory.path)"
+    }
+}

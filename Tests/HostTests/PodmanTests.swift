@@ -1,0 +1,128 @@
+import Foundation
+import Testing
+
+/// backend.podman-criu: containers saved with CRIU and restored by new host
+/// processes, the engine's caching semantics on it, concurrent restores,
+/// no container left behind by a killed host, and the fallback without CRIU.
+@Suite(.serialized) struct PodmanTests {
+    static let plugins = ["backend_podman-criu", "os_busybox", "os_debian", "exec", "self_test", "transfer"]
+    static let shared = Sandbox.shared(plugins: plugins)
+
+    func sandbox() throws -> Sandbox { try Self.shared.get() }
+    static let busybox = ["backend.podman-criu", "+", "os.busybox"]
+
+    /// Containers of this sandbox's machines, running or not.
+    static func containers(of sandbox: Sandbox) throws -> [String] {
+        let listed = try Sandbox.execute("/usr/bin/podman", ["ps", "--all", "--format", "{{.Names}} {{.Labels}}"])
+        return listed.out.split(separator: "\n").filter { $0.contains(sandbox.root.path) }.map { String($0.split(separator: " ")[0]) }
+    }
+
+    @Test func aProcessKeepsCountingAcrossSaveAndRestore() throws {
+        let sandbox = try sandbox()
+        let counting = Self.busybox + ["+", "exec", "sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &",
+                                       "+", "exec", "sleep 2; cat /tmp/count"]
+        // Saved twice: just after the loop started, and two seconds later.
+        let saved = try sandbox.succeed(counting + ["+", "exec", "true"])
+        let atSave = try #require(Int(saved.out.trimmingCharacters(in: .whitespacesAndNewlines)), "\(saved.out)")
+        #expect(atSave >= 5)
+        // A new host process restores the container saved after `sleep 2`:
+        // the loop is still running, and counts on from where it was.
+        let run = try sandbox.succeed(counting + ["+", "exec", "a=$(cat /tmp/count); sleep 1; b=$(cat /tmp/count); echo $a $b"])
+        #expect(run.err.contains("exec: cached"))
+        let numbers = run.out.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
+        try #require(numbers.count == 2, "\(run.out)")
+        #expect(numbers[0] >= atSave)
+        #expect(numbers[1] > numbers[0])
+        #expect(try Self.containers(of: sandbox).isEmpty)
+    }
+
+    @Test func cachingTransientAndTransientWhenLastHoldOnContainers() throws {
+        let sandbox = try sandbox()
+        let record = sandbox.file("runs")
+        let pipeline = Self.busybox + ["+", "self_test.count", "--record=\(record.path)", "+", "exec", "cat count.txt"]
+        #expect(try sandbox.succeed(pipeline).out == "counted\n")
+        let again = try sandbox.succeed(pipeline)
+        #expect(again.err.contains("self_test.count: cached"))
+        #expect(sandbox.runs(record) == 1)
+
+        let transient = Self.busybox + ["+", "exec", "--transient", "touch /scratch; echo ran", "+", "exec", "test ! -e /scratch && echo clean"]
+        for _ in 0..<2 { #expect(try sandbox.succeed(transient).out == "ran\nclean\n") }
+
+        #expect(try sandbox.succeed(Self.busybox + ["+", "self_test.note", "once"]).err.contains("self_test.note: built in") == false)
+        let followed = try sandbox.succeed(Self.busybox + ["+", "self_test.note", "once", "+", "exec", "cat notes.txt"])
+        #expect(followed.err.contains("self_test.note: built in"))
+        #expect(followed.out == "once\n")
+
+        let file = sandbox.file("payload")
+        try "payload\n".write(to: file, atomically: true, encoding: .utf8)
+        _ = try sandbox.succeed(Self.busybox + ["+", "self_test.roundtrip", file.path])
+        #expect(try String(contentsOf: URL(fileURLWithPath: file.path + ".back"), encoding: .utf8) == "payload\n")
+        _ = try sandbox.succeed(Self.busybox + ["+", "self_test.console", "--send=echo con$((1+1))sole", "--expect=con2sole"])
+    }
+
+    @Test func twoRestoresOfOneContainerAtOnce() throws {
+        let sandbox = try sandbox()
+        let pipeline = Self.busybox + ["+", "exec", "echo shared > /f", "+", "exec", "sleep 1; cat /f; hostname"]
+        _ = try sandbox.succeed(Array(pipeline.dropLast(2)) + ["+", "exec", "true"])
+        let outputs = [sandbox.file("one"), sandbox.file("two")]
+        let runs = try outputs.map { try sandbox.start(pipeline, output: $0) }
+        for run in runs { run.waitUntilExit() }
+        for (run, output) in zip(runs, outputs) {
+            #expect(run.terminationStatus == 0)
+            #expect(try String(contentsOf: output, encoding: .utf8).hasPrefix("shared\n"))
+        }
+        #expect(try Self.containers(of: sandbox).isEmpty)
+    }
+
+    @Test func aKilledHostLeavesNoContainer() throws {
+        let sandbox = try sandbox()
+        let host = try sandbox.start(Self.busybox + ["+", "exec", "sleep 120"])
+        var deadline = Date().addingTimeInterval(60)
+        while try Self.containers(of: sandbox).isEmpty, Date() < deadline { usleep(100_000) }
+        try #require(try !Self.containers(of: sandbox).isEmpty, "no container appeared")
+        kill(host.processIdentifier, SIGKILL)
+        host.waitUntilExit()
+        deadline = Date().addingTimeInterval(30)
+        while try !Self.containers(of: sandbox).isEmpty, Date() < deadline { usleep(200_000) }
+        #expect(try Self.containers(of: sandbox).isEmpty)
+    }
+
+    @Test func anImageFromPodmansStore() throws {
+        let sandbox = try sandbox()
+        let root = sandbox.file("image-root")
+        try FileManager.default.createDirectory(at: root.appendingPathComponent("bin"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
+        try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/sh").path, withDestinationPath: "busybox")
+        _ = try Sandbox.execute("/usr/bin/tar", ["-C", root.path, "-cf", sandbox.file("image.tar").path, "."])
+        let imported = try Sandbox.execute("/usr/bin/podman", ["import", "--quiet", sandbox.file("image.tar").path, "localhost/host-test-image:1"])
+        try #require(imported.status == 0, "\(imported.err)")
+        let run = try sandbox.succeed(["backend.podman-criu", "--image=localhost/host-test-image:1", "+", "exec", "/bin/busybox echo from-image"])
+        #expect(run.out == "from-image\n")
+        let missing = try sandbox.run(["backend.podman-criu", "--image=localhost/no-such-image:1", "+", "exec", "true"])
+        #expect(missing.status != 0)
+        #expect(missing.err.contains("podman has no image localhost/no-such-image:1"))
+    }
+
+    @Test func debianInAContainer() throws {
+        let sandbox = try sandbox()
+        let run = try sandbox.succeed(["backend.podman-criu", "+", "os.debian", "+", "exec", "cat /etc/os-release"])
+        #expect(run.out.contains("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\""))
+    }
+
+    /// Without CRIU (hidden by HOST_CRIU=none): files survive a save, and
+    /// host says once that processes will not.
+    @Test func withoutCRIUFilesSurviveAndHostSaysProcessesWillNot() throws {
+        let sandbox = try Sandbox(plugins: Self.plugins, defaultBackend: "backend.podman-criu")
+        let environment = ["HOST_CRIU": "none"]
+        let pipeline = Self.busybox + ["+", "exec", "echo kept > /f", "+", "exec", "cat /f"]
+        let first = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(first.status == 0, "\(first.err)")
+        #expect(first.out == "kept\n")
+        let warnings = first.err.components(separatedBy: "running processes will not survive a save").count - 1
+        #expect(warnings == 1)
+        let second = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(second.err.contains("exec: cached"))
+        #expect(second.out == "kept\n")
+        #expect(try Self.containers(of: sandbox).isEmpty)
+    }
+}
