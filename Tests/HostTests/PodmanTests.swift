@@ -63,7 +63,7 @@ import Testing
     @Test func twoRestoresOfOneContainerAtOnce() throws {
         let sandbox = try sandbox()
         let pipeline = Self.busybox + ["+", "exec", "echo shared > /f", "+", "exec", "sleep 1; cat /f; hostname"]
-        _ = try sandbox.succeed(Array(pipeline.dropLast(2)) + ["+", "exec", "true"])
+        _ = try sandbox.succeed(Array(pipeline.dropLast(3)) + ["+", "exec", "true"])
         let outputs = [sandbox.file("one"), sandbox.file("two")]
         let runs = try outputs.map { try sandbox.start(pipeline, output: $0) }
         for run in runs { run.waitUntilExit() }
