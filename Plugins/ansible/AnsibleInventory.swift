@@ -4,7 +4,8 @@ import PluginKit
 /// The inventory host generates for one machine: a single host, "machine",
 /// reached the way the backend's host.ssh/1 says (127.0.0.1, the forwarded
 /// port, the per-user key, the machine's own known_hosts with strict
-/// checking). Written as JSON, which ansible's YAML inventory plugin reads.
+/// checking), or a container through podman. Written as JSON, which
+/// ansible's YAML inventory plugin reads.
 struct AnsibleInventory {
     static let host = "machine"
     let variables: [String: String]
@@ -41,6 +42,13 @@ struct AnsibleInventory {
         // ansible's templating, which glues the words together.
         variables["ansible_ssh_common_args"] = common.map(Self.quoted).joined(separator: " ")
         self.variables = variables
+    }
+
+    /// A container of backend.podman-criu, through the podman connection of
+    /// the containers.podman collection (in Debian's ansible package).
+    init(container: String) {
+        variables = ["ansible_connection": "containers.podman.podman", "ansible_host": container,
+                     "ansible_python_interpreter": "auto_silent"]
     }
 
     static func quoted(_ word: String) -> String {

@@ -13,13 +13,20 @@ struct AnsibleRun {
     /// `playbook` gives the playbook's path; it may write one into the
     /// private directory it is handed.
     func run(extraVariables: [String: String] = [:], playbook: (_ work: URL) throws -> String) throws {
-        guard let table = call.extensionTable(HOST_SSH_V1, as: host_ssh_v1.self) else {
-            throw StepError("ansible reaches machines over SSH, and this machine's backend offers no \(HOST_SSH_V1)")
+        let inventoryHost: AnsibleInventory
+        if let ssh = call.extensionTable(HOST_SSH_V1, as: host_ssh_v1.self) {
+            try call.start()
+            guard let argv = ssh.arguments(call.rawCall, call.backendObject()) else { throw HostServiceFailed() }
+            var arguments: [String] = []
+            while let argument = argv[arguments.count] { arguments.append(String(cString: argument)) }
+            inventoryHost = try AnsibleInventory(sshArguments: arguments)
+        } else if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self) {
+            try call.start()
+            guard let name = podman.container(call.backendObject()) else { throw StepError("the container is not running") }
+            inventoryHost = AnsibleInventory(container: String(cString: name))
+        } else {
+            throw StepError("ansible reaches machines over SSH or podman, and this machine's backend offers neither \(HOST_SSH_V1) nor \(HOST_PODMAN_V1)")
         }
-        try call.start()
-        guard let argv = table.arguments(call.rawCall, call.backendObject()) else { throw HostServiceFailed() }
-        var arguments: [String] = []
-        while let argument = argv[arguments.count] { arguments.append(String(cString: argument)) }
 
         let work = FileManager.default.temporaryDirectory.appendingPathComponent("host-ansible-\(UUID().uuidString)")
         try FileManager.default.createDirectory(at: work.appendingPathComponent("cp"), withIntermediateDirectories: true,
@@ -27,7 +34,7 @@ struct AnsibleRun {
         chmod(work.path, 0o700)
         defer { try? FileManager.default.removeItem(at: work) }
         let inventory = work.appendingPathComponent("inventory.yml")
-        try AnsibleInventory(sshArguments: arguments).write(to: inventory)
+        try inventoryHost.write(to: inventory)
         call.log("inventory: " + ((try? String(contentsOf: inventory, encoding: .utf8)) ?? ""), level: .debug)
         // An empty configuration: no ansible.cfg from the current directory or home changes what runs.
         let configuration = work.appendingPathComponent("ansible.cfg")

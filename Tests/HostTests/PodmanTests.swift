@@ -5,7 +5,7 @@ import Testing
 /// processes, the engine's caching semantics on it, concurrent restores,
 /// no container left behind by a killed host, and the fallback without CRIU.
 @Suite(.serialized) struct PodmanTests {
-    static let plugins = ["backend_podman-criu", "os_busybox", "os_debian", "exec", "self_test", "transfer"]
+    static let plugins = ["backend_podman-criu", "os_busybox", "os_debian", "exec", "self_test", "transfer", "ansible"]
     static let shared = Sandbox.shared(plugins: plugins)
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
@@ -103,10 +103,14 @@ import Testing
         #expect(missing.err.contains("podman has no image localhost/no-such-image:1"))
     }
 
-    @Test func debianInAContainer() throws {
+    @Test func debianInAContainerWithAnsible() throws {
         let sandbox = try sandbox()
         let run = try sandbox.succeed(["backend.podman-criu", "+", "os.debian", "+", "exec", "cat /etc/os-release"])
         #expect(run.out.contains("PRETTY_NAME=\"Debian GNU/Linux 12 (bookworm)\""))
+        // ansible reaches a container through podman, not SSH.
+        let ansible = try sandbox.succeed(["backend.podman-criu", "+", "os.debian", "+", "ansible", "lineinfile", "--path=/root/notes",
+                                           "--line=from ansible", "--create=yes", "+", "exec", "cat /root/notes"])
+        #expect(ansible.out == "from ansible\n")
     }
 
     /// Without CRIU (hidden by HOST_CRIU=none): files survive a save, and
