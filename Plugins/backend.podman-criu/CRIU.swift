@@ -15,7 +15,10 @@ enum CRIU {
             // Beside host's plugins: PREFIX/bin/host -> PREFIX/lib/host/criu.
             let executable = URL(fileURLWithPath: "/proc/self/exe").resolvingSymlinksInPath()
             candidates.append(executable.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("lib/host/criu/bin/criu").path)
-            candidates.append(FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".local/lib/host/criu/bin/criu").path)
+            // The account's home, not $HOME: where scripts/setup put it.
+            if let account = getpwuid(getuid()), let home = account.pointee.pw_dir {
+                candidates.append(String(cString: home) + "/.local/lib/host/criu/bin/criu")
+            }
             candidates += ["/usr/local/lib/host/criu/bin/criu", "/usr/local/sbin/criu", "/usr/sbin/criu", "/sbin/criu"]
         }
         var problems: [String] = []

@@ -1,10 +1,11 @@
 import Foundation
+import PluginKit
 
 /// What a saved container machine needs to be cloned and restored, kept as
 /// `podman.json` in its directory. As with backend.qemu, the machine's own
 /// files are relative (the directory moves when host publishes it) and its
 /// ancestors' are absolute.
-struct PodmanConfig: Codable {
+struct PodmanConfig: MachineRecord {
     static let fileName = "podman.json"
     var version = 1
     /// The image the container runs: from podman's store, an OCI archive
@@ -19,24 +20,6 @@ struct PodmanConfig: Codable {
     /// Without CRIU: the container's whole filesystem (podman export);
     /// restored by a cold start, so processes do not survive.
     var filesystem: String?
-
-    static func load(from directory: URL) throws -> PodmanConfig {
-        let url = directory.appendingPathComponent(fileName)
-        guard let data = FileManager.default.contents(atPath: url.path) else { throw StepErrorText("\(url.path) is missing") }
-        let config = try JSONDecoder().decode(PodmanConfig.self, from: data)
-        guard config.version == 1 else { throw StepErrorText("\(url.path) has unknown version \(config.version)") }
-        return config
-    }
-
-    func save(to directory: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: directory.appendingPathComponent(Self.fileName), options: .atomic)
-    }
-
-    static func resolve(_ path: String, in directory: URL) -> String {
-        path.hasPrefix("/") ? path : directory.appendingPathComponent(path).path
-    }
 
     /// This config as seen from a clone: every own file made absolute.
     func anchored(at directory: URL) -> PodmanConfig {

@@ -1,10 +1,11 @@
 import Foundation
+import PluginKit
 
 /// What a saved QEMU machine needs to be cloned and restored, kept as
 /// `qemu.json` in its directory. Paths are relative for the machine's own
 /// files (the directory moves when host publishes it) and absolute for its
 /// ancestors' files, which stay where host published them.
-struct QemuConfig: Codable {
+struct QemuConfig: MachineRecord {
     static let fileName = "qemu.json"
     var version = 1
     var binary: String
@@ -36,27 +37,6 @@ struct QemuConfig: Codable {
     var chain: [String] = []
     /// RAM and device state to restore from; nil until the first boot.
     var state: String?
-
-    static func load(from directory: URL) throws -> QemuConfig {
-        let url = directory.appendingPathComponent(fileName)
-        guard let data = FileManager.default.contents(atPath: url.path) else {
-            throw StepErrorText("\(url.path) is missing")
-        }
-        let config = try JSONDecoder().decode(QemuConfig.self, from: data)
-        guard config.version == 1 else { throw StepErrorText("\(url.path) has unknown version \(config.version)") }
-        return config
-    }
-
-    func save(to directory: URL) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
-        try encoder.encode(self).write(to: directory.appendingPathComponent(Self.fileName), options: .atomic)
-    }
-
-    /// `path` as an absolute path, relative ones taken from `directory`.
-    static func resolve(_ path: String, in directory: URL) -> String {
-        path.hasPrefix("/") ? path : directory.appendingPathComponent(path).path
-    }
 
     /// This config as seen from a clone: every own file made absolute.
     func anchored(at directory: URL) -> QemuConfig {
