@@ -39,7 +39,11 @@ final class ContainerConsole: @unchecked Sendable {
     }
 
     /// Ends the attach session only; the shell in the container goes on.
-    deinit { if process.isRunning { kill(process.processIdentifier, SIGKILL) } }
+    /// The reading thread then sees end of file and lets go of this object.
+    func close() {
+        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+        process.waitUntilExit()
+    }
 
     func write(_ bytes: [UInt8]) throws {
         try input.fileHandleForWriting.write(contentsOf: Data(bytes))
@@ -50,7 +54,7 @@ final class ContainerConsole: @unchecked Sendable {
         defer { condition.unlock() }
         let deadline = Date().addingTimeInterval(Double(timeoutMs) / 1000)
         while buffer.isEmpty && !closed && condition.wait(until: deadline) {}
-        if buffer.isEmpty && closed { throw StepErrorText("the container's console closed") }
+        if buffer.isEmpty && closed { throw StepError("the container's console closed") }
         let count = min(target.count, buffer.count)
         buffer.withUnsafeBytes { target.copyMemory(from: UnsafeRawBufferPointer(rebasing: $0[..<count])) }
         buffer.removeFirst(count)

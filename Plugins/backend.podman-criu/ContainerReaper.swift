@@ -1,14 +1,21 @@
 import Foundation
+import PluginKit
 
 /// Removes this run's containers when host ends, however it ends (SIGKILL
-/// included): a watchdog in its own session reads container names from a
-/// pipe whose write end only host holds; at end of file, which the kernel
-/// delivers when host's last descriptor closes, it removes them all.
+/// included): a watchdog in its own session reads "PID NAME" lines from a
+/// pipe whose write end only host holds. At end of file, which the kernel
+/// delivers when host's last descriptor closes, it waits for each podman
+/// client (PID) that may still be creating a container, then removes them.
 final class ContainerReaper: @unchecked Sendable {
     private let pipe = Pipe()
 
     init(podman: Podman) throws {
-        let script = #"names=""; while read -r name; do names="$names $name"; done; [ -z "$names" ] || exec "$@" $names >/dev/null 2>&1"#
+        let script = #"""
+            pids="" names=""
+            while read -r pid name; do pids="$pids $pid"; names="$names $name"; done
+            for pid in $pids; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done
+            [ -z "$names" ] || exec "$@" $names >/dev/null 2>&1
+            """#
         let process = Process()
         process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
         process.arguments = ["/bin/sh", "-c", script, "host-reaper", podman.executable] + podman.globalFlags + ["rm", "--force", "--ignore", "--time", "0"]
@@ -23,7 +30,8 @@ final class ContainerReaper: @unchecked Sendable {
         try? pipe.fileHandleForReading.close()
     }
 
-    func watch(_ container: String) {
-        try? pipe.fileHandleForWriting.write(contentsOf: Data((container + "\n").utf8))
+    /// `client` is the podman process creating the container.
+    func watch(_ container: String, client: pid_t) {
+        try? pipe.fileHandleForWriting.write(contentsOf: Data("\(client) \(container)\n".utf8))
     }
 }

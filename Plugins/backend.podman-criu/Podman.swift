@@ -29,7 +29,11 @@ struct Podman: Codable {
             "podman-\(RuntimeDirectory.bootID)-\(override.filter { $0.isLetter || $0.isNumber }).json")
         if let memo, let data = FileManager.default.contents(atPath: memo.path),
            let known = try? JSONDecoder().decode(Podman.self, from: data), known.executable == executable {
-            return known
+            guard known.criuDirectory == nil else { return known }
+            // No CRIU last time: look again (scripts/install-criu may have run since).
+            let criu = CRIU.find(override: override)
+            return Podman(executable: known.executable, globalFlags: known.globalFlags, runFlags: known.runFlags,
+                          criuDirectory: criu.directory, criuProblem: criu.problem)
         }
         let detected = try probe(executable, criuOverride: override)
         if let memo, let data = try? JSONEncoder().encode(detected) { try? data.write(to: memo) }
@@ -40,7 +44,7 @@ struct Podman: Codable {
         let globalFlags = FileManager.default.fileExists(atPath: "/run/systemd/system") ? [] : ["--cgroup-manager", "cgroupfs"]
         let info = try Self.command(executable, globalFlags + ["info", "--format", "{{.Host.OCIRuntime.Name}}"])
         guard info.status == 0 else {
-            throw StepErrorText("podman cannot run here: \(info.errorText.trimmingCharacters(in: .whitespacesAndNewlines)) "
+            throw StepError("podman cannot run here: \(info.errorText.trimmingCharacters(in: .whitespacesAndNewlines)) "
                                 + "(as a user other than root, podman needs the Debian packages uidmap and slirp4netns and entries in /etc/subuid and /etc/subgid)")
         }
         // podman raises ulimits by default, which a sandbox without
@@ -70,7 +74,7 @@ struct Podman: Codable {
             if chosen != nil { break }
         }
         guard let chosen else {
-            throw StepErrorText("podman cannot start a container with any OCI runtime here (\(failures.joined(separator: "; "))); install the Debian package runc")
+            throw StepError("podman cannot start a container with any OCI runtime here (\(failures.joined(separator: "; "))); install the Debian package runc (the test container needs a static /bin/busybox: busybox-static)")
         }
         let criu = CRIU.find(override: criuOverride)
         return Podman(executable: executable, globalFlags: globalFlags, runFlags: chosen,
@@ -87,7 +91,7 @@ struct Podman: Codable {
         try FileManager.default.copyItem(atPath: busybox, toPath: work.appendingPathComponent("root/bin/busybox").path)
         try HostTool.run("tar", ["-C", work.appendingPathComponent("root").path, "-cf", work.appendingPathComponent("root.tar").path, "."], package: "tar")
         let imported = try command(executable, globalFlags + ["import", "--quiet", work.appendingPathComponent("root.tar").path, probeImage])
-        guard imported.status == 0 else { throw StepErrorText("podman import failed: \(imported.errorText)") }
+        guard imported.status == 0 else { throw StepError("podman import failed: \(imported.errorText)") }
     }
 
     struct Output {
@@ -97,12 +101,13 @@ struct Podman: Codable {
         var text: String { String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
-    private static func command(_ executable: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Output {
+    private static func command(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
+                                started: (pid_t) -> Void = { _ in }) throws -> Output {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("host-podman-\(UUID().uuidString)")
         let err = out.appendingPathExtension("err")
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
         let status = try Spawn.run(executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-                                   stdout: out.path, stderr: err.path)
+                                   stdout: out.path, stderr: err.path, started: started)
         return Output(status: status, output: Array((try? Data(contentsOf: out)) ?? Data()),
                       errorText: String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self))
     }
@@ -114,12 +119,13 @@ struct Podman: Codable {
         return environment
     }
 
-    /// Runs `podman ARGUMENTS`; returns standard output.
+    /// Runs `podman ARGUMENTS`; returns standard output. `started` learns
+    /// podman's process ID as soon as it runs.
     @discardableResult
-    func run(_ arguments: [String]) throws -> String {
-        let result = try Self.command(executable, globalFlags + arguments, environment: environment)
+    func run(_ arguments: [String], started: (pid_t) -> Void = { _ in }) throws -> String {
+        let result = try Self.command(executable, globalFlags + arguments, environment: environment, started: started)
         guard result.status == 0 else {
-            throw StepErrorText("podman \(arguments.prefix(2).joined(separator: " ")) failed: \(result.errorText.trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw StepError("podman \(arguments.prefix(2).joined(separator: " ")) failed: \(result.errorText.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
         return result.text
     }

@@ -35,11 +35,20 @@ struct PodmanBackend: Backend {
         let url = URL(fileURLWithPath: directory)
         let config = try PodmanConfig.load(from: url)
         for file in config.files(in: url) where !FileManager.default.fileExists(atPath: file) {
-            throw StepErrorText("\(file) is missing")
+            throw StepError("\(file) is missing")
         }
-        // A checkpoint made with CRIU restores only with CRIU.
-        if config.checkpoint != nil, !(try environment().0.canCheckpoint) {
-            throw StepErrorText("it was saved with CRIU, which does not work here now")
+        // A checkpoint restores only with CRIU, onto the very image it was
+        // made from; a machine saved without CRIU lost its processes, which
+        // a rebuild with CRIU now keeps.
+        let podman = try environment().0
+        if config.checkpoint != nil, !podman.canCheckpoint {
+            throw StepError("it was saved with CRIU, which does not work here now")
+        }
+        if config.filesystem != nil, podman.canCheckpoint {
+            throw StepError("it was saved without CRIU, so without its processes; CRIU works now")
+        }
+        if let id = config.imageID, !podman.succeeds(["image", "exists", id]) {
+            throw StepError("podman no longer has image \(id.prefix(12)), which its checkpoint restores onto")
         }
     }
 
@@ -49,9 +58,6 @@ struct PodmanBackend: Backend {
 }
 
 private func machine(_ raw: UnsafeMutableRawPointer?) -> PodmanMachine? { backendMachine(raw, as: PodmanMachine.self) }
-
-/// The container name handed out through host.podman/1, kept until the next call.
-nonisolated(unsafe) var containerName: UnsafeMutablePointer<CChar>?
 
 /// The host.podman/1 table (host_podman.h).
 nonisolated(unsafe) let podmanExtension: UnsafeMutablePointer<host_podman_v1> = {
@@ -81,11 +87,7 @@ nonisolated(unsafe) let podmanExtension: UnsafeMutablePointer<host_podman_v1> = 
                 return fail("set_root_filesystem: \(error)")
             }
         },
-        container: { raw in
-            free(containerName)
-            containerName = machine(raw)?.container.flatMap { strdup($0) }
-            return UnsafePointer(containerName)
-        }))
+        container: { raw in machine(raw)?.exportName() }))
     return table
 }()
 

@@ -14,6 +14,9 @@ struct PodmanConfig: MachineRecord {
     /// The root filesystem tarball `image` was imported from, to import it
     /// again when podman's store lost it.
     var rootFilesystem: String?
+    /// The image's ID when the checkpoint was made: podman restores a
+    /// checkpoint onto that exact image, which an import cannot make again.
+    var imageID: String?
     /// A CRIU checkpoint with the container's file changes (podman
     /// container checkpoint --export): processes resume where they were.
     var checkpoint: String?
@@ -34,9 +37,4 @@ struct PodmanConfig: MachineRecord {
     func files(in directory: URL) -> [String] {
         [rootFilesystem, checkpoint, filesystem].compactMap { $0 }.map { Self.resolve($0, in: directory) }
     }
-}
-
-struct StepErrorText: Error, CustomStringConvertible {
-    let description: String
-    init(_ description: String) { self.description = description }
 }

@@ -32,11 +32,13 @@ final class PodmanMachine: BackendMachine {
         guard container == nil, config.image != nil || config.checkpoint != nil || config.filesystem != nil else { return }
         let (podman, reaper) = try environment()
         let name = "host-\(UUID().uuidString.prefix(12).lowercased())"
-        // Watched before it exists, so no moment leaves it behind.
-        reaper.watch(name)
+        // Watched from the moment podman starts making it (see ContainerReaper).
+        let watch = { (client: pid_t) in reaper.watch(name, client: client) }
         if let checkpoint = config.checkpoint {
             try ensureImage(podman)
-            try podman.run(["container", "restore", "--import", PodmanConfig.resolve(checkpoint, in: directory), "--name", name])
+            try podman.run(["container", "restore", "--import", PodmanConfig.resolve(checkpoint, in: directory), "--name", name],
+                           started: watch)
+            container = name
             try podman.run(["cp", try TimeNamespaceHelper.binary(), "\(name):\(TimeNamespaceHelper.pathInContainer)"])
             restored = true
         } else {
@@ -47,10 +49,11 @@ final class PodmanMachine: BackendMachine {
                 try ensureImage(podman)
                 image = config.image ?? ""
             }
+            // /bin/sh on a terminal is the console, whatever the image's entrypoint.
             try podman.run(["run", "--detach", "--interactive", "--tty", "--name", name, "--label", "host.machine=\(directory.path)",
-                           ] + podman.runFlags + [image, "/bin/sh"])
+                            "--entrypoint", "/bin/sh"] + podman.runFlags + [image], started: watch)
+            container = name
         }
-        container = name
     }
 
     /// The base image, imported again from its root filesystem when podman's
@@ -58,17 +61,17 @@ final class PodmanMachine: BackendMachine {
     private func ensureImage(_ podman: Podman) throws {
         guard let image = config.image, !podman.succeeds(["image", "exists", image]) else { return }
         guard let tarball = config.rootFilesystem else {
-            throw StepErrorText("podman has no image \(image) any more; pull or load it again")
+            throw StepError("podman has no image \(image) any more; pull or load it again")
         }
         try podman.run(["import", "--quiet", PodmanConfig.resolve(tarball, in: directory), image])
     }
 
-    /// A saved filesystem as an image, named by its file so that later
-    /// restores reuse it.
+    /// A saved filesystem as an image, named by its file (device, inode,
+    /// change time) so that later restores reuse it.
     private func importedFilesystem(_ podman: Podman, _ path: String) throws -> String {
         var info = stat()
-        stat(path, &info)
-        let image = "localhost/host-saved:\(info.st_ino)-\(info.st_mtim.tv_sec)"
+        guard stat(path, &info) == 0 else { throw StepError("\(path) is missing") }
+        let image = "localhost/host-saved:\(info.st_dev)-\(info.st_ino)-\(info.st_ctim.tv_sec)-\(info.st_ctim.tv_nsec)"
         if !podman.succeeds(["image", "exists", image]) { try podman.run(["import", "--quiet", path, image]) }
         return image
     }
@@ -76,33 +79,51 @@ final class PodmanMachine: BackendMachine {
     func down(_ call: BackendCall) throws {
         guard let container else { return }
         let podman = try self.podman
+        console?.close()
         console = nil
         let started = Date()
         if podman.canCheckpoint {
             try podman.run(["container", "checkpoint", "--export", directory.appendingPathComponent(Self.checkpointFile).path,
                             "--compress", "zstd", container])
             config.checkpoint = Self.checkpointFile
+            config.imageID = try podman.run(["container", "inspect", "--format", "{{.Image}}", container])
             config.filesystem = nil
         } else {
             try podman.run(["export", "--output", directory.appendingPathComponent(Self.filesystemFile).path, container])
             config.filesystem = Self.filesystemFile
             config.checkpoint = nil
         }
-        try? podman.run(["rm", "--force", "--time", "0", container])
-        self.container = nil
-        restored = false
+        remove(podman)
         try config.save(to: directory)
         call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
     }
 
     func drop(_ call: BackendCall) {
-        console = nil
-        if let container, let podman = try? self.podman { try? podman.run(["rm", "--force", "--time", "0", container]) }
-        container = nil
+        if let podman = try? self.podman { remove(podman) }
     }
 
+    private func remove(_ podman: Podman) {
+        console?.close()
+        console = nil
+        if let container { try? podman.run(["rm", "--force", "--time", "0", container]) }
+        container = nil
+        restored = false
+    }
+
+    /// The container's name as a C string for host.podman/1, kept until the
+    /// next call on this machine.
+    private var exportedName: UnsafeMutablePointer<CChar>?
+
+    func exportName() -> UnsafePointer<CChar>? {
+        free(exportedName)
+        exportedName = container.flatMap { strdup($0) }
+        return UnsafePointer(exportedName)
+    }
+
+    deinit { free(exportedName) }
+
     private func running() throws -> String {
-        guard let container else { throw StepErrorText("the container is not running (it has no image or root filesystem yet)") }
+        guard let container else { throw StepError("the container is not running (it has no image or root filesystem yet)") }
         return container
     }
 
@@ -118,7 +139,7 @@ final class PodmanMachine: BackendMachine {
     func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {
         let container = try running()
         var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: localPath, isDirectory: &isDirectory) else { throw StepErrorText("\(localPath) does not exist") }
+        guard FileManager.default.fileExists(atPath: localPath, isDirectory: &isDirectory) else { throw StepError("\(localPath) does not exist") }
         if isDirectory.boolValue {
             // As on backend.qemu: the directory's contents land in machinePath.
             try podman.run(["exec", container, "mkdir", "-p", machinePath])

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// Runs a program with posix_spawn and waits with waitpid. Foundation's
 /// Process does not notice the end of `podman run --detach` or `podman
@@ -6,7 +7,7 @@ import Foundation
 /// so podman commands run through this instead. Output goes to files.
 enum Spawn {
     static func run(_ executable: String, _ arguments: [String], environment: [String: String],
-                    stdout: String, stderr: String) throws -> Int32 {
+                    stdout: String, stderr: String, started: (pid_t) -> Void = { _ in }) throws -> Int32 {
         var actions = posix_spawn_file_actions_t()
         posix_spawn_file_actions_init(&actions)
         defer { posix_spawn_file_actions_destroy(&actions) }
@@ -30,10 +31,11 @@ enum Spawn {
         defer { (argv + envp).forEach { free($0) } }
         var pid: pid_t = 0
         let spawned = posix_spawn(&pid, executable, &actions, &attributes, argv, envp)
-        guard spawned == 0 else { throw StepErrorText("cannot run \(executable): \(String(cString: strerror(spawned)))") }
+        guard spawned == 0 else { throw StepError("cannot run \(executable): \(String(cString: strerror(spawned)))") }
+        started(pid)
         var status: Int32 = 0
         while waitpid(pid, &status, 0) < 0 {
-            guard errno == EINTR else { throw StepErrorText("waiting for \(executable): \(String(cString: strerror(errno)))") }
+            guard errno == EINTR else { throw StepError("waiting for \(executable): \(String(cString: strerror(errno)))") }
         }
         // WIFEXITED / WEXITSTATUS, spelled out: Swift does not import the macros.
         return status & 0x7f == 0 ? (status >> 8) & 0xff : 128 + (status & 0x7f)

@@ -33,6 +33,10 @@ import Testing
         try #require(numbers.count == 2, "\(run.out)")
         #expect(numbers[0] >= atSave)
         #expect(numbers[1] > numbers[0])
+        // Commands in a restored container have the capabilities of its init, no more.
+        let caps = try sandbox.succeed(counting + ["+", "exec", "grep CapEff /proc/self/status; grep CapEff /proc/1/status"])
+        let lines = caps.out.split(separator: "\n")
+        #expect(lines.count == 2 && lines[0] == lines[1], "\(caps.out)")
         #expect(try Self.containers(of: sandbox).isEmpty)
     }
 
