@@ -5,7 +5,7 @@ import Testing
 /// processes, the engine's caching semantics on it, concurrent restores,
 /// no container left behind by a killed host, and the fallback without CRIU.
 @Suite(.serialized) struct PodmanTests {
-    static let plugins = ["backend_podman-criu", "os_busybox", "os_debian", "exec", "self_test", "transfer", "ansible"]
+    static let plugins = ["backend_podman-criu", "os_busybox", "os_debian", "exec", "self_test", "transfer", "ansible", "console"]
     static let shared = Sandbox.shared(plugins: plugins)
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
@@ -62,6 +62,17 @@ import Testing
         _ = try sandbox.succeed(Self.busybox + ["+", "self_test.roundtrip", file.path])
         #expect(try String(contentsOf: URL(fileURLWithPath: file.path + ".back"), encoding: .utf8) == "payload\n")
         _ = try sandbox.succeed(Self.busybox + ["+", "self_test.console", "--send=echo con$((1+1))sole", "--expect=con2sole"])
+    }
+
+    @Test func theConsoleStepOnARealTerminal() throws {
+        let sandbox = try sandbox()
+        _ = try sandbox.succeed(Self.busybox + ["+", "exec", "true"])
+        let driver = Sandbox.repository.appendingPathComponent("Tests/Fixtures/console_driver.py").path
+        let session = try Sandbox.execute("/usr/bin/env", ["python3", driver, Sandbox.products.appendingPathComponent("host").path]
+                                          + Self.busybox + ["+", "console"], environment: sandbox.environment)
+        #expect(session.status == 0, "\(session.out)\(session.err)")
+        #expect(session.out.contains("console session ok"))
+        #expect(try Self.containers(of: sandbox).isEmpty)
     }
 
     @Test func twoRestoresOfOneContainerAtOnce() throws {
