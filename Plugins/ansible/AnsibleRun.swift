@@ -14,11 +14,7 @@ struct AnsibleRun {
     /// private directory it is handed.
     func run(extraVariables: [String: String] = [:], playbook: (_ work: URL) throws -> String) throws {
         let inventoryHost: AnsibleInventory
-        if let ssh = call.extensionTable(HOST_SSH_V1, as: host_ssh_v1.self) {
-            try call.start()
-            guard let argv = ssh.arguments(call.rawCall, call.backendObject()) else { throw HostServiceFailed() }
-            var arguments: [String] = []
-            while let argument = argv[arguments.count] { arguments.append(String(cString: argument)) }
+        if let arguments = try call.sshArguments() {
             inventoryHost = try AnsibleInventory(sshArguments: arguments)
         } else if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self) {
             try call.start()
@@ -28,10 +24,9 @@ struct AnsibleRun {
             throw StepError("ansible reaches machines over SSH or podman, and this machine's backend offers neither \(HOST_SSH_V1) nor \(HOST_PODMAN_V1)")
         }
 
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("host-ansible-\(UUID().uuidString)")
+        let work = try PrivateDirectory.make("host-ansible")
         try FileManager.default.createDirectory(at: work.appendingPathComponent("cp"), withIntermediateDirectories: true,
                                                 attributes: [.posixPermissions: 0o700])
-        chmod(work.path, 0o700)
         defer { try? FileManager.default.removeItem(at: work) }
         let inventory = work.appendingPathComponent("inventory.yml")
         try inventoryHost.write(to: inventory)

@@ -2,11 +2,12 @@ import Foundation
 import PluginKit
 
 /// The podman command line as this host needs it. The flags are detected,
-/// not assumed: the OCI runtime that can start a container here, ulimits no
-/// higher than this process's own (podman raises them by default, which
-/// fails without CAP_SYS_RESOURCE), the cgroup manager (cgroupfs where
-/// systemd is not running), and a CRIU that passes `criu check`. Detected
-/// once per boot of the host and kept in the user's runtime directory.
+/// not assumed: the OCI runtime that can start a container here, ulimits the
+/// sandbox allows (podman raises them by default, which fails without
+/// CAP_SYS_RESOURCE), the cgroup manager (cgroupfs where systemd is not
+/// running), and a CRIU that passes `criu check`. Detected once per boot of
+/// the host and kept in the user's runtime directory (CRIU looked for again
+/// while none was found).
 struct Podman: Codable {
     let executable: String
     /// Before the subcommand: --cgroup-manager.

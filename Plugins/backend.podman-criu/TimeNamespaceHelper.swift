@@ -69,16 +69,7 @@ enum TimeNamespaceHelper {
     static func binary() throws -> String {
         // Kept per boot only in the user's private runtime directory; else
         // built afresh in a private temporary one, never in a guessable path.
-        let directory: URL
-        if let runtime = RuntimeDirectory.private() {
-            directory = runtime
-        } else {
-            var template = Array("\(NSTemporaryDirectory())/host-timens-XXXXXX".utf8CString)
-            guard let made = template.withUnsafeMutableBufferPointer({ $0.baseAddress.flatMap { mkdtemp($0) } }) else {
-                throw StepError("cannot create a private temporary directory")
-            }
-            directory = URL(fileURLWithPath: String(cString: made))
-        }
+        let directory = try RuntimeDirectory.private() ?? PrivateDirectory.make("host-timens")
         // Named by this source (FNV-1a), so a changed helper is built anew.
         let digest = source.utf8.reduce(UInt64(0xcbf2_9ce4_8422_2325)) { ($0 ^ UInt64($1)) &* 0x100_0000_01b3 }
         let binary = directory.appendingPathComponent("host-timens-\(RuntimeDirectory.bootID)-\(String(digest, radix: 16))")

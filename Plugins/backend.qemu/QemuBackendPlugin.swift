@@ -65,6 +65,19 @@ private func fail(_ call: UnsafeMutablePointer<host_call>?, _ message: String) -
     return HOST_ERROR
 }
 
+/// Changes the machine's config and saves it: HOST_OK, or the error
+/// recorded as "NAME: reason".
+private func configure(_ call: UnsafeMutablePointer<host_call>?, _ name: String, _ machine: QemuMachine,
+                       _ change: () throws -> Void) -> host_status {
+    do {
+        try change()
+        try machine.config.save(to: machine.directory)
+        return HOST_OK
+    } catch {
+        return fail(call, "\(name): \(error)")
+    }
+}
+
 /// The host.qemu/1 table (host_qemu.h). Written once, then only read: host
 /// calls plugins on one thread.
 nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
@@ -74,15 +87,16 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
         set_boot: { call, raw, kernel, initrd, append in
             guard let machine = machine(raw) else { return fail(call, "set_boot needs a QEMU machine") }
             guard machine.config.state == nil else { return fail(call, "set_boot: the machine has booted already") }
-            do {
+            guard kernel != nil || (initrd == nil && append == nil) else {
+                return fail(call, "set_boot: booting the disk's own boot loader takes no initrd or command line")
+            }
+            return configure(call, "set_boot", machine) {
                 guard let kernel else {
-                    guard initrd == nil, append == nil else { return fail(call, "set_boot: booting the disk's own boot loader takes no initrd or command line") }
                     machine.config.kernel = nil
                     machine.config.initrd = nil
                     machine.config.append = nil
                     machine.config.firmwareBoot = true
-                    try machine.config.save(to: machine.directory)
-                    return HOST_OK
+                    return
                 }
                 let boot = machine.directory.appendingPathComponent("boot")
                 try FileManager.default.createDirectory(at: boot, withIntermediateDirectories: true)
@@ -94,10 +108,6 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
                     machine.config.initrd = "boot/initrd"
                 }
                 machine.config.append = append.map { String(cString: $0) }
-                try machine.config.save(to: machine.directory)
-                return HOST_OK
-            } catch {
-                return fail(call, "set_boot: \(error)")
             }
         },
         set_console_prompt: { call, raw, prompt in
@@ -109,7 +119,7 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
         set_disk: { call, raw, image, format in
             guard let machine = machine(raw), let image, let format else { return fail(call, "set_disk needs a QEMU machine, an image and a format") }
             guard machine.config.state == nil, machine.process == nil else { return fail(call, "set_disk: the machine has booted already") }
-            do {
+            return configure(call, "set_disk", machine) {
                 let disk = machine.directory.appendingPathComponent("disk.qcow2").path
                 // The image keeps at least the size backend.qemu's --disk asked for.
                 let wanted = try? virtualSize(disk)
@@ -120,36 +130,24 @@ nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
                 }
                 machine.config.disk = "disk.qcow2"
                 machine.config.chain = []
-                try machine.config.save(to: machine.directory)
-                return HOST_OK
-            } catch {
-                return fail(call, "set_disk: \(error)")
             }
         },
         set_ssh: { call, raw, user, hostKey in
             guard let machine = machine(raw), let user, let hostKey else { return fail(call, "set_ssh needs a QEMU machine, a user and a host key") }
             let line = "\(SSHAccess.alias) \(String(cString: hostKey).trimmingCharacters(in: .whitespacesAndNewlines))\n"
-            do {
+            return configure(call, "set_ssh", machine) {
                 try line.write(to: machine.directory.appendingPathComponent(SSHAccess.knownHostsFile), atomically: true, encoding: .utf8)
                 machine.config.sshUser = String(cString: user)
-                try machine.config.save(to: machine.directory)
-                return HOST_OK
-            } catch {
-                return fail(call, "set_ssh: \(error)")
             }
         },
         attach_cdrom: { call, raw, image in
             guard let machine = machine(raw), let image else { return fail(call, "attach_cdrom needs a QEMU machine and an image") }
             guard machine.config.state == nil, machine.process == nil else { return fail(call, "attach_cdrom: the machine has booted already") }
-            do {
+            return configure(call, "attach_cdrom", machine) {
                 let copy = machine.directory.appendingPathComponent("cdrom.img")
                 try? FileManager.default.removeItem(at: copy)
                 try FileManager.default.copyItem(atPath: String(cString: image), toPath: copy.path)
                 machine.config.cdrom = "cdrom.img"
-                try machine.config.save(to: machine.directory)
-                return HOST_OK
-            } catch {
-                return fail(call, "attach_cdrom: \(error)")
             }
         }))
     return table

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// One running QEMU. Its control and console sockets live in a private
 /// (0700) directory; it runs in its own session (Ctrl-C on host's terminal
@@ -29,11 +30,8 @@ final class QemuProcess {
     }
 
     init(binary: String, arguments: (_ run: URL, _ sshPort: Int32) -> [String]) throws {
-        var template = Array("/tmp/host-qemu-XXXXXX".utf8CString)
-        guard let made = mkdtemp(&template) else {
-            throw StepErrorText("cannot create a private run directory in /tmp: \(String(cString: strerror(errno)))")
-        }
-        let runDirectory = URL(fileURLWithPath: String(cString: made))
+        // /tmp itself, not $TMPDIR: socket paths must stay short.
+        let runDirectory = try PrivateDirectory.make("host-qemu", in: URL(fileURLWithPath: "/tmp"))
         self.runDirectory = runDirectory
         let log = runDirectory.appendingPathComponent("qemu.log")
         launcher = Process()

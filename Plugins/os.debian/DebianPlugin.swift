@@ -52,16 +52,19 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             .int("boot-timeout", default: 600, help: "seconds to wait for the first boot"),
          ]) { call in
         let mirror = call.string("mirror").isEmpty ? ProcessInfo.processInfo.environment["HOST_DEBIAN_MIRROR"] ?? "" : call.string("mirror")
+        /// mmdebstrap into `target`: a directory, or a tarball for a container.
+        func install(_ base: [String], hook: String, into target: URL) throws {
+            call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
+            let installed = try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
+                                                             "--customize-hook=" + hook, call.string("release"), target.path]
+                                                             + (mirror.isEmpty ? [] : [mirror]), package: "mmdebstrap")
+            call.log(installed, level: .debug)
+        }
         if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self), let object = call.backendObject() {
             // A container: the root filesystem as a tarball, no kernel, no init.
             let tarball = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("host-debian-\(UUID().uuidString).tar")
             defer { try? FileManager.default.removeItem(at: tarball) }
-            call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
-            let installed = try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (["python3", "ca-certificates", "iproute2"] + call.list("include")).joined(separator: ","),
-                                                             "--customize-hook=echo debian > \"$1/etc/hostname\"",
-                                                             call.string("release"), tarball.path] + (mirror.isEmpty ? [] : [mirror]),
-                                             package: "mmdebstrap")
-            call.log(installed, level: .debug)
+            try install(["python3", "ca-certificates", "iproute2"], hook: "echo debian > \"$1/etc/hostname\"", into: tarball)
             guard podman.set_root_filesystem(call.rawCall, object, tarball.path) == HOST_OK else { throw HostServiceFailed() }
             try call.start()
             return call.machine
@@ -69,8 +72,7 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
             throw StepError("os.debian runs on backend.qemu or backend.podman-criu; this machine's backend offers neither \(HOST_QEMU_V1) nor \(HOST_PODMAN_V1)")
         }
-        let work = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("host-debian-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let work = try PrivateDirectory.make("host-debian", in: URL(fileURLWithPath: "/var/tmp"))
         defer { try? FileManager.default.removeItem(at: work) }
 
         let identity = try call.identity()
@@ -80,12 +82,7 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         try customize.write(to: hook, atomically: true, encoding: .utf8)
 
         let root = work.appendingPathComponent("root")
-        call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
-        let installed = try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (packages + call.list("include")).joined(separator: ","),
-                                                         "--customize-hook=sh \(hook.path) \"$1\" \(work.path)",
-                                                         call.string("release"), root.path] + (mirror.isEmpty ? [] : [mirror]),
-                                         package: "mmdebstrap")
-        call.log(installed, level: .debug)
+        try install(packages, hook: "sh \(hook.path) \"$1\" \(work.path)", into: root)
         let boot = root.appendingPathComponent("boot")
         let kernel = try newest("vmlinuz-", in: boot), initrd = try newest("initrd.img-", in: boot)
         let image = work.appendingPathComponent("root.ext4")

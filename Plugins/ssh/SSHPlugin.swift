@@ -9,13 +9,9 @@ let plugin = Plugin(name: "ssh", version: "1.0.0", steps: [
     Step("ssh", summary: "An SSH session into the machine (or `ssh -- CMD` for one command); changes are not kept",
          flags: [.transient, .interactive],
          parameters: [.rest("command", help: "a command to run instead of an interactive shell")]) { call in
-        guard let table = call.extensionTable(HOST_SSH_V1, as: host_ssh_v1.self) else {
+        guard let arguments = try call.sshArguments() else {
             throw StepError("this machine's backend offers no SSH access (\(HOST_SSH_V1)); use the console step")
         }
-        try call.start()
-        guard let argv = table.arguments(call.rawCall, call.backendObject()) else { throw HostServiceFailed() }
-        var arguments: [String] = []
-        while let argument = argv[arguments.count] { arguments.append(String(cString: argument)) }
         let command = call.list("command")
         guard let ssh = ["/usr/bin/ssh", "/bin/ssh"].first(where: FileManager.default.isExecutableFile) else {
             throw StepError("ssh is not installed; install the Debian package openssh-client")

@@ -59,8 +59,7 @@ public struct CloudImageStep: Sendable {
         call.log("\(distribution) image \(chosen.image) (\(chosen.checksum.prefix(20))…)")
         let image = try call.fetch(release.directoryURL + "/" + chosen.image, checksum: chosen.checksum)
 
-        let work = FileManager.default.temporaryDirectory.appendingPathComponent("host-\(hostname)-\(UUID().uuidString)")
-        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        let work = try PrivateDirectory.make("host-\(hostname)")
         defer { try? FileManager.default.removeItem(at: work) }
         let hostKey = try SSHHostKey.generate(in: work, comment: "root@\(hostname)")
         let seed = try NoCloudSeed(hostname: hostname,

@@ -29,13 +29,14 @@ enum Digest {
         return of(lines.sorted().joined(separator: "\n"))
     }
 
-    /// Streams the file so a large dependency is not read into memory whole.
-    static func ofFile(_ path: String) throws -> String {
+    /// Streams the file so a large dependency or download is not read into
+    /// memory whole. SHA-256 unless another hash is given.
+    static func ofFile<H: HashFunction>(_ path: String, using hasher: H = SHA256()) throws -> String {
         guard let handle = FileHandle(forReadingAtPath: path) else {
             throw HostError(.environment, "cannot read \(path)")
         }
         defer { try? handle.close() }
-        var hasher = SHA256()
+        var hasher = hasher
         while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty {
             hasher.update(data: chunk)
         }

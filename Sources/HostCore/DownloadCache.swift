@@ -34,19 +34,11 @@ struct DownloadCache {
 
         var name: String { "\(algorithm.rawValue)-\(hex)" }
 
-        /// The digest of a file, streamed so a large image is not read whole.
+        /// The digest of a file in this algorithm.
         func digest(ofFile path: String) throws -> String {
-            guard let handle = FileHandle(forReadingAtPath: path) else {
-                throw HostError(.environment, "cannot read \(path)")
-            }
-            defer { try? handle.close() }
-            func stream<H: HashFunction>(_ hasher: inout H) throws -> String {
-                while let chunk = try handle.read(upToCount: 1 << 20), !chunk.isEmpty { hasher.update(data: chunk) }
-                return hasher.finalize().map { String(format: "%02x", $0) }.joined()
-            }
             switch algorithm {
-            case .sha256: var hasher = SHA256(); return try stream(&hasher)
-            case .sha512: var hasher = SHA512(); return try stream(&hasher)
+            case .sha256: try Digest.ofFile(path, using: SHA256())
+            case .sha512: try Digest.ofFile(path, using: SHA512())
             }
         }
     }
@@ -105,21 +97,18 @@ struct DownloadCache {
 
     /// Deletes every kept and partial download no run is fetching now.
     func removeAll() -> (count: Int, bytes: Int64) {
-        var count = 0, bytes: Int64 = 0
         let partial = directory.appendingPathComponent("partial")
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? [] where name != "partial" {
+        let kept = ((try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []).filter { $0 != "partial" }
+        let cut = ((try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [])
+            .filter { $0.hasSuffix(".part") }.map { String($0.dropLast(".part".count)) }
+        var count = 0, bytes: Int64 = 0
+        for name in Set(kept + cut) {
             guard let lock = try? FileLock(partial.appendingPathComponent(name + ".lock").path), lock.tryLock(.exclusive) else { continue }
-            let entry = directory.appendingPathComponent(name)
-            bytes += CacheStore.diskUsage(entry) + CacheStore.diskUsage(partial.appendingPathComponent(name + ".part"))
-            try? FileManager.default.removeItem(at: entry)
-            try? FileManager.default.removeItem(at: partial.appendingPathComponent(name + ".part"))
-            count += 1
-        }
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: partial.path)) ?? [] where name.hasSuffix(".part") {
-            let id = String(name.dropLast(".part".count))
-            guard let lock = try? FileLock(partial.appendingPathComponent(id + ".lock").path), lock.tryLock(.exclusive) else { continue }
-            bytes += CacheStore.diskUsage(partial.appendingPathComponent(name))
-            try? FileManager.default.removeItem(at: partial.appendingPathComponent(name))
+            for file in [directory.appendingPathComponent(name), partial.appendingPathComponent(name + ".part")]
+            where FileManager.default.fileExists(atPath: file.path) {
+                bytes += CacheStore.diskUsage(file)
+                try? FileManager.default.removeItem(at: file)
+            }
             count += 1
         }
         return (count, bytes)
