@@ -27,7 +27,10 @@ final class TemporaryDirectory {
     private var kept = false
 
     init(in parent: URL) throws {
-        try FileManager.default.createDirectory(at: parent, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // mkdir with mode 0700 itself, not createDirectory (mkdir, then
+        // chmod): a run starting alongside must never see it still 0755.
+        try? FileManager.default.createDirectory(at: parent.deletingLastPathComponent(), withIntermediateDirectories: true)
+        _ = mkdir(parent.path, 0o700)
         try Self.requirePrivate(parent)
         let name = UUID().uuidString.lowercased()
         lock = try FileLock.createLocked(parent.appendingPathComponent(name + ".lock").path)

@@ -8,7 +8,10 @@ public enum RuntimeDirectory {
     public static func `private`() -> URL? {
         let base = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"].map { URL(fileURLWithPath: $0) }
             ?? URL(fileURLWithPath: "/tmp/host-\(getuid())")
-        try? FileManager.default.createDirectory(at: base, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        // mkdir with mode 0700 itself, not createDirectory (mkdir, then
+        // chmod): a run starting alongside must never see it still 0755.
+        try? FileManager.default.createDirectory(at: base.deletingLastPathComponent(), withIntermediateDirectories: true)
+        _ = mkdir(base.path, 0o700)
         var info = stat()
         guard lstat(base.path, &info) == 0, (info.st_mode & S_IFMT) == S_IFDIR, info.st_uid == getuid(),
               info.st_mode & 0o077 == 0 else { return nil }

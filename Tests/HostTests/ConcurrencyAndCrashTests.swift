@@ -8,11 +8,12 @@ import Testing
         let record = sandbox.file("runs")
         let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--sleep=1.5",
                         "+", "exec", "cat count.txt"]
-        let first = try sandbox.start(pipeline), second = try sandbox.start(pipeline)
-        first.waitUntilExit()
-        second.waitUntilExit()
-        #expect(first.terminationStatus == 0)
-        #expect(second.terminationStatus == 0)
+        let errors = [sandbox.file("first.err"), sandbox.file("second.err")]
+        let runs = try errors.map { try sandbox.start(pipeline, errors: $0) }
+        for (run, messages) in zip(runs, errors) {
+            run.waitUntilExit()
+            #expect(run.terminationStatus == 0, "\((try? String(contentsOf: messages, encoding: .utf8)) ?? "")")
+        }
         #expect(sandbox.runs(record) == 1)
     }
 
@@ -47,13 +48,8 @@ import Testing
         let before = try sandbox.cacheSnapshot()
         let record = sandbox.file("runs")
         let messages = sandbox.file("messages")
-        _ = FileManager.default.createFile(atPath: messages.path, contents: nil)
-        let process = Process()
-        process.executableURL = Sandbox.products.appendingPathComponent("host")
-        process.arguments = ["backend.fixture", "+", "exec", "touch kept", "+", "self_test.count", "--record=\(record.path)", "--sleep=60"]
-        process.environment = sandbox.environment
-        process.standardError = try FileHandle(forWritingTo: messages)
-        try process.run()
+        let process = try sandbox.start(["backend.fixture", "+", "exec", "touch kept", "+", "self_test.count",
+                                         "--record=\(record.path)", "--sleep=60"], errors: messages)
         let deadline = Date().addingTimeInterval(60)
         while sandbox.runs(record) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         kill(process.processIdentifier, SIGINT)

@@ -67,19 +67,19 @@ final class Sandbox: @unchecked Sendable {
     }
 
     /// Starts host without waiting, for concurrency and crash tests; its
-    /// standard output goes to `output` when given.
-    func start(_ arguments: [String], output: URL? = nil) throws -> Process {
+    /// standard output and error go to `output` and `errors` when given.
+    func start(_ arguments: [String], output: URL? = nil, errors: URL? = nil) throws -> Process {
         let process = Process()
         process.executableURL = Self.products.appendingPathComponent("host")
         process.arguments = arguments
         process.environment = environment
-        if let output {
-            _ = FileManager.default.createFile(atPath: output.path, contents: nil)
-            process.standardOutput = try FileHandle(forWritingTo: output)
-        } else {
-            process.standardOutput = FileHandle.nullDevice
+        func handle(_ file: URL?) throws -> FileHandle {
+            guard let file else { return FileHandle.nullDevice }
+            _ = FileManager.default.createFile(atPath: file.path, contents: nil)
+            return try FileHandle(forWritingTo: file)
         }
-        process.standardError = FileHandle.nullDevice
+        process.standardOutput = try handle(output)
+        process.standardError = try handle(errors)
         try process.run()
         return process
     }
