@@ -47,9 +47,22 @@ struct PodmanBackend: Backend {
         if config.filesystem != nil, podman.canCheckpoint {
             throw StepError("it was saved without CRIU, so without its processes; CRIU works now")
         }
-        if let id = config.imageID, !podman.succeeds(["image", "exists", id]) {
-            throw StepError("podman no longer has image \(id.prefix(12)), which its checkpoint restores onto")
+        // The name must still mean that image: `--image=NAME` retagged to a
+        // new build rebuilds what was made on the old one.
+        if let id = config.imageID, let image = config.image {
+            guard let current = try? podman.run(["image", "inspect", "--format", "{{.Id}}", image]) else {
+                throw StepError("podman no longer has image \(image), which its checkpoint restores onto")
+            }
+            guard current == id else {
+                throw StepError("\(image) is now image \(current.prefix(12)), not \(id.prefix(12)) which its checkpoint restores onto")
+            }
         }
+    }
+
+    func forget(_ call: BackendCall, directory: String) {
+        let url = URL(fileURLWithPath: directory)
+        guard let config = try? PodmanConfig.load(from: url), let podman = try? environment().0 else { return }
+        PodmanMachine.removeImages(config.ownedImages(in: url), podman)
     }
 
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
@@ -79,6 +92,7 @@ nonisolated(unsafe) let podmanExtension: UnsafeMutablePointer<host_podman_v1> = 
                 try FileManager.default.copyItem(atPath: String(cString: tarball), toPath: copy.path)
                 let image = "localhost/host-rootfs:\(UUID().uuidString.prefix(12).lowercased())"
                 try machine.podman.run(["import", "--quiet", copy.path, image])
+                machine.importedImage = image
                 machine.config.image = image
                 machine.config.rootFilesystem = "rootfs.tar"
                 try machine.config.save(to: machine.directory)

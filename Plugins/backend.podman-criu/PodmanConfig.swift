@@ -33,6 +33,20 @@ struct PodmanConfig: MachineRecord {
         return copy
     }
 
+    /// The images this machine put in podman's store itself, which go with
+    /// it: the one imported from its own root filesystem, and the one a
+    /// cold restore made of its own saved filesystem. A clone's files are
+    /// absolute (its parent's), so a clone owns none of its parent's.
+    func ownedImages(in directory: URL) -> [String] {
+        var images: [String] = []
+        if let image, let rootFilesystem, !rootFilesystem.hasPrefix("/") { images.append(image) }
+        if let filesystem, !filesystem.hasPrefix("/"),
+           let saved = PodmanMachine.savedImageName(Self.resolve(filesystem, in: directory)) {
+            images.append(saved)
+        }
+        return images
+    }
+
     /// Every file this config refers to, absolute.
     func files(in directory: URL) -> [String] {
         [rootFilesystem, checkpoint, filesystem].compactMap { $0 }.map { Self.resolve($0, in: directory) }

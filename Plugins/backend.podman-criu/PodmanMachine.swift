@@ -14,6 +14,9 @@ final class PodmanMachine: BackendMachine {
     /// Restored by CRIU: commands join its time namespace (TimeNamespaceHelper).
     private var restored = false
     private var console: ContainerConsole?
+    /// An image set_root_filesystem imported for this machine, until a save
+    /// hands it to the cache entry; dropped unsaved, it goes too.
+    var importedImage: String?
 
     static let checkpointFile = "checkpoint.tar.zst"
     static let filesystemFile = "filesystem.tar"
@@ -66,14 +69,25 @@ final class PodmanMachine: BackendMachine {
         try podman.run(["import", "--quiet", PodmanConfig.resolve(tarball, in: directory), image])
     }
 
-    /// A saved filesystem as an image, named by its file (device, inode,
-    /// change time) so that later restores reuse it.
+    /// A saved filesystem as an image, so that later restores reuse it.
     private func importedFilesystem(_ podman: Podman, _ path: String) throws -> String {
-        var info = stat()
-        guard stat(path, &info) == 0 else { throw StepError("\(path) is missing") }
-        let image = "localhost/host-saved:\(info.st_dev)-\(info.st_ino)-\(info.st_ctim.tv_sec)-\(info.st_ctim.tv_nsec)"
+        guard let image = Self.savedImageName(path) else { throw StepError("\(path) is missing") }
         if !podman.succeeds(["image", "exists", image]) { try podman.run(["import", "--quiet", path, image]) }
         return image
+    }
+
+    /// The image of a saved filesystem, named by its file (device, inode,
+    /// change time), which publishing the machine (a rename) keeps.
+    static func savedImageName(_ path: String) -> String? {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        return "localhost/host-saved:\(info.st_dev)-\(info.st_ino)-\(info.st_ctim.tv_sec)-\(info.st_ctim.tv_nsec)"
+    }
+
+    /// Removes images from podman's store; one still used by a container
+    /// (another run's) stays, as podman refuses to remove it.
+    static func removeImages(_ images: [String], _ podman: Podman) {
+        for image in images { _ = podman.succeeds(["image", "rm", image]) }
     }
 
     func down(_ call: BackendCall) throws {
@@ -95,11 +109,14 @@ final class PodmanMachine: BackendMachine {
         }
         remove(podman)
         try config.save(to: directory)
+        importedImage = nil
         call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
     }
 
     func drop(_ call: BackendCall) {
-        if let podman = try? self.podman { remove(podman) }
+        guard let podman = try? self.podman else { return }
+        remove(podman)
+        if let importedImage { Self.removeImages([importedImage], podman) }
     }
 
     private func remove(_ podman: Podman) {

@@ -42,7 +42,7 @@ struct Cleanup: ParsableCommand {
     }
 
     func run() throws {
-        let admin = try CacheAdmin(cache: .fromEnvironment())
+        let admin = CacheAdmin(engine: try Engine(registry: Main.loadPlugins(), cache: .fromEnvironment(), output: Output()))
         let report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired)
         print("removed \(report.removed) machine(s)" + (what == .everything ? " and \(report.downloads) download(s)" : "")
               + ", freed \(Format.bytes(report.freedBytes))")

@@ -23,9 +23,19 @@ public struct CacheAdmin {
     public enum Which: String, Sendable, CaseIterable { case all, expired }
 
     private let store: CacheStore
+    /// Kept alive for the store's `forget`, which calls into it.
+    private let engine: Engine?
 
     public init(cache: CacheLocation) throws {
         store = try CacheStore(location: cache)
+        engine = nil
+    }
+
+    /// Through an engine, cleanup also lets each removed machine's backend
+    /// release what it keeps outside the cache.
+    public init(engine: Engine) {
+        store = engine.store
+        self.engine = engine
     }
 
     public func list() -> [Row] {

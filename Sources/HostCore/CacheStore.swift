@@ -66,6 +66,9 @@ final class TemporaryDirectory {
 /// or none.
 final class CacheStore {
     let location: CacheLocation
+    /// Told of every entry about to be deleted (its machine directory and
+    /// manifest), so that its backend can release what it keeps elsewhere.
+    var forget: ((URL, Manifest) -> Void)?
 
     init(location: CacheLocation) throws {
         self.location = location
@@ -140,7 +143,7 @@ final class CacheStore {
                 if let stale { try? FileManager.default.moveItem(at: stale, to: destination) }
                 throw error
             }
-            if let stale { try? FileManager.default.removeItem(at: stale) }
+            if let stale { delete(stale) }
             temporary.markPublished()
             try lock.lock(.shared)
             return CacheEntry(manifest: manifest, directory: destination, useLock: lock)
@@ -207,8 +210,16 @@ final class CacheStore {
         let use = try useLock(key), build = try buildLock(key)
         guard build.tryLock(.exclusive) else { return false }
         guard use.tryLock(.exclusive) else { return false }
-        try? FileManager.default.removeItem(at: try moveAside(location.entry(key)))
+        delete(try moveAside(location.entry(key)))
         return true
+    }
+
+    /// Deletes an entry already moved aside, once its backend let go of it.
+    private func delete(_ trashed: URL) {
+        if let forget, case let .valid(manifest) = Manifest.read(from: trashed.appendingPathComponent("manifest.json")) {
+            forget(trashed.appendingPathComponent("machine"), manifest)
+        }
+        try? FileManager.default.removeItem(at: trashed)
     }
 
     /// Bytes allocated on disk (not apparent size: qcow2 and RAM files are sparse).

@@ -116,7 +116,7 @@ enum DescriptorReader {
     }
 
     private static func readBackend(_ raw: UnsafeRawPointer, step: String) throws -> host_backend {
-        let table: host_backend = try copy(raw, minimum: MemoryLayout<host_backend>.size, what: "the backend table of \(step)")
+        let table: host_backend = try copy(raw, minimum: backendV1Size, what: "the backend table of \(step)")
         let required: [(String, Bool)] = [
             ("create", table.create != nil), ("clone", table.clone != nil), ("up", table.up != nil),
             ("down", table.down != nil), ("drop", table.drop != nil), ("exec", table.exec != nil),
@@ -128,6 +128,11 @@ enum DescriptorReader {
         }
         return table
     }
+
+    /// HOST_BACKEND_V1_SIZE, which Swift cannot import (it uses offsetof):
+    /// a 1.0 or 1.1 backend ends at `check`.
+    // The key path names a stored field of an imported C struct, whose offset always exists.
+    private static let backendV1Size = MemoryLayout<host_backend>.offset(of: \host_backend.check)! + MemoryLayout<UnsafeRawPointer>.size
 
     private static func readParameter(_ raw: UnsafeRawPointer, step: String, position: Int) throws -> ParameterInfo {
         let param: host_param = try copy(raw, minimum: MemoryLayout<host_param>.size, what: "step \(step) parameter #\(position)")

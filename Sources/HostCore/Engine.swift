@@ -21,6 +21,17 @@ public final class Engine {
         self.store = try CacheStore(location: cache)
         self.output = output
         self.defaultBackend = defaultBackend
+        store.forget = { [unowned self] directory, manifest in forget(directory, manifest) }
+    }
+
+    /// Lets a deleted entry's backend release what it keeps outside the
+    /// cache for it (backend.podman-criu's images). A backend that is not
+    /// installed any more keeps them.
+    private func forget(_ directory: URL, _ manifest: Manifest) {
+        guard let step = try? registry.step(named: manifest.backend), let backend = try? BackendRef(step),
+              let forget = backend.table.forget else { return }
+        let call = CallContext(engine: self, stepName: step.name, log: nil)
+        withExtendedLifetime(call) { forget(call.raw, directory.path) }
     }
 
     /// One step of a pipeline, resolved and with its arguments converted.
@@ -109,7 +120,7 @@ public final class Engine {
         guard let check = backend.table.check else { return (found, nil) }
         let call = CallContext(engine: self, stepName: backend.step.name, log: nil)
         guard check(call.raw, found.machineDirectory.path) == HOST_OK else {
-            return (nil, "\(backend.step.name) found the saved machine damaged: \(call.error ?? "no reason given")")
+            return (nil, "\(backend.step.name) cannot reuse the saved machine: \(call.error ?? "no reason given")")
         }
         return (found, nil)
     }

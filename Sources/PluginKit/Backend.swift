@@ -46,11 +46,15 @@ public protocol Backend: Sendable {
     func extensionTable(_ id: String) -> UnsafeRawPointer?
     /// Throws when the saved machine in `directory` cannot be cloned any more.
     func check(_ call: BackendCall, directory: String) throws
+    /// The saved machine in `directory` leaves the cache: release what is
+    /// kept for it elsewhere.
+    func forget(_ call: BackendCall, directory: String)
 }
 
 extension Backend {
     public func extensionTable(_ id: String) -> UnsafeRawPointer? { nil }
     public func check(_ call: BackendCall, directory: String) throws {}
+    public func forget(_ call: BackendCall, directory: String) {}
 }
 
 /// The Swift machine behind the `void *` an extension function receives.
@@ -169,6 +173,10 @@ enum BackendBridge {
                     guard let backend, let dir else { return }
                     try backend.check(c, directory: String(cString: dir))
                 }
+            },
+            forget: { call, dir in
+                guard let backend, let call, let dir else { return }
+                backend.forget(BackendCall(raw: call), directory: String(cString: dir))
             }))
         return UnsafePointer(table)
     }()

@@ -19,6 +19,7 @@ import Testing
         Case(label: "ABI major mismatch", defines: ["-DABI_MAJOR=2"], reason: "built for plugin ABI 2.\(HOST_ABI_MINOR) but this host speaks ABI 1.x"),
         Case(label: "minor newer than host", defines: ["-DABI_MINOR=7"], reason: "needs plugin ABI 1.7 but this host only knows 1.\(HOST_ABI_MINOR)"),
         Case(label: "struct_size below v1", defines: ["-DPLUGIN_SIZE=16"], reason: "struct_size 16, smaller than"),
+        Case(label: "backend table below v1", defines: ["-DBACKEND_SIZE=16"], reason: "the backend table of bad.step has struct_size 16"),
         Case(label: "NULL step name", defines: ["-DSTEP_NAME=NULL"], reason: "step #0 has a NULL name"),
         Case(label: "empty step name", defines: ["-DSTEP_NAME=\"\""], reason: "step #0 has an empty name"),
         Case(label: "duplicate step in one plugin", defines: ["-DDUPLICATE_STEP"], reason: "declares step bad.step twice"),
@@ -54,6 +55,17 @@ import Testing
         let sandbox = try Sandbox()
         let file = try sandbox.compileC(Self.badSource, as: "broken", defines: badCase.defines)
         try expectReported(sandbox, file: file, reason: badCase.reason)
+    }
+
+    /// A backend built against ABI 1.0 or 1.1 (its table ends at `check`)
+    /// still loads, though the table grew in 1.2.
+    @Test func aBackendTableOfV1SizeLoads() throws {
+        let sandbox = try Sandbox()
+        _ = try sandbox.compileC(Self.badSource, as: "old_backend", defines: ["-DBACKEND_SIZE=HOST_BACKEND_V1_SIZE", "-DABI_MINOR=0"])
+        let listing = try sandbox.run(["list-plugins"])
+        #expect(listing.status == 0)
+        #expect(listing.out.contains("bad.step"), "\(listing.out)")
+        #expect(!listing.out.contains("failed to load"), "\(listing.out)")
     }
 
     @Test func notAnELFFile() throws {

@@ -108,11 +108,21 @@ import Testing
         try FileManager.default.createDirectory(at: root.appendingPathComponent("bin"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
         try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/sh").path, withDestinationPath: "busybox")
-        _ = try Sandbox.execute("/usr/bin/tar", ["-C", root.path, "-cf", sandbox.file("image.tar").path, "."])
-        let imported = try Sandbox.execute("/usr/bin/podman", ["import", "--quiet", sandbox.file("image.tar").path, "localhost/host-test-image:1"])
-        try #require(imported.status == 0, "\(imported.err)")
-        let run = try sandbox.succeed(["backend.podman-criu", "--image=localhost/host-test-image:1", "+", "exec", "/bin/busybox echo from-image"])
-        #expect(run.out == "from-image\n")
+        func importImage(version: String) throws {
+            try version.write(to: root.appendingPathComponent("version"), atomically: true, encoding: .utf8)
+            _ = try Sandbox.execute("/usr/bin/tar", ["-C", root.path, "-cf", sandbox.file("image.tar").path, "."])
+            let imported = try Sandbox.execute("/usr/bin/podman", ["import", "--quiet", sandbox.file("image.tar").path, "localhost/host-test-image:1"])
+            try #require(imported.status == 0, "\(imported.err)")
+        }
+        try importImage(version: "one")
+        let pipeline = ["backend.podman-criu", "--image=localhost/host-test-image:1", "+", "exec", "true", "+", "exec", "/bin/busybox cat /version"]
+        #expect(try sandbox.succeed(pipeline).out == "one")
+        // The same name for a new image: what was built on the old one is rebuilt.
+        try importImage(version: "two")
+        let retagged = try sandbox.succeed(pipeline)
+        #expect(retagged.out == "two")
+        #expect(retagged.err.contains("rebuilding: backend.podman-criu cannot reuse the saved machine: localhost/host-test-image:1 is now image"), "\(retagged.err)")
+        _ = try Sandbox.execute("/usr/bin/podman", ["image", "rm", "localhost/host-test-image:1"])
         let missing = try sandbox.run(["backend.podman-criu", "--image=localhost/no-such-image:1", "+", "exec", "true"])
         #expect(missing.status != 0)
         #expect(missing.err.contains("podman has no image localhost/no-such-image:1"))
@@ -143,5 +153,29 @@ import Testing
         #expect(second.err.contains("exec: cached"))
         #expect(second.out == "kept\n")
         #expect(try Self.containers(of: sandbox).isEmpty)
+    }
+
+    /// The images host imports into podman's store (root filesystems; saved
+    /// filesystems without CRIU) go with the machines: the store ends as it
+    /// was. Rebuilding a machine that is no longer usable lets go of its
+    /// image as well (here: one saved with CRIU, then run without it).
+    @Test func cleanupLeavesPodmansStoreAsItWas() throws {
+        func images() throws -> Set<String> {
+            Set(try Sandbox.execute("/usr/bin/podman", ["images", "--quiet", "--no-trunc"]).out.split(separator: "\n").map(String.init))
+        }
+        let sandbox = try Sandbox(plugins: Self.plugins, defaultBackend: "backend.podman-criu")
+        let before = try images()
+        let pipeline = Self.busybox + ["+", "exec", "echo kept > /f", "+", "exec", "cat /f"]
+        _ = try sandbox.succeed(pipeline)
+        #expect(try images().subtracting(before).count == 1)
+        for _ in 0..<2 {
+            let cold = try sandbox.run(pipeline, extraEnvironment: ["HOST_CRIU": "none"])
+            #expect(cold.out == "kept\n", "\(cold.err)")
+        }
+        // The first root filesystem went with its machine, rebuilt as the
+        // new one; two saved filesystems were started from (os.busybox's, the first exec's).
+        #expect(try images().subtracting(before).count == 3)
+        #expect(try sandbox.run(["cleanup", "everything"], extraEnvironment: ["HOST_CRIU": "none"]).status == 0)
+        #expect(try images().subtracting(before).isEmpty)
     }
 }

@@ -155,7 +155,7 @@ import Testing
             try handle.close()
         }
         let second = try sandbox.succeed(pipeline)
-        #expect(second.err.contains("exec: rebuilding: backend.qemu found the saved machine damaged: image \(overlay.path) is \(damage == "missing" ? "missing" : "damaged")"))
+        #expect(second.err.contains("exec: rebuilding: backend.qemu cannot reuse the saved machine: image \(overlay.path) is \(damage == "missing" ? "missing" : "damaged")"))
         #expect(second.out == "\(damage)\n")
     }
 

@@ -37,7 +37,7 @@ extern "C" {
 #endif
 
 #define HOST_ABI_MAJOR 1
-#define HOST_ABI_MINOR 1 /* 1.1: services->fetch */
+#define HOST_ABI_MINOR 2 /* 1.1: services->fetch; 1.2: host_backend.forget */
 
 /* The name of the one function a plugin exports. A future incompatible ABI
  * gets a new name (…_v2), so an old host never calls a new plugin's entry. */
@@ -331,6 +331,12 @@ struct host_backend {
      * are all there and intact) before host reuses it. HOST_ERROR with a
      * message makes host rebuild it instead. May be NULL. */
     host_status (*check)(host_call *call, const char *dir);
+    /* (1.2) The saved machine in `dir` is leaving the cache and will be
+     * deleted once this returns: release what the backend keeps for it
+     * outside the directory (an image in a container store, say). Called
+     * only when no run uses the machine; failures are the backend's to
+     * report with services->log. May be NULL. */
+    void (*forget)(host_call *call, const char *dir);
 };
 
 /* The v1 sizes: host rejects anything smaller. */

@@ -32,7 +32,16 @@ final class Sandbox: @unchecked Sendable {
         for name in names { try addBuiltPlugin(name) }
     }
 
-    deinit { try? FileManager.default.removeItem(at: root) }
+    deinit { dispose() }
+
+    /// Removes the sandbox, after `host cleanup everything` has let the
+    /// backends release what they keep outside it (podman images).
+    func dispose() {
+        if FileManager.default.fileExists(atPath: plugins.appendingPathComponent("backend_podman-criu.so").path) {
+            _ = try? run(["cleanup", "everything"])
+        }
+        try? FileManager.default.removeItem(at: root)
+    }
 
     /// Copies (not links) a plugin built by this package, so a test may change the file.
     func addBuiltPlugin(_ name: String) throws {
@@ -133,17 +142,17 @@ final class Sandbox: @unchecked Sendable {
     static func shared(plugins: [String]) -> Swift.Result<Sandbox, any Error> {
         Swift.Result {
             let sandbox = try Sandbox(plugins: plugins, defaultBackend: "backend.qemu")
-            sharedRootsLock.lock()
-            sharedRoots.append(sandbox.root.path)
-            sharedRootsLock.unlock()
+            sharedLock.lock()
+            sharedSandboxes.append(sandbox)
+            sharedLock.unlock()
             atexit {
-                for root in Sandbox.sharedRoots { try? FileManager.default.removeItem(atPath: root) }
+                for sandbox in Sandbox.sharedSandboxes { sandbox.dispose() }
             }
             return sandbox
         }
     }
-    nonisolated(unsafe) static var sharedRoots: [String] = []
-    static let sharedRootsLock = NSLock()
+    nonisolated(unsafe) static var sharedSandboxes: [Sandbox] = []
+    static let sharedLock = NSLock()
 
     /// Runs and requires success, showing host's messages when it fails.
     func succeed(_ arguments: [String]) throws -> Result {
