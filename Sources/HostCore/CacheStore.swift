@@ -179,8 +179,9 @@ final class CacheStore {
                 try? fm.removeItem(atPath: lockPath)
             }
         }
+        // Entries a dead run moved aside but did not get to delete.
         for name in (try? fm.contentsOfDirectory(atPath: location.trash.path)) ?? [] {
-            try? fm.removeItem(at: location.trash.appendingPathComponent(name))
+            delete(location.trash.appendingPathComponent(name))
         }
     }
 
