@@ -108,11 +108,14 @@ import Testing
         try FileManager.default.createDirectory(at: root.appendingPathComponent("bin"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: "/bin/busybox", toPath: root.appendingPathComponent("bin/busybox").path)
         try FileManager.default.createSymbolicLink(atPath: root.appendingPathComponent("bin/sh").path, withDestinationPath: "busybox")
+        var imported: [String] = []
+        defer { _ = try? Sandbox.execute("/usr/bin/podman", ["image", "rm", "--force"] + imported) }
         func importImage(version: String) throws {
             try version.write(to: root.appendingPathComponent("version"), atomically: true, encoding: .utf8)
             _ = try Sandbox.execute("/usr/bin/tar", ["-C", root.path, "-cf", sandbox.file("image.tar").path, "."])
-            let imported = try Sandbox.execute("/usr/bin/podman", ["import", "--quiet", sandbox.file("image.tar").path, "localhost/host-test-image:1"])
-            try #require(imported.status == 0, "\(imported.err)")
+            let result = try Sandbox.execute("/usr/bin/podman", ["import", "--quiet", sandbox.file("image.tar").path, "localhost/host-test-image:1"])
+            try #require(result.status == 0, "\(result.err)")
+            imported.append(result.out.trimmingCharacters(in: .whitespacesAndNewlines))
         }
         try importImage(version: "one")
         let pipeline = ["backend.podman-criu", "--image=localhost/host-test-image:1", "+", "exec", "true", "+", "exec", "/bin/busybox cat /version"]
@@ -122,7 +125,6 @@ import Testing
         let retagged = try sandbox.succeed(pipeline)
         #expect(retagged.out == "two")
         #expect(retagged.err.contains("rebuilding: backend.podman-criu cannot reuse the saved machine: localhost/host-test-image:1 is now image"), "\(retagged.err)")
-        _ = try Sandbox.execute("/usr/bin/podman", ["image", "rm", "localhost/host-test-image:1"])
         let missing = try sandbox.run(["backend.podman-criu", "--image=localhost/no-such-image:1", "+", "exec", "true"])
         #expect(missing.status != 0)
         #expect(missing.err.contains("podman has no image localhost/no-such-image:1"))
