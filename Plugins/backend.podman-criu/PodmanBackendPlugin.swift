@@ -62,6 +62,12 @@ struct PodmanBackend: Backend {
     func forget(_ call: BackendCall, directory: String) {
         let url = URL(fileURLWithPath: directory)
         guard let config = try? PodmanConfig.load(from: url), let podman = try? environment().0 else { return }
+        // A run that died building here may have left its container (the
+        // watchdog removes it, perhaps not yet), which holds the image.
+        let leftovers = (try? podman.run(["ps", "--all", "--quiet", "--filter", "label=host.machine=\(directory)"])) ?? ""
+        for container in leftovers.split(separator: "\n") {
+            _ = podman.succeeds(["rm", "--force", "--time", "0", String(container)])
+        }
         PodmanMachine.removeImages(config.ownedImages(in: url), podman)
     }
 

@@ -66,9 +66,10 @@ final class TemporaryDirectory {
 /// or none.
 final class CacheStore {
     let location: CacheLocation
-    /// Told of every entry about to be deleted (its machine directory and
-    /// manifest), so that its backend can release what it keeps elsewhere.
-    var forget: ((URL, Manifest) -> Void)?
+    /// Told of every machine about to be deleted (its directory and its
+    /// backend's name), so that the backend can release what it keeps
+    /// elsewhere: published entries, and the builds of runs that died.
+    var forget: ((URL, String) -> Void)?
 
     init(location: CacheLocation) throws {
         self.location = location
@@ -114,9 +115,13 @@ final class CacheStore {
 
     /// A directory for a machine being built (next to the cache, so that it
     /// can be published by rename) or for a transient one (in memory).
-    func makeTemporary(transient: Bool = false) throws -> TemporaryDirectory {
+    /// A directory to build a machine of `backend` in; the backend's name
+    /// is written first, so a sweep after a crash knows whom to tell.
+    func makeTemporary(backend: String, transient: Bool = false) throws -> TemporaryDirectory {
         do {
-            return try TemporaryDirectory(in: transient ? location.transient : location.temporary)
+            let directory = try TemporaryDirectory(in: transient ? location.transient : location.temporary)
+            try Data(backend.utf8).write(to: directory.url.appendingPathComponent("backend"))
+            return directory
         } catch let error as HostError {
             throw error
         } catch {
@@ -175,7 +180,11 @@ final class CacheStore {
             for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasSuffix(".lock") {
                 let lockPath = parent.appendingPathComponent(name).path
                 guard let lock = try? FileLock(lockPath), lock.tryLock(.exclusive) else { continue }
-                try? fm.removeItem(at: parent.appendingPathComponent(String(name.dropLast(5))))
+                let directory = parent.appendingPathComponent(String(name.dropLast(5)))
+                if let forget, let backend = try? String(contentsOf: directory.appendingPathComponent("backend"), encoding: .utf8) {
+                    forget(directory.appendingPathComponent("machine"), backend)
+                }
+                try? fm.removeItem(at: directory)
                 try? fm.removeItem(atPath: lockPath)
             }
         }
@@ -218,7 +227,7 @@ final class CacheStore {
     /// Deletes an entry already moved aside, once its backend let go of it.
     private func delete(_ trashed: URL) {
         if let forget, case let .valid(manifest) = Manifest.read(from: trashed.appendingPathComponent("manifest.json")) {
-            forget(trashed.appendingPathComponent("machine"), manifest)
+            forget(trashed.appendingPathComponent("machine"), manifest.backend)
         }
         try? FileManager.default.removeItem(at: trashed)
     }

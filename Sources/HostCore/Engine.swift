@@ -21,14 +21,14 @@ public final class Engine {
         self.store = try CacheStore(location: cache)
         self.output = output
         self.defaultBackend = defaultBackend
-        store.forget = { [unowned self] directory, manifest in forget(directory, manifest) }
+        store.forget = { [unowned self] directory, backend in forget(directory, backend: backend) }
     }
 
-    /// Lets a deleted entry's backend release what it keeps outside the
+    /// Lets a deleted machine's backend release what it keeps outside the
     /// cache for it (backend.podman-criu's images). A backend that is not
     /// installed any more keeps them.
-    private func forget(_ directory: URL, _ manifest: Manifest) {
-        guard let step = try? registry.step(named: manifest.backend), let backend = try? BackendRef(step),
+    private func forget(_ directory: URL, backend name: String) {
+        guard let step = try? registry.step(named: name), let backend = try? BackendRef(step),
               let forget = backend.table.forget else { return }
         let call = CallContext(engine: self, stepName: step.name, log: nil)
         withExtendedLifetime(call) { forget(call.raw, directory.path) }
@@ -227,7 +227,7 @@ public final class Engine {
     private func instantiate(_ planned: Planned, from parent: CacheEntry?) throws -> Machine {
         guard let parent else {
             let backend = try BackendRef(planned.step)
-            let machine = Machine(backend: backend, directory: try store.makeTemporary(), origin: nil)
+            let machine = Machine(backend: backend, directory: try store.makeTemporary(backend: backend.step.name), origin: nil)
             let context = CallContext(engine: self, stepName: backend.step.name, log: nil)
             try backendCall(machine, context, "create") { backend, call in
                 backend.table.create(call, machine.directory.machineDirectory.path, &machine.object)
@@ -246,7 +246,7 @@ public final class Engine {
     }
 
     private func clone(_ entry: CacheEntry, backend: BackendRef, transient: Bool = false) throws -> Machine {
-        let machine = Machine(backend: backend, directory: try store.makeTemporary(transient: transient), origin: entry)
+        let machine = Machine(backend: backend, directory: try store.makeTemporary(backend: backend.step.name, transient: transient), origin: entry)
         let context = CallContext(engine: self, stepName: backend.step.name, log: nil)
         try backendCall(machine, context, "clone") { backend, call in
             backend.table.clone(call, entry.machineDirectory.path, machine.directory.machineDirectory.path, &machine.object)

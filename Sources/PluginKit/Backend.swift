@@ -46,8 +46,8 @@ public protocol Backend: Sendable {
     func extensionTable(_ id: String) -> UnsafeRawPointer?
     /// Throws when the saved machine in `directory` cannot be cloned any more.
     func check(_ call: BackendCall, directory: String) throws
-    /// The saved machine in `directory` leaves the cache: release what is
-    /// kept for it elsewhere.
+    /// The machine in `directory` (saved, or a dead run's build) leaves the
+    /// cache: release what is kept for it elsewhere.
     func forget(_ call: BackendCall, directory: String)
 }
 

@@ -17,6 +17,12 @@ import Testing
         return listed.out.split(separator: "\n").filter { $0.contains(sandbox.root.path) }.map { String($0.split(separator: " ")[0]) }
     }
 
+    /// The IDs of the images in podman's store (`reference`: of those names only).
+    static func images(_ reference: String? = nil) throws -> Set<String> {
+        let filter = reference.map { ["--filter", "reference=\($0)"] } ?? []
+        return Set(try Sandbox.execute("/usr/bin/podman", ["images", "--quiet", "--no-trunc"] + filter).out.split(separator: "\n").map(String.init))
+    }
+
     @Test func aProcessKeepsCountingAcrossSaveAndRestore() throws {
         let sandbox = try sandbox()
         let counting = Self.busybox + ["+", "exec", "sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &",
@@ -162,9 +168,7 @@ import Testing
     /// was. Rebuilding a machine that is no longer usable lets go of its
     /// image as well (here: one saved with CRIU, then run without it).
     @Test func cleanupLeavesPodmansStoreAsItWas() throws {
-        func images() throws -> Set<String> {
-            Set(try Sandbox.execute("/usr/bin/podman", ["images", "--quiet", "--no-trunc"]).out.split(separator: "\n").map(String.init))
-        }
+        let images = { try Self.images() }
         let sandbox = try Sandbox(plugins: Self.plugins, defaultBackend: "backend.podman-criu")
         let before = try images()
         let pipeline = Self.busybox + ["+", "exec", "echo kept > /f", "+", "exec", "cat /f"]
@@ -179,5 +183,20 @@ import Testing
         #expect(try images().subtracting(before).count == 3)
         #expect(try sandbox.run(["cleanup", "everything"], extraEnvironment: ["HOST_CRIU": "none"]).status == 0)
         #expect(try images().subtracting(before).isEmpty)
+    }
+
+    /// A host killed while it builds (here as soon as the root filesystem is
+    /// in podman's store) leaves the store as it was once the next run has
+    /// swept its leftovers.
+    @Test func aKilledBuildLeavesNoImage() throws {
+        let sandbox = try Sandbox(plugins: Self.plugins, defaultBackend: "backend.podman-criu")
+        let before = try Self.images()
+        let host = try sandbox.start(Self.busybox + ["+", "exec", "true"])
+        let deadline = Date().addingTimeInterval(60)
+        while try Self.images("localhost/host-rootfs").subtracting(before).isEmpty, Date() < deadline { usleep(50_000) }
+        kill(host.processIdentifier, SIGKILL)
+        host.waitUntilExit()
+        #expect(try sandbox.run(["cleanup", "everything"]).status == 0)
+        #expect(try Self.images().subtracting(before).isEmpty)
     }
 }

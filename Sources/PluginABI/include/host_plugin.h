@@ -331,8 +331,9 @@ struct host_backend {
      * are all there and intact) before host reuses it. HOST_ERROR with a
      * message makes host rebuild it instead. May be NULL. */
     host_status (*check)(host_call *call, const char *dir);
-    /* (1.2) The saved machine in `dir` is leaving the cache and will be
-     * deleted once this returns: release what the backend keeps for it
+    /* (1.2) The machine in `dir` is leaving the cache and will be deleted
+     * once this returns: a saved one being removed or replaced, or one a
+     * run that died was building. Release what the backend keeps for it
      * outside the directory (an image in a container store, say). Called
      * only when no run uses the machine; failures are the backend's to
      * report with services->log. May be NULL. */
