@@ -180,11 +180,7 @@ final class CacheStore {
             for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasSuffix(".lock") {
                 let lockPath = parent.appendingPathComponent(name).path
                 guard let lock = try? FileLock(lockPath), lock.tryLock(.exclusive) else { continue }
-                let directory = parent.appendingPathComponent(String(name.dropLast(5)))
-                if let forget, let backend = try? String(contentsOf: directory.appendingPathComponent("backend"), encoding: .utf8) {
-                    forget(directory.appendingPathComponent("machine"), backend)
-                }
-                try? fm.removeItem(at: directory)
+                delete(parent.appendingPathComponent(String(name.dropLast(5))))
                 try? fm.removeItem(atPath: lockPath)
             }
         }
@@ -224,12 +220,19 @@ final class CacheStore {
         return true
     }
 
-    /// Deletes an entry already moved aside, once its backend let go of it.
-    private func delete(_ trashed: URL) {
-        if let forget, case let .valid(manifest) = Manifest.read(from: trashed.appendingPathComponent("manifest.json")) {
-            forget(trashed.appendingPathComponent("machine"), manifest.backend)
+    /// Deletes a machine's directory no run holds (an entry moved aside, a
+    /// dead run's build) once its backend let go of it. The backend's name
+    /// is in the `backend` file every build starts with; entries published
+    /// before builds recorded it have it in their manifest only.
+    private func delete(_ directory: URL) {
+        if let forget {
+            var backend = try? String(contentsOf: directory.appendingPathComponent("backend"), encoding: .utf8)
+            if backend == nil, case let .valid(manifest) = Manifest.read(from: directory.appendingPathComponent("manifest.json")) {
+                backend = manifest.backend
+            }
+            if let backend { forget(directory.appendingPathComponent("machine"), backend) }
         }
-        try? FileManager.default.removeItem(at: trashed)
+        try? FileManager.default.removeItem(at: directory)
     }
 
     /// Bytes allocated on disk (not apparent size: qcow2 and RAM files are sparse).
