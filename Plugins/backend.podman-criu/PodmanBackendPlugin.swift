@@ -2,20 +2,31 @@ import Foundation
 import PluginABI
 import PluginKit
 
-/// What every machine of this plugin shares in one host run: the detected
-/// podman command line and the watchdog that removes this run's containers.
-/// Made on first use: host calls plugins on one thread.
-nonisolated(unsafe) var shared: (Podman, ContainerReaper)?
+/// What every machine of this plugin shares in one host run, made on first
+/// use (host calls plugins on one thread): the detected podman command line,
+/// and, once a container starts, the watchdog that removes this run's
+/// containers. Checking or forgetting a saved machine needs only the first.
+nonisolated(unsafe) var detected: Podman?
+nonisolated(unsafe) var reaper: ContainerReaper?
 
-func environment() throws -> (Podman, ContainerReaper) {
-    if let shared { return shared }
+func podmanCommand() throws -> Podman {
+    if let detected { return detected }
     let podman = try Podman.detect()
+    detected = podman
+    return podman
+}
+
+/// The podman command line and the watchdog, for starting containers; the
+/// first time, host says whether their processes can survive a save.
+func environment() throws -> (Podman, ContainerReaper) {
+    let podman = try podmanCommand()
+    if let reaper { return (podman, reaper) }
     if let problem = podman.criuProblem {
         FileHandle.standardError.write(Data("host: backend.podman-criu: no working CRIU (\(problem)); saving a container keeps its files, but its running processes will not survive a save\n".utf8))
     }
-    let made = (podman, try ContainerReaper(podman: podman))
-    shared = made
-    return made
+    let made = try ContainerReaper(podman: podman)
+    reaper = made
+    return (podman, made)
 }
 
 struct PodmanBackend: Backend {
@@ -40,7 +51,7 @@ struct PodmanBackend: Backend {
         // A checkpoint restores only with CRIU, onto the very image it was
         // made from; a machine saved without CRIU lost its processes, which
         // a rebuild with CRIU now keeps.
-        let podman = try environment().0
+        let podman = try podmanCommand()
         if config.checkpoint != nil, !podman.canCheckpoint {
             throw StepError("it was saved with CRIU, which does not work here now")
         }
@@ -61,7 +72,7 @@ struct PodmanBackend: Backend {
 
     func forget(_ call: BackendCall, directory: String) {
         let url = URL(fileURLWithPath: directory)
-        guard let config = try? PodmanConfig.load(from: url), let podman = try? environment().0 else { return }
+        guard let config = try? PodmanConfig.load(from: url), let podman = try? podmanCommand() else { return }
         // A run that died building here may have left its container (the
         // watchdog removes it, perhaps not yet), which holds the image.
         let leftovers = (try? podman.run(["ps", "--all", "--quiet", "--filter", "label=host.machine=\(directory)"])) ?? ""
