@@ -9,7 +9,7 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
     Step("ansible", summary: "Run one ansible module against the machine (ansible MODULE --arg=value ...)",
          parameters: [
             .string("module", help: "the module, such as package, lineinfile, ansible.builtin.user"),
-            .bool("show-output", help: "print ansible's output as it runs (it always goes to the step log)"),
+            .bool("show-output", flags: .namedOnly, help: "print ansible's output as it runs (it always goes to the step log)"),
             .kwargs("arguments", help: "the module's arguments, as --name=value; repeat a name for a list"),
          ]) { call in
         // Values stay strings, as on ansible's own command line: each module
@@ -25,7 +25,7 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
         }
         let module = call.string("module")
         let play: [[String: Any]] = [["hosts": "all", "gather_facts": false,
-                                      "tasks": [["name": "ansible \(module)", module: arguments]]]]
+                                      "tasks": [["name": module, module: arguments]]]]
         try AnsibleRun(call: call, showOutput: call.bool("show-output")).run { work in
             // In the private directory: module arguments may be secrets. JSON is YAML.
             let file = work.appendingPathComponent("play.yml")
@@ -38,15 +38,15 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
          parameters: [
             .string("playbook", help: "the playbook file; its plays should target hosts: all"),
             .list("var", help: "an extra variable, NAME=VALUE (repeat for more)"),
-            .bool("show-output", help: "print ansible's output as it runs (it always goes to the step log)"),
+            .bool("show-output", flags: .namedOnly, help: "print ansible's output as it runs (it always goes to the step log)"),
          ]) { call in
         let playbook = URL(fileURLWithPath: call.string("playbook")).standardizedFileURL.path
-        guard FileManager.default.fileExists(atPath: playbook) else { throw StepError("\(playbook) does not exist") }
+        guard FileManager.default.fileExists(atPath: playbook) else { throw StepError.usage("the playbook \(playbook) does not exist") }
         try call.dependOn(file: playbook)
         var variables: [String: String] = [:]
         for item in call.list("var") {
             guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
-                throw StepError("--var=\(item) is not NAME=VALUE")
+                throw StepError.usage("--var=\(item) is not NAME=VALUE")
             }
             variables[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }

@@ -63,7 +63,10 @@ struct AnsibleRun {
         var failures: [String] = []
         var pending = Data()
         func handle(_ line: String) {
-            call.log(line, level: showOutput ? .info : .debug)
+            // Without --show-output, each task's name as it starts is the progress.
+            let isTask = line.hasPrefix("TASK [")
+            call.log(isTask && !showOutput ? line.trimmingCharacters(in: CharacterSet(charactersIn: "* ")) : line,
+                     level: showOutput || isTask ? .info : .debug)
             if let message = Self.failure(in: line) { failures.append(message) }
         }
         while true {

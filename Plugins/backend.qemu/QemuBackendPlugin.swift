@@ -165,6 +165,7 @@ nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
                     _ = fail(call, "this machine runs no SSH server (use the console step)")
                     return nil
                 }
+                try machine.setClockIfStale(BackendCall(raw: call))
                 return machine.exportSSHArguments(ssh.arguments)
             } catch {
                 _ = fail(call, String(describing: error))
@@ -183,42 +184,39 @@ func virtualSize(_ image: String) throws -> Int {
 }
 
 /// "512M", "1G", "2048" (MiB) -> MiB.
-func mebibytes(_ text: String) throws -> Int {
+func mebibytes(_ text: String, _ parameter: String) throws -> Int {
     let units: [Character: Int] = ["M": 1, "G": 1024, "T": 1024 * 1024]
     let upper = text.uppercased()
     if let last = upper.last, let unit = units[last], let value = Int(upper.dropLast()), value > 0 { return value * unit }
     if let value = Int(upper), value > 0 { return value }
-    throw StepError("\(text) is not a size; write it like 512M or 2G")
+    throw StepError.usage("--\(parameter)=\(text) is not a size; write it like 512M or 2G")
 }
 
 let plugin = Plugin(name: "backend.qemu", version: "1.0.0", steps: [
     Step("backend.qemu", summary: "QEMU virtual machines, saved and restored as live snapshots", flags: .backend,
          parameters: [
             .string("ram", default: "512M", help: "guest RAM, like 512M or 2G"),
-            .int("cores", default: 2, help: "virtual CPUs"),
+            .int("cores", default: 2, range: 1...64, help: "virtual CPUs"),
             .string("disk", default: "8G", help: "disk size (sparse qcow2), like 8G"),
             .string("arch", default: "x86_64", help: "guest architecture (x86_64)"),
             .string("accel", default: "auto", help: "auto (probe KVM, else TCG), kvm or tcg; HOST_QEMU_ACCEL overrides"),
             .list("qemu-arg", help: "extra argument for qemu-system (repeat for more)"),
-            .list("forward", help: "HOSTPORT:GUESTPORT, a further TCP forward on 127.0.0.1"),
+            .list("forward", flags: .runtime,
+                  help: "HOSTPORT:GUESTPORT, a further TCP forward on 127.0.0.1 (run-time only: changing it rebuilds nothing)"),
          ]) { call in
         guard let machine = call.backendMachine(as: QemuMachine.self) else {
             throw StepError("backend.qemu was given a machine of another backend")
         }
         guard call.string("arch") == "x86_64" else {
-            throw StepError("arch \(call.string("arch")) is not supported yet; use x86_64")
+            throw StepError.usage("--arch=\(call.string("arch")) is not supported yet; use x86_64")
         }
-        guard (1...64).contains(call.int("cores")) else { throw StepError("cores must be between 1 and 64") }
-        for forward in call.list("forward") where forward.split(separator: ":").compactMap({ UInt16($0) }).count != 2 {
-            throw StepError("--forward=\(forward) is not HOSTPORT:GUESTPORT")
-        }
+        let memory = try mebibytes(call.string("ram"), "ram")
         _ = try Tool.path("zstd")
         let binary = try Tool.path("qemu-system-x86_64")
         machine.config = QemuConfig(
             binary: binary, binaryStamp: QemuConfig.stamp(of: binary),
             accel: try Accelerator.resolve(call.string("accel"), binary: binary) { call.log($0, level: .warning) },
-            memoryMiB: try mebibytes(call.string("ram")), cores: Int(call.int("cores")),
-            extraArguments: call.list("qemu-arg"), forwards: call.list("forward"))
+            memoryMiB: memory, cores: Int(call.int("cores")), extraArguments: call.list("qemu-arg"))
         try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2",
                                   machine.directory.appendingPathComponent("disk.qcow2").path, call.string("disk")])
         try machine.config.save(to: machine.directory)

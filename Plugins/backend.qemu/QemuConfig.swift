@@ -16,8 +16,6 @@ struct QemuConfig: MachineRecord {
     var memoryMiB: Int
     var cores: Int
     var extraArguments: [String] = []
-    /// "HOSTPORT:GUESTPORT" TCP forwards beyond SSH's, on 127.0.0.1.
-    var forwards: [String] = []
     var kernel: String?
     var initrd: String?
     var append: String?

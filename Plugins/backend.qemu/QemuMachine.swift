@@ -11,6 +11,14 @@ final class QemuMachine: BackendMachine {
     private(set) var process: QemuProcess?
     /// Console output no command claimed, for consoleRead.
     private var consoleBacklog: [UInt8] = []
+    /// "HOSTPORT:GUESTPORT" TCP forwards beyond SSH's, on 127.0.0.1: a
+    /// run-time argument, applied at every start and never saved.
+    private var forwards: [(host: UInt16, guest: UInt16)] = []
+    /// The run's SSH connection (SSHAccess), once opened.
+    private var sshOpen: SSHAccess?
+    /// A restored guest's clock shows the moment it was saved until host
+    /// sets it, on the first contact after the restore.
+    private var clockIsStale = false
 
     static let stateFile = "state.zst"
 
@@ -40,6 +48,7 @@ final class QemuMachine: BackendMachine {
                 usleep(2_000)
             }
             try process.qmp.execute("cont")
+            clockIsStale = true
             call.log(String(format: "restored in %.2f s", Date().timeIntervalSince(started)), level: .debug)
         }
     }
@@ -47,10 +56,7 @@ final class QemuMachine: BackendMachine {
     func arguments(run: URL, sshPort: Int32, incoming: String?) -> [String] {
         func escaped(_ path: String) -> String { path.replacingOccurrences(of: ",", with: ",,") }
         var hostfwd = "hostfwd=tcp:127.0.0.1:\(sshPort)-:22"
-        for forward in config.forwards {
-            let parts = forward.split(separator: ":")
-            if parts.count == 2 { hostfwd += ",hostfwd=tcp:127.0.0.1:\(parts[0])-:\(parts[1])" }
-        }
+        for forward in forwards { hostfwd += ",hostfwd=tcp:127.0.0.1:\(forward.host)-:\(forward.guest)" }
         var arguments = [
             "-nodefaults", "-no-user-config", "-display", "none", "-machine", "pc", "-accel", config.accel,
             "-m", "\(config.memoryMiB)", "-smp", "\(config.cores)",
@@ -74,19 +80,29 @@ final class QemuMachine: BackendMachine {
         return arguments + config.extraArguments
     }
 
+    func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws {
+        forwards = try arguments.filter { $0.0 == "forward" }.map { _, text in
+            let ports = text.split(separator: ":", omittingEmptySubsequences: false).compactMap { UInt16($0) }
+            guard ports.count == 2, !ports.contains(0) else {
+                throw StepError.usage("--forward=\(text) is not HOSTPORT:GUESTPORT; write it like --forward=8080:80")
+            }
+            return (ports[0], ports[1])
+        }
+    }
+
     func down(_ call: BackendCall) throws {
         defer { try? config.save(to: directory) }
         guard let process else { return }
         let started = Date()
         let target = directory.appendingPathComponent(Self.stateFile).path
+        closeSSH()
         try process.qmp.execute("stop")
         try process.qmp.execute("migrate", ["uri": "exec:zstd -1 -q -T0 -o \(Self.quoted(target))"])
         while true {
             let info = try process.qmp.execute("query-migrate")
             switch info["status"] as? String {
             case "completed":
-                process.shutdown()
-                self.process = nil
+                stop()
                 config.state = Self.stateFile
                 call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
                 return
@@ -98,20 +114,55 @@ final class QemuMachine: BackendMachine {
         }
     }
 
-    func drop(_ call: BackendCall) {
+    func drop(_ call: BackendCall) { stop() }
+
+    private func stop() {
+        closeSSH()
         process?.shutdown()
         process = nil
+        clockIsStale = false
+    }
+
+    private func closeSSH() {
+        sshOpen?.close()
+        sshOpen = nil
     }
 
     // MARK: Commands and files: over SSH when the guest runs sshd, else
     // through the console shell
 
-    /// How to reach this machine's sshd now; nil when it has none.
+    /// How to reach this machine's sshd now, over the run's one connection
+    /// (opened on first use); nil when the guest runs none.
     func ssh(_ call: BackendCall) throws -> SSHAccess? {
         guard let user = config.sshUser else { return nil }
-        return SSHAccess(identity: try call.identity(),
-                         knownHosts: directory.appendingPathComponent(SSHAccess.knownHostsFile).path,
-                         port: try running().sshPort, user: user)
+        if let sshOpen { return sshOpen }
+        let process = try running()
+        let access = SSHAccess(identity: try call.identity(),
+                               knownHosts: directory.appendingPathComponent(SSHAccess.knownHostsFile).path,
+                               port: process.sshPort, user: user,
+                               controlPath: process.runDirectory.appendingPathComponent("ssh.sock").path)
+        try access.open()
+        sshOpen = access
+        return access
+    }
+
+    /// `command`, preceded on the first contact after a restore by setting
+    /// the guest's clock to the host's: computed now, after the connection
+    /// is up, so the time it sets is the time it runs. GNU date takes the
+    /// fraction, busybox's only whole seconds.
+    private func withClock(_ command: String) -> String {
+        guard clockIsStale else { return command }
+        clockIsStale = false
+        let now = Date().timeIntervalSince1970
+        let set = String(format: "date -s @%.3f >/dev/null 2>&1 || date -s @%.0f >/dev/null 2>&1", now, now.rounded())
+        return "\(set); \(command)"
+    }
+
+    /// Sets a restored guest's clock before something other than a command
+    /// of host's (an ssh session, ansible, keys on the console) reaches it.
+    func setClockIfStale(_ call: BackendCall) throws {
+        guard clockIsStale, config.sshUser != nil || config.consolePrompt != nil else { return }
+        _ = try run(call, "true") { _, _ in }
     }
 
     private func running() throws -> QemuProcess {
@@ -128,22 +179,23 @@ final class QemuMachine: BackendMachine {
     }
 
     func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
+        try run(call, command) { stream, bytes in bytes.withUnsafeBytes { output(stream, $0) } }
+    }
+
+    /// Every command host runs in the guest: over SSH when it runs sshd, else
+    /// through the console shell (which merges stderr into stdout).
+    private func run(_ call: BackendCall, _ command: String, input: URL? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         if let ssh = try ssh(call) {
-            return try ssh.run(command) { stream, bytes in bytes.withUnsafeBytes { output(stream, $0) } }
+            return try ssh.run(withClock(command), input: input, output: output)
         }
-        return try shell().run(command) { bytes in bytes.withUnsafeBytes { output(1, $0) } }
+        return try shell().run(withClock(command)) { output(1, $0) }
     }
 
     /// Runs a command that must succeed, returning its standard output.
     private func check(_ call: BackendCall, _ command: String, input: URL? = nil) throws -> [UInt8] {
         var collected: [UInt8] = [], errors: [UInt8] = []
-        let status: Int32
-        if let ssh = try ssh(call) {
-            status = try ssh.run(command, input: input) { stream, bytes in
-                if stream == 2 { errors += bytes } else { collected += bytes }
-            }
-        } else {
-            status = try shell().run(command) { collected += $0 }
+        let status = try run(call, command, input: input) { stream, bytes in
+            if stream == 2 { errors += bytes } else { collected += bytes }
         }
         guard status == 0 else {
             throw StepErrorText("`\(command.prefix(200))` failed in the machine (status \(status)): \(String(decoding: errors + collected, as: UTF8.self).prefix(2000))")
@@ -184,17 +236,19 @@ final class QemuMachine: BackendMachine {
                       : "base64 -d > \(target) <<'HOST_UPLOAD_EOF'\(body)")
     }
 
+    /// One command both says what the path is (its first line) and sends it.
     func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws {
         let source = Self.quoted(machinePath)
-        let isDirectory = try check(call, "if [ -d \(source) ]; then echo dir; elif [ -e \(source) ]; then echo file; else echo none; fi")
-        let kind = String(decoding: isDirectory, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+        // The console is a terminal: bytes cross it only as base64.
+        let encode = try ssh(call) == nil ? " | base64" : ""
+        let reply = try check(call, "if [ -d \(source) ]; then echo dir; tar -C \(source) -cf - .\(encode); "
+                                  + "elif [ -e \(source) ]; then echo file; cat \(source)\(encode); else echo none; fi")
+        let newline = reply.firstIndex(of: 10) ?? reply.endIndex
+        let kind = String(decoding: reply[..<newline], as: UTF8.self)
         guard kind != "none" else { throw StepErrorText("\(machinePath) does not exist in the machine") }
-        let data: Data
-        if try ssh(call) != nil {
-            data = Data(try check(call, kind == "dir" ? "tar -C \(source) -cf - ." : "cat \(source)"))
-        } else {
-            let encoded = try check(call, kind == "dir" ? "tar -C \(source) -cf - . | base64" : "base64 \(source)")
-            guard let decoded = Data(base64Encoded: Data(encoded), options: .ignoreUnknownCharacters) else {
+        var data = Data(reply[min(newline + 1, reply.endIndex)...])
+        if !encode.isEmpty {
+            guard let decoded = Data(base64Encoded: data, options: .ignoreUnknownCharacters) else {
                 throw StepErrorText("the machine sent \(machinePath) garbled")
             }
             data = decoded
@@ -213,6 +267,7 @@ final class QemuMachine: BackendMachine {
     // MARK: Console
 
     func consoleSend(_ call: BackendCall, _ bytes: UnsafeRawBufferPointer) throws {
+        try setClockIfStale(call)
         try running().console.write(Array(bytes))
     }
 

@@ -3,7 +3,11 @@ import PluginKit
 
 /// How host reaches a running guest's sshd: the user's key, the machine's
 /// own known_hosts (its host key, recorded when it was built) with strict
-/// checking, and the port forwarded on 127.0.0.1.
+/// checking, and the port forwarded on 127.0.0.1. One connection serves
+/// the whole run: the first use opens an OpenSSH control master whose
+/// socket lives in QEMU's private (0700) run directory, and every later
+/// command, file transfer, `ssh` session and ansible run goes through it,
+/// so the key exchange (slow under TCG) happens once per run.
 struct SSHAccess {
     static let knownHostsFile = "known_hosts"
     /// The name the host key is recorded under: the forwarded port changes
@@ -14,27 +18,55 @@ struct SSHAccess {
     let knownHosts: String
     let port: Int32
     let user: String
+    let controlPath: String
 
-    var arguments: [String] {
+    private var options: [String] {
         ["-i", identity, "-o", "IdentitiesOnly=yes", "-o", "BatchMode=yes", "-o", "StrictHostKeyChecking=yes",
          "-o", "UserKnownHostsFile=\(knownHosts)", "-o", "HostKeyAlias=\(Self.alias)", "-o", "ConnectTimeout=10",
-         "-o", "LogLevel=ERROR", "-p", "\(port)", "\(user)@127.0.0.1"]
+         "-o", "LogLevel=ERROR", "-o", "ControlPath=\(controlPath)"]
+    }
+
+    private var destination: [String] { ["-p", "\(port)", "\(user)@127.0.0.1"] }
+
+    /// For clients of the run's connection (ssh takes the first value of
+    /// each option, so these win over ansible's own ControlMaster=auto).
+    var arguments: [String] { options + ["-o", "ControlMaster=no"] + destination }
+
+    /// Opens the run's connection. `-f` returns once logged in and leaves
+    /// the master in the background; it ends with `close`, or by itself
+    /// when QEMU (and with it the forwarded port) goes away, even when host
+    /// was killed.
+    func open() throws {
+        let (status, output) = try HostTool.capture(
+            "ssh", options + ["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-o", "ServerAliveInterval=15",
+                              "-f", "-N"] + destination, package: "openssh-client")
+        if status != 0 { try judge(output) }
+        guard status == 0 else { throw Unreachable(description: "ssh could not log in to the machine (status \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))") }
+    }
+
+    /// Ends the run's connection before the guest is saved, so no session of
+    /// it is frozen into the snapshot.
+    func close() {
+        _ = try? HostTool.capture("ssh", options + ["-O", "exit"] + destination, package: "openssh-client")
     }
 
     /// Runs `command` in the guest; output streams to `output`. Failures of
     /// SSH itself (not of the command) are errors that say which.
     func run(_ command: String, input: URL? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         let result = try Streamer.run(try Tool.path("ssh"), arguments + ["--", command], input: input, output: output)
-        if result.status == 255 {
-            if result.errorText.contains("Host key verification failed") || result.errorText.contains("IDENTIFICATION HAS CHANGED") {
-                throw StepErrorText("refusing to connect: the machine's SSH host key is not the one recorded in \(knownHosts) when it was built")
-            }
-            if result.errorText.contains("Connection refused") || result.errorText.contains("Connection reset")
-                || result.errorText.contains("Connection timed out") || result.errorText.contains("closed by remote host") {
-                throw Unreachable(description: "cannot reach the machine's SSH server: \(result.errorText.trimmingCharacters(in: .whitespacesAndNewlines))")
-            }
-        }
+        if result.status == 255 { try judge(result.errorText) }
         return result.status
+    }
+
+    /// Turns what ssh printed when it failed into the error that says why.
+    private func judge(_ errorText: String) throws {
+        if errorText.contains("Host key verification failed") || errorText.contains("IDENTIFICATION HAS CHANGED") {
+            throw StepErrorText("refusing to connect: the machine's SSH host key is not the one recorded in \(knownHosts) when it was built; ssh said: \(errorText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
+        if errorText.contains("Connection refused") || errorText.contains("Connection reset")
+            || errorText.contains("Connection timed out") || errorText.contains("closed by remote host") {
+            throw Unreachable(description: "cannot reach the machine's SSH server: \(errorText.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
     }
 
     /// The guest's sshd is not answering (yet): callers waiting for a boot retry.

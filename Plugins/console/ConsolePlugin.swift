@@ -6,34 +6,16 @@ import PluginKit
 /// Transient: what is done there is not kept.
 let detachKey: UInt8 = 0x1d // Ctrl-]
 
-/// Puts the terminal in raw mode (keys go to the guest as typed, Ctrl-C
-/// included) and gives it back as it was.
-final class RawTerminal {
-    private var saved = termios()
-    private let active: Bool
-
-    init() {
-        active = isatty(0) == 1 && tcgetattr(0, &saved) == 0
-        guard active else { return }
-        var raw = saved
-        cfmakeraw(&raw)
-        tcsetattr(0, TCSANOW, &raw)
-    }
-
-    func restore() {
-        if active { tcsetattr(0, TCSANOW, &saved) }
-    }
-}
-
 let plugin = Plugin(name: "console", version: "1.0.0", steps: [
     Step("console", summary: "The machine's serial console on this terminal; Ctrl-] detaches; changes are not kept",
          flags: [.transient, .interactive]) { call in
         try call.start()
         FileHandle.standardError.write(Data("host: connected to the serial console; press Ctrl-] to detach (changes are not kept)\r\n".utf8))
         try call.consoleSend("\n") // a fresh prompt
-        let terminal = RawTerminal()
+        let terminal = TerminalMode.save()
+        terminal?.makeRaw()
         defer {
-            terminal.restore()
+            terminal?.restore()
             FileHandle.standardError.write(Data("\r\nhost: detached from the console\n".utf8))
         }
         var input = [UInt8](repeating: 0, count: 1024)

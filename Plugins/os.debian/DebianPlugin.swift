@@ -55,10 +55,13 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         /// mmdebstrap into `target`: a directory, or a tarball for a container.
         func install(_ base: [String], hook: String, into target: URL) throws {
             call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
-            let installed = try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
-                                                             "--customize-hook=" + hook, call.string("release"), target.path]
-                                                             + (mirror.isEmpty ? [] : [mirror]), package: "mmdebstrap")
-            call.log(installed, level: .debug)
+            // mmdebstrap's "I: ..." lines name each phase as it starts: the progress.
+            try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
+                                            "--customize-hook=" + hook, call.string("release"), target.path]
+                                            + (mirror.isEmpty ? [] : [mirror]), package: "mmdebstrap") { line in
+                let phase = line.hasPrefix("I: ")
+                call.log(phase ? "mmdebstrap: " + line.dropFirst(3) : line, level: phase ? .info : .debug)
+            }
         }
         if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self), let object = call.backendObject() {
             // A container: the root filesystem as a tarball, no kernel, no init.

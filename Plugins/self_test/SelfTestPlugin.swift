@@ -64,6 +64,22 @@ let plugin = Plugin(name: "self_test", version: "1.0.0", steps: [
         return nil
     },
 
+    Step("self_test.connections", summary: "Print how many SSH connections a command, a download and another command used (transient)",
+         flags: .transient) { call in
+        // Each reports its session's SSH_CONNECTION (client address and port):
+        // the download through cat's own environment.
+        let scratch = try PrivateDirectory.make("host-self-test")
+        defer { try? FileManager.default.removeItem(at: scratch) }
+        let first = try call.run("echo $SSH_CONNECTION")
+        try call.download("/proc/self/environ", to: scratch.appendingPathComponent("environ").path)
+        let environment = try String(contentsOf: scratch.appendingPathComponent("environ"), encoding: .utf8)
+        let downloaded = environment.split(separator: "\0").first { $0.hasPrefix("SSH_CONNECTION=") }?.dropFirst("SSH_CONNECTION=".count)
+        let last = try call.run("echo $SSH_CONNECTION")
+        let connections = Set([first, last, downloaded.map { String($0) + "\n" } ?? "none"])
+        print("\(connections.count) connection(s): \(connections.sorted().joined(separator: ", ").replacingOccurrences(of: "\n", with: ""))")
+        return nil
+    },
+
     Step("self_test.console", summary: "Type a line on the machine's console and wait for a pattern (transient)",
          flags: .transient,
          parameters: [

@@ -13,19 +13,19 @@ let plugin = Plugin(name: "ssh", version: "1.0.0", steps: [
             throw StepError("this machine's backend offers no SSH access (\(HOST_SSH_V1)); use the console step")
         }
         let command = call.list("command")
-        guard let ssh = ["/usr/bin/ssh", "/bin/ssh"].first(where: FileManager.default.isExecutableFile) else {
-            throw StepError("ssh is not installed; install the Debian package openssh-client")
+        let ssh = try HostTool.path("ssh", package: "openssh-client")
+        // A terminal for the shell only when there is one to give it.
+        let terminal = command.isEmpty ? (isatty(0) == 1 ? ["-t"] : ["-T"]) : []
+        let ending = try TerminalProgram.run(ssh, terminal + arguments + (command.isEmpty ? [] : ["--", command.joined(separator: " ")]))
+        call.setExitStatus(ending.status)
+        switch ending {
+        case .exited(255):
+            throw StepError("ssh exited with status 255: it could not connect or lost the connection (its own message is above), or the command itself exited 255")
+        case let .killed(signal):
+            throw StepError("ssh was killed by signal \(signal) (\(String(cString: strsignal(signal))))")
+        case .exited:
+            return nil
         }
-        let process = Process() // inherits host's terminal
-        process.executableURL = URL(fileURLWithPath: ssh)
-        process.arguments = command.isEmpty ? ["-t"] + arguments : arguments + ["--", command.joined(separator: " ")]
-        try process.run()
-        process.waitUntilExit()
-        call.setExitStatus(process.terminationStatus)
-        if process.terminationStatus == 255 {
-            throw StepError("ssh could not connect or was refused (status 255; its own message is above)")
-        }
-        return nil
     },
 ])
 

@@ -14,8 +14,13 @@ let plugin = Plugin(name: "transfer", version: "1.0.0", steps: [
     },
     Step("download", summary: "Copy a file or directory from the machine to the host",
          flags: .transient,
-         parameters: [.string("source", help: "path in the machine"), .string("destination", help: "host path")]) { call in
-        try call.download(call.string("source"), to: call.string("destination"))
+         parameters: [.string("source", help: "path in the machine"), .string("destination", help: "host path"),
+                      .bool("force", flags: .namedOnly, help: "overwrite the host path when it exists")]) { call in
+        let destination = call.string("destination")
+        if !call.bool("force"), FileManager.default.fileExists(atPath: destination) {
+            throw StepError.usage("\(destination) exists already; remove it or pass --force to overwrite it")
+        }
+        try call.download(call.string("source"), to: destination)
         return nil
     },
 ])

@@ -49,7 +49,14 @@ public struct CloudImageStep: Sendable {
         func text(_ url: String) throws -> String {
             try String(contentsOfFile: try call.fetch(url), encoding: .utf8)
         }
-        let listing = DirectoryIndex.names(in: try text(release.directoryURL + "/"))
+        let listing: [String]
+        do {
+            listing = DirectoryIndex.names(in: try text(release.directoryURL + "/"))
+        } catch {
+            // The first contact with the mirror: say where it was and how to pick another.
+            call.log("the \(distribution) mirror \(mirror) did not answer; another one: --mirror=URL or \(mirrorVariable)=URL", level: .warning)
+            throw error
+        }
         let chosen: (image: String, checksum: String)
         do {
             chosen = try release.choose(from: listing) { ChecksumList.parse(try text(release.directoryURL + "/" + $0)) }

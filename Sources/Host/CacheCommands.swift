@@ -9,8 +9,20 @@ struct Cache: ParsableCommand {
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List cached machines.")
 
+        @Flag(help: "Print JSON for scripts.") var json = false
+
         func run() throws {
             let rows = try CacheAdmin(cache: .fromEnvironment()).list()
+            if json {
+                print(try JSON.text(rows.map { row -> [String: Any] in
+                    var item: [String: Any] = ["key": row.key, "pipeline": row.pipeline, "bytes": row.bytes]
+                    if let created = row.created { item["created"] = JSON.date(created) }
+                    if let expires = row.expires { item["expires"] = JSON.date(expires) }
+                    if let problem = row.problem { item["problem"] = problem }
+                    return item
+                }))
+                return
+            }
             guard !rows.isEmpty else {
                 print("no cached machines")
                 return
@@ -29,23 +41,38 @@ struct Cache: ParsableCommand {
 
 struct Cleanup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove cached machines (never one another run is using).",
-        discussion: "host cleanup machines [all|expired]   host cleanup everything")
+        abstract: "Remove cached machines, downloads or logs (never a machine another run is using).",
+        discussion: "host cleanup machines [all|expired]   host cleanup downloads   host cleanup logs   host cleanup everything")
 
-    enum What: String, ExpressibleByArgument, CaseIterable { case machines, everything }
+    enum What: String, ExpressibleByArgument, CaseIterable { case machines, downloads, logs, everything }
 
-    @Argument(help: "machines or everything") var what: What
+    @Argument(help: "machines, downloads, logs or everything") var what: What
     @Argument(help: "With machines: all or expired (default: expired).") var which: CacheAdmin.Which?
+    @Flag(help: "Print JSON for scripts.") var json = false
 
     func validate() throws {
-        if what == .everything, which != nil { throw ValidationError("cleanup everything takes no further word") }
+        if what != .machines, which != nil { throw ValidationError("cleanup \(what.rawValue) takes no further word") }
     }
 
     func run() throws {
-        let admin = CacheAdmin(engine: try Engine(registry: Main.loadPlugins(), cache: .fromEnvironment(), output: Output()))
-        let report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired)
-        print("removed \(report.removed) machine(s)" + (what == .everything ? " and \(report.downloads) download(s)" : "")
-              + ", freed \(Format.bytes(report.freedBytes))")
+        let report: CacheAdmin.CleanupReport
+        switch what {
+        case .machines, .everything:
+            let admin = CacheAdmin(engine: try Engine(registry: Main.loadPlugins(), cache: .fromEnvironment(), output: Output()))
+            report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired)
+        case .downloads: report = try CacheAdmin(cache: .fromEnvironment()).cleanupDownloads()
+        case .logs: report = try CacheAdmin(cache: .fromEnvironment()).cleanupLogs()
+        }
+        if json {
+            print(try JSON.text(["machines": report.removed, "downloads": report.downloads, "logs": report.logs,
+                                 "freed_bytes": report.freedBytes, "in_use": report.inUse] as [String: Any]))
+            return
+        }
+        let parts = [(report.removed, "machine(s)", what == .machines || what == .everything),
+                     (report.downloads, "download(s)", what == .downloads || what == .everything),
+                     (report.logs, "log(s)", what == .logs || what == .everything)]
+            .filter(\.2).map { "\($0.0) \($0.1)" }
+        print("removed \(parts.joined(separator: ", ")), freed \(Format.bytes(report.freedBytes))")
         if !report.inUse.isEmpty {
             print("kept \(report.inUse.count) in use by another run: \(report.inUse.map { String($0.prefix(12)) }.joined(separator: ", "))")
         }
@@ -53,6 +80,15 @@ struct Cleanup: ParsableCommand {
 }
 
 extension CacheAdmin.Which: ExpressibleByArgument {}
+
+enum JSON {
+    static func text(_ object: Any) throws -> String {
+        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
+        return String(decoding: data, as: UTF8.self)
+    }
+
+    static func date(_ date: Date) -> String { ISO8601DateFormatter().string(from: date) }
+}
 
 enum Format {
     static func bytes(_ count: Int64) -> String {

@@ -41,8 +41,10 @@ struct ListPlugins: ParsableCommand {
                 "plugin": step.plugin.name, "plugin_version": step.plugin.version, "file": step.plugin.path,
                 "parameters": step.parameters.map { parameter -> [String: Any] in
                     var item: [String: Any] = ["name": parameter.name, "type": parameter.type.rawValue,
-                                               "required": parameter.isRequired, "help": parameter.help]
+                                               "required": parameter.isRequired, "help": parameter.help,
+                                               "runtime": parameter.isRuntime, "named_only": parameter.isNamedOnly]
                     if let text = parameter.defaultText { item["default"] = text }
+                    if let range = parameter.range { item["minimum"] = range.lowerBound; item["maximum"] = range.upperBound }
                     return item
                 },
             ]
@@ -52,8 +54,7 @@ struct ListPlugins: ParsableCommand {
             "failures": registry.failures.map { ["file": $0.path, "reason": $0.reason] },
             "conflicts": registry.conflicts.sorted { $0.key < $1.key }.map { ["step": $0.key, "files": $0.value] },
         ]
-        let data = try JSONSerialization.data(withJSONObject: object, options: [.prettyPrinted, .sortedKeys, .withoutEscapingSlashes])
-        return String(decoding: data, as: UTF8.self)
+        return try JSON.text(object)
     }
 }
 
@@ -66,11 +67,14 @@ enum StepHelp {
     static func describe(_ parameter: ParameterInfo) -> String {
         let name = parameter.type == .rest ? "\(parameter.name)..." : parameter.type == .kwargs ? "--KEY=VALUE..." : "--\(parameter.name)"
         var line = "\(name) (\(parameter.type)"
+        if let range = parameter.range { line += " \(range.lowerBound)...\(range.upperBound)" }
         if parameter.isRequired {
             line += ", required"
         } else if let text = parameter.defaultText, parameter.type != .list, parameter.type != .rest {
             line += ", default \(text.isEmpty ? "\"\"" : text)"
         }
+        if parameter.isRuntime { line += ", run-time only" }
+        if parameter.isNamedOnly { line += ", named only" }
         line += ")"
         return parameter.help.isEmpty ? line : line + "  " + parameter.help
     }

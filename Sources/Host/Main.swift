@@ -5,52 +5,102 @@ import HostCore
 /// `host` runs a pipeline unless its first word names one of the commands
 /// below: pipelines have their own grammar (steps joined by `+`, free
 /// `--key=value` words) that no fixed command-line schema can describe.
+/// Every usage error, the argument parser's or host's own, is one
+/// `host: error: ...` line and exit 64.
 @main
 enum Main {
-    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "-h", "--help", "--version"]
+    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "completion", "__complete", "__manual"]
 
     static func main() {
+        installSignalHandlers()
+        var words = Array(CommandLine.arguments.dropFirst())
+        var quiet = false, verbose = false
+        while let option = words.first, option.hasPrefix("-"), option != "--" {
+            switch option {
+            case "-q", "--quiet": quiet = true
+            case "-v", "--verbose": verbose = true
+            case "-h", "--help":
+                print(HelpText.terminal())
+                exit(0)
+            case "--version":
+                print("host \(HelpText.version)")
+                exit(0)
+            default:
+                fail(HostError.usage("unknown option \(option); before the first step host takes --quiet, --verbose, --help and --version (see `host --help`)"), quiet: false)
+            }
+            words.removeFirst()
+        }
+        guard let first = words.first else {
+            print(HelpText.terminal())
+            exit(0)
+        }
+        switch first {
+        case "__manual": // scripts/setup installs it as man/man1/host.1
+            print(HelpText.manual(), terminator: "")
+            exit(0)
+        case "__complete":
+            Completion.candidates(Array(words.dropFirst())) { loadPlugins() }.forEach { print($0) }
+            exit(0)
+        case "help" where words.count == 1:
+            print(HelpText.terminal())
+            exit(0)
+        case "help" where words.count == 2 && !commands.contains(words[1]):
+            exit(guarded(quiet: quiet) { try StepHelp.print(words[1]) })
+        case _ where commands.contains(first):
+            exit(guarded(quiet: quiet) { try runCommand(words) })
+        default:
+            exit(guarded(quiet: quiet) {
+                let engine = try Engine(registry: loadPlugins(), cache: .fromEnvironment(),
+                                        output: Output(quiet: quiet, verbose: verbose))
+                return try engine.run(words)
+            })
+        }
+    }
+
+    /// Ctrl-C or a TERM mid-build: say so and stop. Nothing is published
+    /// until a step has finished, QEMU dies with host (PR_SET_PDEATHSIG),
+    /// and the next run sweeps the unfinished machine, so exiting here
+    /// leaves the cache as it was; a terminal a step put in raw mode (the
+    /// console) gets its mode back. Only async-signal-safe calls inside.
+    /// A blocked mask is inherited across exec (some launchers block
+    /// these), so unblock what is handled here.
+    private static func installSignalHandlers() {
         signal(SIGPIPE, SIG_IGN)
-        // Ctrl-C or a TERM mid-build: say so and stop. Nothing is published
-        // until a step has finished, QEMU dies with host (PR_SET_PDEATHSIG),
-        // and the next run sweeps the unfinished machine, so exiting here
-        // leaves the cache as it was. Only async-signal-safe calls inside.
-        // A blocked mask is inherited across exec (some launchers block
-        // these), so unblock what is handled here.
+        terminalAtStart.initialize(to: termios())
+        terminalWasSaved = isatty(0) == 1 && tcgetattr(0, terminalAtStart) == 0
         var handled = sigset_t()
         sigemptyset(&handled)
         for interrupt in [SIGINT, SIGTERM] {
             sigaddset(&handled, interrupt)
             signal(interrupt) { signal in
+                if terminalWasSaved { tcsetattr(0, TCSANOW, terminalAtStart) }
                 let message = "\nhost: interrupted; the cache is as it was before this run\n"
                 _ = message.withCString { write(2, $0, strlen($0)) }
                 _exit(128 + signal)
             }
         }
         sigprocmask(SIG_UNBLOCK, &handled, nil)
-        var words = Array(CommandLine.arguments.dropFirst())
-        if words.first == "help", words.count == 2, !commands.contains(words[1]) {
-            exit(guarded { try StepHelp.print(words[1]) })
-        }
-        if words.isEmpty || commands.contains(words[0]) {
-            HostCommand.main(words)
-            exit(0)
-        }
-        var output = (quiet: false, verbose: false)
-        while let option = words.first, option.hasPrefix("-") {
-            switch option {
-            case "-q", "--quiet": output.quiet = true
-            case "-v", "--verbose": output.verbose = true
-            default:
-                fail(HostError.usage("unknown option \(option); before the first step host takes --quiet and --verbose (see `host --help`)"))
+    }
+
+    /// The subcommands, through the argument parser, whose errors are
+    /// turned into host's own form.
+    private static func runCommand(_ words: [String]) throws -> Int32 {
+        do {
+            var command = try HostCommand.parseAsRoot(words)
+            try command.run()
+            return 0
+        } catch let error as HostError {
+            throw error
+        } catch {
+            let code = HostCommand.exitCode(for: error)
+            if code == .success {
+                print(HostCommand.fullMessage(for: error))
+                return 0
             }
-            words.removeFirst()
+            let message = HostCommand.message(for: error).trimmingCharacters(in: .whitespacesAndNewlines)
+            guard code == .validationFailure else { throw HostError(.cache, message) }
+            throw HostError.usage("\(message) (see `host \(words[0]) --help`)")
         }
-        exit(guarded {
-            let engine = try Engine(registry: loadPlugins(), cache: .fromEnvironment(),
-                                    output: Output(quiet: output.quiet, verbose: output.verbose))
-            return try engine.run(words)
-        })
     }
 
     static func loadPlugins() -> PluginRegistry {
@@ -58,35 +108,45 @@ enum Main {
     }
 
     /// Runs `body`, printing a HostError as one line and returning its code.
-    static func guarded(_ body: () throws -> Int32) -> Int32 {
+    static func guarded(quiet: Bool, _ body: () throws -> Int32) -> Int32 {
         do {
             return try body()
         } catch let error as HostError {
-            fail(error)
+            fail(error, quiet: quiet)
         } catch {
-            fail(HostError(.cache, String(describing: error)))
+            fail(HostError(.cache, String(describing: error)), quiet: quiet)
         }
     }
 
-    static func fail(_ error: HostError) -> Never {
-        FileHandle.standardError.write(Data("host: error: \(error.message)\n".utf8))
+    /// With --quiet, a step that failed with its own command's status (exec,
+    /// script.test) says nothing more: the status is the answer.
+    static func fail(_ error: HostError, quiet: Bool) -> Never {
+        if !(quiet && error.kind == .stepFailed && error.status != nil) {
+            FileHandle.standardError.write(Data("host: error: \(error.message)\n".utf8))
+        }
         exit(error.exitCode)
     }
 }
 
+/// The terminal's mode when host started, for the signal handler (which may
+/// touch nothing that allocates).
+nonisolated(unsafe) let terminalAtStart = UnsafeMutablePointer<termios>.allocate(capacity: 1)
+nonisolated(unsafe) var terminalWasSaved = false
+
 struct HostCommand: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "host",
-        abstract: "Fresh virtual machines and containers, built once by cached pipeline steps.",
-        usage: """
-            host [--quiet] [--verbose] STEP [ARGS...] [+ STEP [ARGS...]]...
-            host <subcommand>
-            """,
-        discussion: """
-            A pipeline is steps joined by `+`, as in `host os.debian + exec 'uname -a'`. \
-            Each step is NAME [POSITIONAL...] [--key=value | --flag | --no-flag]...; \
-            `--transient` on any step drops its changes. `host help STEP` shows one step.
-            """,
-        version: "0.1.0",
-        subcommands: [ListPlugins.self, Cache.self, Cleanup.self])
+        abstract: HelpText.summary,
+        version: HelpText.version,
+        subcommands: [ListPlugins.self, Cache.self, Cleanup.self, CompletionCommand.self])
+}
+
+struct CompletionCommand: ParsableCommand {
+    static let configuration = CommandConfiguration(
+        commandName: "completion", abstract: "Print the shell completion script for bash, zsh or fish.",
+        discussion: "bash: host completion bash > ~/.local/share/bash-completion/completions/host (scripts/setup installs it)")
+
+    @Argument(help: "bash, zsh or fish") var shell: String
+
+    func run() throws { print(try Completion.script(for: shell), terminator: "") }
 }

@@ -8,9 +8,18 @@ struct BoundArguments: Sendable {
     let values: [ArgumentValue]
     let forceTransient: Bool
 
-    /// The cache key's view of the arguments.
+    /// The cache key's view of the arguments: what is built, so run-time
+    /// parameters are left out.
     func canonical(_ step: StepInfo) -> String {
-        zip(step.parameters, values).map { "\($0.name)=\($1.canonical)" }.joined(separator: "\n")
+        zip(step.parameters, values).filter { !$0.0.isRuntime }.map { "\($0.name)=\($1.canonical)" }.joined(separator: "\n")
+    }
+
+    /// The run-time parameters' values as host_backend.set_run_arguments
+    /// takes them: command-line text, a list once per item.
+    func runtime(_ step: StepInfo) -> [ArgumentValue.Pair] {
+        zip(step.parameters, values).filter { $0.0.isRuntime }.flatMap { parameter, value in
+            value.words.map { ArgumentValue.Pair(key: parameter.name, value: $0) }
+        }
     }
 }
 
@@ -54,12 +63,12 @@ enum ArgumentBinder {
         }
 
         for word in positional {
-            if let next = step.parameters.first(where: { $0.type.isPositional && given[$0.name] == nil }) {
+            if let next = step.parameters.first(where: { $0.takesPosition && given[$0.name] == nil }) {
                 try add(word, to: next, step, &given)
             } else if let rest = step.parameters.first(where: { $0.type == .rest }) {
                 if case let .list(items)? = given[rest.name] { given[rest.name] = .list(items + [word]) } else { given[rest.name] = .list([word]) }
             } else {
-                let names = step.parameters.filter(\.type.isPositional).map(\.name)
+                let names = step.parameters.filter(\.takesPosition).map(\.name)
                 throw HostError.usage("\(step.name): unexpected word \"\(word)\"; it takes \(names.isEmpty ? "no positional words" : "positional " + names.joined(separator: ", ")) (see `host help \(step.name)`)")
             }
         }
@@ -68,7 +77,8 @@ enum ArgumentBinder {
         let values = try step.parameters.map { parameter -> ArgumentValue in
             if let value = given[parameter.name] { return value }
             if let value = parameter.defaultValue { return value }
-            let how = parameter.type == .rest ? "one or more words after the step name" : "--\(parameter.name)=VALUE or a positional word"
+            let how = parameter.type == .rest ? "one or more words after the step name"
+                : "--\(parameter.name)=VALUE" + (parameter.isNamedOnly ? "" : " or a positional word")
             throw HostError.usage("\(step.name): missing required parameter \(parameter.name) (\(parameter.type)); give \(how)")
         }
         return BoundArguments(values: values, forceTransient: forceTransient)
@@ -81,6 +91,9 @@ enum ArgumentBinder {
             value = try ArgumentValue.parse(text, as: parameter.type)
         } catch let error as ArgumentValue.Unconvertible {
             throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) is \(parameter.type == .int ? "an" : "a") \(parameter.type); write \(error.expected)")
+        }
+        if case let .int(number) = value, let range = parameter.range, !range.contains(number) {
+            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) must be between \(range.lowerBound) and \(range.upperBound)")
         }
         switch (given[parameter.name], value) {
         case (nil, _): given[parameter.name] = value

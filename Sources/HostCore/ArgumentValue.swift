@@ -43,6 +43,18 @@ enum ArgumentValue: Equatable, Sendable {
         }
     }
 
+    /// The value as command-line words: one, or one per list item.
+    var words: [String] {
+        switch self {
+        case let .string(s): [s]
+        case let .int(i): [String(i)]
+        case let .bool(b): [b ? "true" : "false"]
+        case let .double(d): ["\(d)"]
+        case let .list(items): items
+        case let .pairs(pairs): pairs.map { "\($0.key)=\($0.value)" }
+        }
+    }
+
     /// JSON-like canonical text: typed, so "1" the string and 1 the int differ.
     var canonical: String {
         func quote(_ s: String) -> String {

@@ -16,8 +16,10 @@ public struct CacheAdmin {
         public var removed = 0
         public var freedBytes: Int64 = 0
         public var inUse: [String] = []
-        /// Downloads removed by `cleanup everything` (cloud images).
+        /// Downloads removed (cloud images).
         public var downloads = 0
+        /// Logs of failed steps removed.
+        public var logs = 0
     }
 
     public enum Which: String, Sendable, CaseIterable { case all, expired }
@@ -62,15 +64,33 @@ public struct CacheAdmin {
         return report
     }
 
-    /// `cleanup everything`: all machines and the transient directory. Lock
-    /// files stay: unlinking one that a run holds or waits on would let the
-    /// next run lock a new file and build the same machine at the same time.
+    /// `cleanup downloads`: every finished or cut-off download no run is fetching.
+    public func cleanupDownloads() -> CleanupReport {
+        let removed = DownloadCache(location: store.location, output: Output(quiet: true)).removeAll()
+        return CleanupReport(freedBytes: removed.bytes, downloads: removed.count)
+    }
+
+    /// `cleanup logs`: the kept logs of failed steps.
+    public func cleanupLogs() -> CleanupReport {
+        var report = CleanupReport()
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: store.location.logs.path)) ?? [] {
+            let file = store.location.logs.appendingPathComponent(name)
+            report.freedBytes += CacheStore.diskUsage(file)
+            if (try? FileManager.default.removeItem(at: file)) != nil { report.logs += 1 }
+        }
+        return report
+    }
+
+    /// `cleanup everything`: all machines, downloads, logs and the transient
+    /// directory. Lock files stay: unlinking one that a run holds or waits
+    /// on would let the next run lock a new file and build the same machine
+    /// at the same time.
     public func cleanupEverything() throws -> CleanupReport {
         var report = try cleanup(.all)
-        let downloads = DownloadCache(location: store.location, output: Output(quiet: true))
-        let removed = downloads.removeAll()
-        report.downloads = removed.count
-        report.freedBytes += removed.bytes
+        let downloads = cleanupDownloads(), logs = cleanupLogs()
+        report.downloads = downloads.downloads
+        report.logs = logs.logs
+        report.freedBytes += downloads.freedBytes + logs.freedBytes
         rmdir(store.location.transient.path) // only once no run has a transient machine in it
         return report
     }

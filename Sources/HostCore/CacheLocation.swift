@@ -35,6 +35,9 @@ public struct CacheLocation: Sendable {
     /// while a run uses the entry; cleanup needs it exclusively).
     public var locks: URL { root.appendingPathComponent("locks") }
 
+    /// The logs of steps that failed, kept for the user to read.
+    public var logs: URL { root.appendingPathComponent("logs") }
+
     public func entry(_ key: String) -> URL { machines.appendingPathComponent(key) }
 
     func prepare() throws {

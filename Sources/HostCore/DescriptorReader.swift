@@ -94,7 +94,7 @@ enum DescriptorReader {
             guard let paramPointer = step.params[position] else {
                 throw Invalid(reason: "step \(name): parameter #\(position) is a NULL pointer")
             }
-            let parameter = try readParameter(UnsafeRawPointer(paramPointer), step: name, position: position)
+            let parameter = try readParameter(UnsafeRawPointer(paramPointer), step: name, position: position, isBackend: isBackend)
             if parameters.contains(where: { $0.name == parameter.name }) {
                 throw Invalid(reason: "step \(name) declares parameter \(parameter.name) twice")
             }
@@ -134,8 +134,8 @@ enum DescriptorReader {
     // The key path names a stored field of an imported C struct, whose offset always exists.
     private static let backendV1Size = MemoryLayout<host_backend>.offset(of: \host_backend.check)! + MemoryLayout<UnsafeRawPointer>.size
 
-    private static func readParameter(_ raw: UnsafeRawPointer, step: String, position: Int) throws -> ParameterInfo {
-        let param: host_param = try copy(raw, minimum: MemoryLayout<host_param>.size, what: "step \(step) parameter #\(position)")
+    private static func readParameter(_ raw: UnsafeRawPointer, step: String, position: Int, isBackend: Bool) throws -> ParameterInfo {
+        let param: host_param = try copy(raw, minimum: paramV1Size, what: "step \(step) parameter #\(position)")
         guard let namePointer = param.name, validName(String(cString: namePointer), dotted: false) else {
             throw Invalid(reason: "step \(step): parameter #\(position) needs a name of lower-case letters, digits, _ and -")
         }
@@ -160,7 +160,33 @@ enum DescriptorReader {
         } else if type == .kwargs {
             defaultValue = .pairs([])
         }
+        let known = HOST_PARAM_RUNTIME | HOST_PARAM_NAMED_ONLY | HOST_PARAM_BOUNDED
+        guard param.flags & ~known == 0 else {
+            throw Invalid(reason: "step \(step): parameter \(name) sets flag 0x\(String(param.flags & ~known, radix: 16)), which this host does not know; upgrade host")
+        }
+        let isRuntime = param.flags & HOST_PARAM_RUNTIME != 0
+        if isRuntime && !isBackend {
+            throw Invalid(reason: "step \(step): parameter \(name) is run-time only, which only a backend step's parameters may be")
+        }
+        if param.flags & HOST_PARAM_NAMED_ONLY != 0 && !type.isPositional {
+            throw Invalid(reason: "step \(step): \(type) parameter \(name) cannot be named-only")
+        }
+        var range: ClosedRange<Int64>?
+        if param.flags & HOST_PARAM_BOUNDED != 0 {
+            guard type == .int, param.minimum <= param.maximum else {
+                throw Invalid(reason: "step \(step): parameter \(name) is bounded, which needs an int parameter with minimum <= maximum")
+            }
+            range = param.minimum...param.maximum
+            if case let .int(value)? = defaultValue, !(range?.contains(value) ?? true) {
+                throw Invalid(reason: "step \(step): the default \(value) of parameter \(name) lies outside its range \(param.minimum)...\(param.maximum)")
+            }
+        }
         return ParameterInfo(name: name, type: type, defaultText: defaultText, defaultValue: defaultValue,
-                             help: param.help.map { String(cString: $0) } ?? "")
+                             help: param.help.map { String(cString: $0) } ?? "",
+                             isRuntime: isRuntime, isNamedOnly: param.flags & HOST_PARAM_NAMED_ONLY != 0, range: range)
     }
+
+    /// HOST_PARAM_V1_SIZE: a 1.0-1.2 parameter ends at `help`.
+    // The key path names a stored field of an imported C struct, whose offset always exists.
+    private static let paramV1Size = MemoryLayout<host_param>.offset(of: \host_param.help)! + MemoryLayout<UnsafeRawPointer>.size
 }

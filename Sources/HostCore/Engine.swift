@@ -8,8 +8,10 @@ public final class Engine {
     let registry: PluginRegistry
     let store: CacheStore
     let output: Output
-    /// Which backend a pipeline starts on when its first step is not one.
-    let defaultBackend: String
+    let planner: PipelinePlanner
+    /// The values of the backend step's run-time parameters, given to every
+    /// machine this run makes (host_backend.set_run_arguments).
+    private var runArguments: [ArgumentValue.Pair] = []
     /// The status host exits with; set by steps such as exec.
     var exitStatus: Int32 = 0
     /// Entries this run reads from, kept (with their shared locks) until it ends.
@@ -20,7 +22,7 @@ public final class Engine {
         self.registry = registry
         self.store = try CacheStore(location: cache)
         self.output = output
-        self.defaultBackend = defaultBackend
+        planner = PipelinePlanner(registry: registry, defaultBackend: defaultBackend)
         store.forget = { [unowned self] directory, backend in forget(directory, backend: backend) }
     }
 
@@ -34,43 +36,12 @@ public final class Engine {
         withExtendedLifetime(call) { forget(call.raw, directory.path) }
     }
 
-    /// One step of a pipeline, resolved and with its arguments converted.
-    struct Planned {
-        let step: StepInfo
-        let arguments: BoundArguments
-        /// The step as a person would type it, for manifests and messages.
-        let text: String
-    }
-
-    func plan(_ invocation: PipelineParser.Invocation) throws -> Planned {
-        let step = try registry.step(named: invocation.name)
-        let arguments = try ArgumentBinder.bind(invocation.words, to: step)
-        let text = ([invocation.name] + invocation.words.map(Self.quote)).joined(separator: " ")
-        return Planned(step: step, arguments: arguments, text: text)
-    }
-
-    static func quote(_ word: String) -> String {
-        let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "-_=./,:@%+".contains($0) }
-        return plain && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
-    }
+    typealias Planned = PipelinePlanner.Planned
 
     /// Runs `host STEP [ARGS] + STEP ...` and returns the exit status.
     public func run(_ words: [String]) throws -> Int32 {
-        var steps = try PipelineParser.split(words).map(plan)
-        guard steps[0].step.startsPipeline else {
-            let starters = registry.steps.filter(\.startsPipeline).map(\.name)
-            throw HostError.usage("\(steps[0].step.name) needs a machine, so it cannot start a pipeline; start with a step that makes one (\(starters.joined(separator: ", "))), as in `host \(starters.first ?? "backend.qemu") + \(steps[0].text)`")
-        }
-        if !steps[0].step.isBackend {
-            do {
-                steps.insert(try plan(.init(name: defaultBackend, words: [])), at: 0)
-            } catch {
-                throw HostError.usage("\(steps[0].step.name) runs on the default backend \(defaultBackend), which is not installed; start the pipeline with a backend step or set HOST_DEFAULT_BACKEND (\(registry.steps.filter(\.isBackend).map(\.name).joined(separator: ", ")))")
-            }
-        }
-        if let misplaced = steps.dropFirst().first(where: \.step.isBackend) {
-            throw HostError.usage("\(misplaced.step.name) is a backend, so it can only be the first step of a pipeline")
-        }
+        let steps = try planner.plan(words)
+        runArguments = steps[0].arguments.runtime(steps[0].step)
         store.sweep()
 
         var current: CacheEntry?
@@ -78,10 +49,7 @@ public final class Engine {
             let isLast = index == steps.count - 1
             let transient = planned.step.isTransient || planned.arguments.forceTransient
                 || (planned.step.isTransientWhenLast && isLast)
-            if transient {
-                guard let parent = current else {
-                    throw HostError.usage("\(planned.step.name) cannot be transient as the first step: nothing would be left to run on")
-                }
+            if transient, let parent = current {
                 try runTransient(planned, on: parent)
             } else if let entry = try cached(planned, parent: current) {
                 current = entry
@@ -147,6 +115,11 @@ public final class Engine {
         let context = CallContext(engine: self, stepName: planned.step.name, log: openLog(machine))
         context.adopt(machine)
         defer { dropAll(context) }
+        return try keepingLog(of: machine, planned) { try runAndPublish(planned, context, machine, key: key, parent: parent, started: started) }
+    }
+
+    private func runAndPublish(_ planned: Planned, _ context: CallContext, _ machine: Machine, key: String, parent: CacheEntry?,
+                      started: Date) throws -> CacheEntry? {
         try invoke(planned, context, machine)
         guard let result = context.result else {
             output.progress("\(planned.step.name): returned nothing, so nothing was cached")
@@ -183,7 +156,26 @@ public final class Engine {
         let context = CallContext(engine: self, stepName: planned.step.name, log: openLog(machine))
         context.adopt(machine)
         defer { dropAll(context) }
-        try invoke(planned, context, machine)
+        try keepingLog(of: machine, planned) { try invoke(planned, context, machine) }
+    }
+
+    /// A step that failed keeps its log in CACHE/logs, named in the error,
+    /// for the user to read (`host cleanup logs` removes them). Not when
+    /// the failure is the command's own status (exec), which was shown.
+    private func keepingLog<T>(of machine: Machine, _ planned: Planned, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as HostError where error.status == nil && error.kind != .usage {
+            let log = machine.directory.url.appendingPathComponent("log.txt")
+            let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
+            let kept = store.location.logs.appendingPathComponent("\(stamp)-\(planned.step.name)-\(getpid()).log")
+            guard CacheStore.diskUsage(log) > 0,
+                  (try? FileManager.default.createDirectory(at: store.location.logs, withIntermediateDirectories: true,
+                                                            attributes: [.posixPermissions: 0o700])) != nil,
+                  (try? FileManager.default.copyItem(at: log, to: kept)) != nil
+            else { throw error }
+            throw HostError(error.kind, error.message + " (the step's log: \(kept.path))")
+        }
     }
 
     private func invoke(_ planned: Planned, _ context: CallContext, _ machine: Machine) throws {
@@ -191,8 +183,9 @@ public final class Engine {
         let status = FFIInvoker.call(planned.step, planned.arguments.values, call: context.raw,
                                      machine: machine.handle, result: &result)
         guard status == HOST_OK else {
-            throw HostError(.stepFailed, "\(planned.step.name) failed: \(context.error ?? "the step reported an error without a message")",
-                            status: exitStatus == 0 ? nil : exitStatus)
+            let message = context.error ?? "the step reported an error without a message"
+            if status == HOST_USAGE_ERROR { throw HostError.usage("\(planned.step.name): \(message)") }
+            throw HostError(.stepFailed, "\(planned.step.name) failed: \(message)", status: exitStatus == 0 ? nil : exitStatus)
         }
         if let result {
             guard let returned = context.machine(result) else {
@@ -208,9 +201,7 @@ public final class Engine {
         guard let origin = machine.origin, !machine.isDirty else {
             throw HostError(.plugin, "\(context.stepName): apply needs the machine as the step received it (or as an earlier apply returned it); it was already changed, so the result could not be cached correctly")
         }
-        let invocations = try PipelineParser.split(words)
-        guard invocations.count == 1 else { throw HostError(.plugin, "\(context.stepName): apply takes one step, not a pipeline") }
-        let planned = try plan(invocations[0])
+        let planned = try planner.plan(single: words)
         guard !planned.step.isBackend else { throw HostError(.plugin, "\(context.stepName): cannot apply backend step \(planned.step.name)") }
         if planned.step.isTransient || planned.arguments.forceTransient {
             try runTransient(planned, on: origin)
@@ -232,6 +223,7 @@ public final class Engine {
             try backendCall(machine, context, "create") { backend, call in
                 backend.table.create(call, machine.directory.machineDirectory.path, &machine.object)
             }
+            try giveRunArguments(machine, context)
             return machine
         }
         return try clone(parent, backend: try backend(of: parent))
@@ -251,7 +243,18 @@ public final class Engine {
         try backendCall(machine, context, "clone") { backend, call in
             backend.table.clone(call, entry.machineDirectory.path, machine.directory.machineDirectory.path, &machine.object)
         }
+        try giveRunArguments(machine, context)
         return machine
+    }
+
+    /// The backend step's run-time arguments, for a machine just made.
+    private func giveRunArguments(_ machine: Machine, _ context: CallContext) throws {
+        guard let give = machine.backend.table.set_run_arguments else { return }
+        let arena = CArena()
+        let arguments = arena.kvList(runArguments)
+        try withExtendedLifetime(arena) {
+            try backendCall(machine, context, "configure") { _, call in give(call, machine.object, arguments) }
+        }
     }
 
     /// Calls one backend function, turning HOST_ERROR into a HostError that
@@ -259,7 +262,9 @@ public final class Engine {
     private func backendCall(_ machine: Machine, _ context: CallContext, _ operation: String,
                              _ body: (BackendRef, UnsafeMutablePointer<host_call>) -> host_status) throws {
         let call = CallContext(engine: self, stepName: machine.backend.step.name, log: context.log)
-        guard body(machine.backend, call.raw) == HOST_OK else {
+        let status = body(machine.backend, call.raw)
+        if status == HOST_USAGE_ERROR { throw HostError.usage("\(machine.backend.step.name): \(call.error ?? "no reason given")") }
+        guard status == HOST_OK else {
             throw HostError(.stepFailed, "\(machine.backend.step.name) could not \(operation) the machine: \(call.error ?? "no reason given")")
         }
     }

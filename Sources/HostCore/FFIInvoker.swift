@@ -7,39 +7,9 @@ import PluginABI
 /// The descriptor was validated at load time, so the signature built here
 /// is exactly the one the plugin documented.
 enum FFIInvoker {
-    /// Owns every buffer an argument points to until the call returns:
-    /// libffi takes pointers to argument values and copies nothing.
-    private final class Arena {
-        private var blocks: [UnsafeMutableRawPointer] = []
-        deinit { blocks.forEach { $0.deallocate() } }
-
-        func store<T>(_ value: T) -> UnsafeMutableRawPointer {
-            let block = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.stride, alignment: MemoryLayout<T>.alignment)
-            block.storeBytes(of: value, as: T.self)
-            blocks.append(block)
-            return block
-        }
-
-        func string(_ text: String) -> UnsafePointer<CChar> {
-            let utf8 = Array(text.utf8CString)
-            let block = UnsafeMutableRawPointer.allocate(byteCount: utf8.count, alignment: 1)
-            utf8.withUnsafeBytes { block.copyMemory(from: $0.baseAddress!, byteCount: utf8.count) } // utf8CString is never empty
-            blocks.append(block)
-            return UnsafePointer(block.assumingMemoryBound(to: CChar.self))
-        }
-
-        func strings(_ items: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
-            let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: items.count + 1)
-            for (index, item) in items.enumerated() { array[index] = string(item) }
-            array[items.count] = nil
-            blocks.append(UnsafeMutableRawPointer(array))
-            return UnsafePointer(array)
-        }
-    }
-
     static func call(_ step: StepInfo, _ values: [ArgumentValue], call: UnsafeMutablePointer<host_call>,
                      machine: OpaquePointer?, result: UnsafeMutablePointer<OpaquePointer?>) -> host_status {
-        let arena = Arena()
+        let arena = CArena()
         var types: [UnsafeMutablePointer<ffi_type>?] = [cffi_type_pointer(), cffi_type_pointer(), cffi_type_pointer()]
         var arguments: [UnsafeMutableRawPointer?] = [arena.store(call), arena.store(machine), arena.store(result)]
         for value in values {
@@ -56,9 +26,7 @@ enum FFIInvoker {
                 let list = host_string_list(count: items.count, items: arena.strings(items))
                 types.append(cffi_type_pointer()); arguments.append(arena.store(arena.store(list)))
             case let .pairs(pairs):
-                let list = host_kv_list(count: pairs.count, keys: arena.strings(pairs.map(\.key)),
-                                        values: arena.strings(pairs.map(\.value)))
-                types.append(cffi_type_pointer()); arguments.append(arena.store(arena.store(list)))
+                types.append(cffi_type_pointer()); arguments.append(arena.store(arena.kvList(pairs)))
             }
         }
         // The cif keeps a pointer to the type array, so both live in buffers
@@ -74,6 +42,10 @@ enum FFIInvoker {
         }
         var returned: Int = 0 // an ffi_arg: libffi widens the int32 status to a full register
         ffi_call(&cif, step.entry, &returned, argumentBuffer)
-        return Int32(truncatingIfNeeded: returned) == HOST_OK.rawValue ? HOST_OK : HOST_ERROR
+        switch UInt32(truncatingIfNeeded: returned) {
+        case HOST_OK.rawValue: return HOST_OK
+        case HOST_USAGE_ERROR.rawValue: return HOST_USAGE_ERROR
+        default: return HOST_ERROR
+        }
     }
 }

@@ -30,8 +30,16 @@ public struct ParameterInfo: Sendable {
     /// The default converted to its type, checked when the plugin loaded.
     let defaultValue: ArgumentValue?
     public let help: String
+    /// Describes the running machine: left out of the cache key (HOST_PARAM_RUNTIME).
+    public let isRuntime: Bool
+    /// Never filled by a positional word (HOST_PARAM_NAMED_ONLY).
+    public let isNamedOnly: Bool
+    /// The values an int parameter accepts (HOST_PARAM_BOUNDED).
+    public let range: ClosedRange<Int64>?
 
     public var isRequired: Bool { defaultValue == nil && type != .kwargs }
+    /// Filled by a positional word when one is left.
+    var takesPosition: Bool { type.isPositional && !isNamedOnly }
 }
 
 /// A plugin file that loaded and passed validation.

@@ -36,6 +36,13 @@ public protocol BackendMachine: AnyObject {
     /// What the console printed, waiting up to `timeoutMs` for the first byte.
     func consoleRead(_ call: BackendCall, into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int64) throws -> Int
     func describe() -> String?
+    /// The backend step's run-time arguments for this run (host_backend's
+    /// set_run_arguments): name and command-line text, a list once per item.
+    func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws
+}
+
+extension BackendMachine {
+    public func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws {}
 }
 
 /// A Swift backend: how to make new machines and clones of saved ones.
@@ -93,7 +100,7 @@ enum BackendBridge {
             return HOST_ERROR
         } catch {
             call.pointee.services.pointee.set_error(call, String(describing: error))
-            return HOST_ERROR
+            return StepError.status(of: error)
         }
     }
 
@@ -177,6 +184,15 @@ enum BackendBridge {
             forget: { call, dir in
                 guard let backend, let call, let dir else { return }
                 backend.forget(BackendCall(raw: call), directory: String(cString: dir))
+            },
+            set_run_arguments: { call, machine, arguments in
+                guarded(call) { c in
+                    // host_plugin.h promises `count` non-NULL strings in each array.
+                    let pairs = arguments.map { list in (0..<list.pointee.count).map {
+                        (String(cString: list.pointee.keys[$0]!), String(cString: list.pointee.values[$0]!))
+                    } } ?? []
+                    try box(machine)?.machine.setRunArguments(c, pairs)
+                }
             }))
         return UnsafePointer(table)
     }()

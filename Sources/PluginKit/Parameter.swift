@@ -20,27 +20,42 @@ public struct Parameter: Sendable {
         }
     }
 
+    /// What host_param.flags says (host_plugin.h): run-time only, named only.
+    public struct Flags: OptionSet, Sendable {
+        public let rawValue: UInt32
+        public init(rawValue: UInt32) { self.rawValue = rawValue }
+
+        /// Describes the running machine; left out of the cache key (backend steps only).
+        public static let runtime = Flags(rawValue: HOST_PARAM_RUNTIME)
+        /// Only `--name=value` fills it, never a positional word.
+        public static let namedOnly = Flags(rawValue: HOST_PARAM_NAMED_ONLY)
+    }
+
     public let name: String
     public let kind: Kind
     /// The default as written on the command line; nil makes it required.
     public let defaultValue: String?
     public let help: String
+    public var flags: Flags = []
+    /// The values an int parameter accepts; host refuses others (exit 64).
+    public var range: ClosedRange<Int64>?
 
-    public static func string(_ name: String, default value: String? = nil, help: String = "") -> Parameter {
-        Parameter(name: name, kind: .string, defaultValue: value, help: help)
+    public static func string(_ name: String, default value: String? = nil, flags: Flags = [], help: String = "") -> Parameter {
+        Parameter(name: name, kind: .string, defaultValue: value, help: help, flags: flags)
     }
-    public static func int(_ name: String, default value: Int64? = nil, help: String = "") -> Parameter {
-        Parameter(name: name, kind: .int, defaultValue: value.map { String($0) }, help: help)
+    public static func int(_ name: String, default value: Int64? = nil, range: ClosedRange<Int64>? = nil, flags: Flags = [],
+                           help: String = "") -> Parameter {
+        Parameter(name: name, kind: .int, defaultValue: value.map { String($0) }, help: help, flags: flags, range: range)
     }
-    public static func bool(_ name: String, default value: Bool = false, help: String = "") -> Parameter {
-        Parameter(name: name, kind: .bool, defaultValue: value ? "true" : "false", help: help)
+    public static func bool(_ name: String, default value: Bool = false, flags: Flags = [], help: String = "") -> Parameter {
+        Parameter(name: name, kind: .bool, defaultValue: value ? "true" : "false", help: help, flags: flags)
     }
-    public static func double(_ name: String, default value: Double? = nil, help: String = "") -> Parameter {
-        Parameter(name: name, kind: .double, defaultValue: value.map { String($0) }, help: help)
+    public static func double(_ name: String, default value: Double? = nil, flags: Flags = [], help: String = "") -> Parameter {
+        Parameter(name: name, kind: .double, defaultValue: value.map { String($0) }, help: help, flags: flags)
     }
     /// Every `--name=value` given, in order; empty unless given.
-    public static func list(_ name: String, help: String = "") -> Parameter {
-        Parameter(name: name, kind: .list, defaultValue: "", help: help)
+    public static func list(_ name: String, flags: Flags = [], help: String = "") -> Parameter {
+        Parameter(name: name, kind: .list, defaultValue: "", help: help, flags: flags)
     }
     /// The positional words left over, as `exec CMD...` takes them.
     public static func rest(_ name: String, required: Bool = false, help: String = "") -> Parameter {

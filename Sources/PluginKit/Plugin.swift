@@ -40,7 +40,9 @@ public final class Plugin: Sendable {
                 name: UnsafePointer(strdup(parameter.name)),
                 type: parameter.kind.abi,
                 default_value: parameter.defaultValue.map { UnsafePointer(strdup($0)) },
-                help: UnsafePointer(strdup(parameter.help))))
+                help: UnsafePointer(strdup(parameter.help)),
+                flags: parameter.flags.rawValue | (parameter.range == nil ? 0 : HOST_PARAM_BOUNDED),
+                minimum: parameter.range?.lowerBound ?? 0, maximum: parameter.range?.upperBound ?? 0))
             params[index] = UnsafePointer(param)
         }
         let result = UnsafeMutablePointer<host_step>.allocate(capacity: 1)

@@ -36,9 +36,21 @@ public struct Step: Sendable {
 }
 
 /// An error a plugin throws to fail its step; host shows the message.
+/// A usage error (what the user wrote cannot work) makes host exit 64.
 public struct StepError: Error, CustomStringConvertible {
     public let description: String
-    public init(_ message: String) { description = message }
+    public let isUsage: Bool
+    public init(_ message: String) { self.init(message, isUsage: false) }
+    private init(_ message: String, isUsage: Bool) {
+        description = message
+        self.isUsage = isUsage
+    }
+    public static func usage(_ message: String) -> StepError { StepError(message, isUsage: true) }
+
+    /// The status an error thrown out of a plugin function returns.
+    static func status(of error: any Error) -> host_status {
+        (error as? StepError)?.isUsage == true ? HOST_USAGE_ERROR : HOST_ERROR
+    }
 }
 
 /// How loud a log line is: info and warnings reach the terminal, debug only

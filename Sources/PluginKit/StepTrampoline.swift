@@ -81,7 +81,7 @@ enum StepTrampoline {
             return HOST_ERROR // host already holds the message
         } catch {
             call.pointee.services.pointee.set_error(call, String(describing: error))
-            return HOST_ERROR
+            return StepError.status(of: error)
         }
     }
 

@@ -5,7 +5,7 @@ import Testing
 /// ssh, upload and download steps. Debian is installed once per test run
 /// (mmdebstrap from Debian's mirror, about two minutes under TCG).
 @Suite(.serialized) struct DebianTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer", "ansible", "script"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer", "ansible", "script", "self_test", "console"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 
@@ -52,6 +52,43 @@ import Testing
         #expect(exec.err.contains("refusing to connect: the machine's SSH host key is not the one recorded in"))
     }
 
+    @Test func anInteractiveShellOnARealTerminal() throws {
+        let sandbox = try sandbox()
+        let session = try sandbox.onTerminal([["expect", ":~# "], ["send", "echo ssh-$((40+2)); tty\r"], ["expect", "ssh-42"],
+                                              ["expect", "/dev/pts/"], ["send", "exit\r"]], ["os.debian", "+", "ssh"])
+        #expect(session.status == 0, "\(session.screen)")
+        // ssh ended by a signal: host says so, with the signal's name.
+        let killed = try sandbox.onTerminal([["expect", ":~# "], ["kill", "ssh"], ["expect", "ssh was killed by signal 9"]],
+                                            ["os.debian", "+", "ssh"])
+        #expect(killed.status == 137, "\(killed.screen)")
+    }
+
+    @Test func theConsoleLogsRootInOnARealTerminal() throws {
+        let sandbox = try sandbox()
+        let session = try sandbox.onTerminal([["expect", "press Ctrl-] to detach"], ["send", "echo console-$((40+2))\r"],
+                                              ["expect", "console-42"], ["send", "\u{1d}"], ["expect", "detached from the console"]],
+                                             ["os.debian", "+", "console"])
+        #expect(session.status == 0, "\(session.screen)")
+    }
+
+    @Test func aRestoredGuestsClockIsTheHosts() throws {
+        let sandbox = try sandbox()
+        let saved = ["os.debian", "+", "exec", "echo saved at $(date +%s) > /root/saved"]
+        _ = try sandbox.succeed(saved + ["+", "exec", "true"])
+        Thread.sleep(forTimeInterval: 6) // the snapshot is now 6 s old
+        let before = Date().timeIntervalSince1970
+        let run = try sandbox.succeed(saved + ["+", "exec", "date +%s.%N"])
+        let after = Date().timeIntervalSince1970
+        #expect(run.err.contains("exec: cached"))
+        let guest = try #require(Double(run.out.trimmingCharacters(in: .whitespacesAndNewlines)))
+        #expect(guest >= before - 2 && guest <= after + 2, "the guest said \(guest), the host's run lasted \(before)...\(after)")
+    }
+
+    @Test func commandsAndTransfersShareOneConnection() throws {
+        let run = try sandbox().succeed(["os.debian", "+", "self_test.connections"])
+        #expect(run.out.hasPrefix("1 connection(s): 10.0.2.2 "), "\(run.out)")
+    }
+
     @Test func uploadIsADependencyAndDownloadBringsFilesBack() throws {
         let sandbox = try sandbox()
         let app = sandbox.file("app")
@@ -71,5 +108,15 @@ import Testing
         let back = sandbox.file("back")
         _ = try sandbox.succeed(["os.debian", "+", "upload", app.path, "/root/app", "+", "download", "/root/app", back.path])
         #expect(try String(contentsOf: back.appendingPathComponent("test.sh"), encoding: .utf8) == "#!/bin/sh\necho version two\n")
+
+        // An existing host file is never overwritten without --force.
+        let file = sandbox.file("hostname")
+        try "mine\n".write(to: file, atomically: true, encoding: .utf8)
+        let refused = try sandbox.run(["os.debian", "+", "download", "/etc/hostname", file.path])
+        #expect(refused.status == 64)
+        #expect(refused.err.contains("\(file.path) exists already; remove it or pass --force to overwrite it"))
+        #expect(try String(contentsOf: file, encoding: .utf8) == "mine\n")
+        _ = try sandbox.succeed(["os.debian", "+", "download", "/etc/hostname", file.path, "--force"])
+        #expect(try String(contentsOf: file, encoding: .utf8) == "debian\n")
     }
 }

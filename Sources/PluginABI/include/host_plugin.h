@@ -37,7 +37,13 @@ extern "C" {
 #endif
 
 #define HOST_ABI_MAJOR 1
-#define HOST_ABI_MINOR 2 /* 1.1: services->fetch; 1.2: host_backend.forget */
+/* What each minor version added (a plugin declares the lowest it needs):
+ *   1.1  services->fetch
+ *   1.2  host_backend.forget
+ *   1.3  HOST_USAGE_ERROR; host_param.flags (HOST_PARAM_RUNTIME,
+ *        HOST_PARAM_NAMED_ONLY, HOST_PARAM_BOUNDED), .minimum, .maximum;
+ *        host_backend.set_run_arguments */
+#define HOST_ABI_MINOR 3
 
 /* The name of the one function a plugin exports. A future incompatible ABI
  * gets a new name (…_v2), so an old host never calls a new plugin's entry. */
@@ -46,6 +52,11 @@ extern "C" {
 typedef enum host_status {
     HOST_OK = 0,
     HOST_ERROR = 1,
+    /* (1.3) Failed because of what the user wrote (a value the step cannot
+     * use, a file that exists without --force): host reports the message
+     * like its own usage errors and exits 64 (EX_USAGE). Anything else a
+     * plugin returns that is not HOST_OK is HOST_ERROR. */
+    HOST_USAGE_ERROR = 2,
 } host_status;
 
 /* Opaque handles, owned by host. A host_call lives for one call from host
@@ -99,7 +110,28 @@ typedef struct host_param {
     const char *default_value;
     /* One line for `host help STEP`. May be NULL. */
     const char *help;
+    /* (1.3) HOST_PARAM_* flags below; host refuses a step with a flag it
+     * does not know. Zero in a 1.0-1.2 plugin. */
+    uint32_t flags;
+    /* (1.3) With HOST_PARAM_BOUNDED, the inclusive range of an INT
+     * parameter: host refuses other values as a usage error (exit 64)
+     * before the step runs, and checks the default against it on load. */
+    int64_t minimum;
+    int64_t maximum;
 } host_param;
+
+/* (1.3) The parameter describes the running machine, not what is built
+ * (forwarded ports): it is left out of the cache key, so changing it never
+ * rebuilds anything. Only on a backend step's parameters: host hands
+ * their values to host_backend.set_run_arguments for every machine of the
+ * run, restored or built, which applies them at every start. */
+#define HOST_PARAM_RUNTIME 0x1u
+/* (1.3) Only `--name=value` fills it, never a positional word: for options
+ * (`--force`) that must not swallow a stray word meant for a REST
+ * parameter or another positional one. */
+#define HOST_PARAM_NAMED_ONLY 0x2u
+/* (1.3) An INT parameter whose value must lie in [minimum, maximum]. */
+#define HOST_PARAM_BOUNDED 0x4u
 
 /* ---- Steps -------------------------------------------------------------- */
 
@@ -338,6 +370,14 @@ struct host_backend {
      * only when no run uses the machine; failures are the backend's to
      * report with services->log. May be NULL. */
     void (*forget)(host_call *call, const char *dir);
+    /* (1.3) The values of the backend step's HOST_PARAM_RUNTIME parameters
+     * for this run, given for every machine right after create or clone and
+     * before up, also when the backend step itself was reused from the
+     * cache: what they set (forwarded ports) holds at every start and
+     * restore, and is not saved by down. Every such parameter appears, as
+     * command-line text (a default if not given; a LIST once per item, in
+     * order). HOST_USAGE_ERROR when a value cannot be used. May be NULL. */
+    host_status (*set_run_arguments)(host_call *call, void *machine, const host_kv_list *arguments);
 };
 
 /* The v1 sizes: host rejects anything smaller. */

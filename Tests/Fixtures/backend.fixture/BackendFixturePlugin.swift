@@ -10,6 +10,8 @@ final class DirectoryMachine: BackendMachine {
     /// What the console printed and the reader has not taken yet.
     private var console: [UInt8] = []
     private var typed: [UInt8] = []
+    /// The run-time --run-note of this run, written to /run-note at every start.
+    private var runNote = ""
 
     init(directory: String) {
         root = URL(fileURLWithPath: directory).appendingPathComponent("root")
@@ -19,7 +21,13 @@ final class DirectoryMachine: BackendMachine {
         guard FileManager.default.fileExists(atPath: root.path) else {
             throw StepError("fixture machine \(root.path) is missing its root directory")
         }
+        try (runNote + "\n").write(to: root.appendingPathComponent("run-note"), atomically: true, encoding: .utf8)
         console += Array("fixture$ ".utf8)
+    }
+
+    func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws {
+        runNote = arguments.first { $0.0 == "run-note" }?.1 ?? ""
+        if runNote == "refuse" { throw StepError.usage("--run-note=refuse is refused, as a test of usage errors") }
     }
 
     func down(_ call: BackendCall) throws {} // the files are the whole state
@@ -108,7 +116,8 @@ struct DirectoryBackend: Backend {
 let plugin = Plugin(name: "backend.fixture", version: "1.0.0", steps: [
     Step("backend.fixture", summary: "TEST FIXTURE: machines that are plain directories (no VM)",
          flags: .backend,
-         parameters: [.string("label", default: "fixture", help: "written to /label in the new machine")]) { call in
+         parameters: [.string("label", default: "fixture", help: "written to /label in the new machine"),
+                      .string("run-note", default: "", flags: .runtime, help: "written to /run-note at every start (run-time only)")]) { call in
         guard let machine = call.backendMachine(as: DirectoryMachine.self) else {
             throw StepError("backend.fixture was given a machine of another backend")
         }

@@ -93,6 +93,19 @@ final class Sandbox: @unchecked Sendable {
         return process
     }
 
+    /// Runs host on a real pseudo-terminal through Tests/Fixtures/pty_driver.py,
+    /// which waits for texts and types keys as the script says (["expect",
+    /// TEXT], ["send", TEXT], ["kill", NAME]); returns host's exit status
+    /// and everything the terminal showed.
+    func onTerminal(_ script: [[String]], _ arguments: [String]) throws -> (status: Int32?, screen: String) {
+        let driver = Self.repository.appendingPathComponent("Tests/Fixtures/pty_driver.py").path
+        let json = String(decoding: try JSONSerialization.data(withJSONObject: script), as: UTF8.self)
+        let session = try Self.execute("/usr/bin/env", ["python3", driver, json, Self.products.appendingPathComponent("host").path] + arguments,
+                                       environment: environment)
+        let status = session.out.split(separator: "\n").first { $0.hasPrefix("exit ") }.flatMap { Int32($0.dropFirst(5)) }
+        return (session.status == 0 ? status : nil, session.out + session.err)
+    }
+
     /// Output goes to files, so a chatty child can never fill a pipe and hang.
     static func execute(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")

@@ -1,0 +1,174 @@
+import Foundation
+
+/// What `host --help` says, and the same words as the man page host(1):
+/// one text, two renderings, so they never disagree.
+enum HelpText {
+    static let version = "0.1.0"
+    static let summary = "fresh virtual machines and containers, built once by cached pipeline steps"
+
+    static let synopsis = [
+        "host [--quiet | --verbose] STEP [ARGS...] [+ STEP [ARGS...]]...",
+        "host list-plugins [--json]",
+        "host help STEP",
+        "host cache ls [--json]",
+        "host cleanup machines [all | expired] | downloads | logs | everything [--json]",
+        "host completion bash | zsh | fish",
+    ]
+
+    static let description = """
+        A pipeline is steps joined by `+`. The first step makes a machine (a backend such as \
+        backend.qemu, or an operating system such as os.debian on the default backend); every \
+        later step takes the machine and either returns it, and host caches the result as a live \
+        snapshot, or returns nothing (a transient step: its changes are dropped). Running the same \
+        pipeline again restores the last cached machine instead of redoing the work. Each step is \
+        NAME [POSITIONAL...] [--key=value | --flag | --no-flag]...; a repeated --key makes a list; \
+        after `--` every word is positional; `++` stands for a literal `+` word. `--transient` on \
+        any step drops its changes. host's own messages go to standard error; standard output \
+        belongs to the steps.
+        """
+
+    typealias Item = (name: String, meaning: String)
+
+    static let commands: [Item] = [
+        ("STEP [ARGS...] [+ STEP...]", "run a pipeline"),
+        ("list-plugins [--json]", "every step of every installed plugin, and plugins that failed to load"),
+        ("help STEP", "one step: what it does and its parameters"),
+        ("cache ls [--json]", "cached machines: key, size, age, expiry, pipeline"),
+        ("cleanup machines [all|expired]", "remove cached machines (default: expired ones); never one another run uses"),
+        ("cleanup downloads", "remove downloaded images (cloud images, kept across pipelines)"),
+        ("cleanup logs", "remove the logs kept of failed steps"),
+        ("cleanup everything", "all of the above"),
+        ("completion bash|zsh|fish", "print the shell completion script (scripts/setup installs it)"),
+    ]
+
+    static let options: [Item] = [
+        ("-q, --quiet", "print no progress, only the steps' output and errors (exec's own failure status is not repeated)"),
+        ("-v, --verbose", "also print the steps' debug log lines"),
+        ("-h, --help", "show this help"),
+        ("--version", "show host's version"),
+    ]
+
+    static let environment: [Item] = [
+        ("HOST_CACHE_DIR", "where host keeps cached machines, downloads, keys and logs (default: $XDG_CACHE_HOME/host, else ~/.cache/host)"),
+        ("HOST_PLUGIN_PATH", "colon-separated directories searched for plugins, after BIN/../lib/host/plugins and before ~/.local/lib/host/plugins"),
+        ("HOST_DEFAULT_BACKEND", "the backend a pipeline runs on when its first step is not one (default: backend.qemu)"),
+        ("HOST_QEMU_ACCEL", "tcg or kvm: skip backend.qemu's KVM probe and use this accelerator"),
+        ("HOST_CRIU", "the criu program backend.podman-criu uses, or `none` to save containers without their processes"),
+        ("HOST_DEBIAN_MIRROR", "os.debian's Debian mirror (default: mmdebstrap's)"),
+        ("HOST_FEDORA_MIRROR", "os.fedora's mirror (default: https://download.fedoraproject.org/pub/fedora/linux)"),
+        ("HOST_ALPINE_MIRROR", "os.alpine's mirror (default: https://dl-cdn.alpinelinux.org/alpine)"),
+        ("XDG_RUNTIME_DIR", "where transient machines live while they run (default: /dev/shm)"),
+    ]
+
+    static let examples: [Item] = [
+        ("host os.debian + ssh", "install Debian once, then get a root shell in a fresh copy of it within seconds"),
+        ("host os.debian + ansible package --name=patch --state=present + exec 'patch --version'",
+         "install a package with ansible (cached), then run a command in a throwaway copy"),
+        ("host backend.qemu --ram=2G --forward=8080:80 + os.busybox + console",
+         "a tiny VM with 2 GiB of RAM and a forwarded port, on its serial console (Ctrl-] detaches)"),
+    ]
+
+    /// Exit statuses: sysexits, as `host: error:` messages carry them.
+    static let exitStatus: [Item] = [
+        ("0", "success; a step such as exec or script.test may pass on its command's status instead"),
+        ("1", "a step failed"),
+        ("64", "usage error: the command line cannot work (unknown step or parameter, wrong value, impossible pipeline)"),
+        ("69", "a plugin is missing or broken"),
+        ("72", "this machine lacks something host needs (a tool, space, a permission)"),
+        ("74", "the cache could not be read or written"),
+    ]
+
+    static func terminal() -> String {
+        func table(_ items: [Item]) -> String {
+            let width = min(items.map(\.name.count).max() ?? 0, 34)
+            return items.map { item in
+                item.name.count > width
+                    ? "  \(item.name)\n  \(String(repeating: " ", count: width))  \(item.meaning)"
+                    : "  \(item.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(item.meaning)"
+            }.joined(separator: "\n")
+        }
+        return """
+            host \(version): \(summary)
+
+            USAGE:
+            \(synopsis.map { "  " + $0 }.joined(separator: "\n"))
+
+            \(wrap(description, width: 78))
+
+            COMMANDS:
+            \(table(commands))
+
+            OPTIONS (before the first step):
+            \(table(options))
+
+            ENVIRONMENT:
+            \(table(environment))
+
+            EXAMPLES:
+            \(examples.map { "  $ \($0.name)\n      \($0.meaning)" }.joined(separator: "\n"))
+
+            EXIT STATUS:
+            \(table(exitStatus))
+
+            `host help STEP` shows one step's parameters; `man host` shows this page.
+            """
+    }
+
+    /// The man page, in roff.
+    static func manual() -> String {
+        func escaped(_ text: String) -> String {
+            text.replacingOccurrences(of: "\\", with: "\\e").replacingOccurrences(of: "-", with: "\\-")
+                .split(separator: "\n", omittingEmptySubsequences: false)
+                .map { $0.hasPrefix(".") || $0.hasPrefix("'") ? "\\&" + $0 : String($0) }.joined(separator: "\n")
+        }
+        func list(_ items: [Item]) -> String {
+            items.map { ".TP\n.B \(escaped($0.name))\n\(escaped($0.meaning))" }.joined(separator: "\n")
+        }
+        return """
+            .TH HOST 1 "" "host \(version)" "User Commands"
+            .SH NAME
+            host \\- \(escaped(summary))
+            .SH SYNOPSIS
+            \(synopsis.map { ".B \(escaped($0))\n.br" }.joined(separator: "\n"))
+            .SH DESCRIPTION
+            \(escaped(description))
+            .SH COMMANDS
+            \(list(commands))
+            .SH OPTIONS
+            Options come before the first step.
+            \(list(options))
+            .SH ENVIRONMENT
+            \(list(environment))
+            .SH EXAMPLES
+            \(examples.map { ".TP\n.B $ \(escaped($0.name))\n\(escaped($0.meaning))" }.joined(separator: "\n"))
+            .SH EXIT STATUS
+            \(list(exitStatus))
+            .SH FILES
+            .TP
+            .B ~/.cache/host
+            cached machines (machines/), downloads, the per\\-user SSH key (ssh/), logs of failed steps (logs/)
+            .TP
+            .B ~/.local/lib/host/plugins
+            plugins: shared objects speaking host_plugin.h
+            .SH SEE ALSO
+            .BR ssh (1),
+            .BR qemu\\-system\\-x86_64 (1),
+            .BR podman (1),
+            .BR ansible\\-playbook (1)
+
+            """
+    }
+
+    static func wrap(_ text: String, width: Int) -> String {
+        var lines: [String] = [], line = ""
+        for word in text.split(separator: " ") {
+            if !line.isEmpty && line.count + 1 + word.count > width {
+                lines.append(line)
+                line = ""
+            }
+            line += (line.isEmpty ? "" : " ") + word
+        }
+        if !line.isEmpty { lines.append(line) }
+        return lines.joined(separator: "\n")
+    }
+}

@@ -1,0 +1,83 @@
+import Foundation
+
+/// Turns command-line words into the steps to run, and refuses, before any
+/// work, a pipeline that cannot work: each refusal is a usage error whose
+/// one sentence says what to write instead.
+struct PipelinePlanner {
+    let registry: PluginRegistry
+    /// Which backend a pipeline starts on when its first step is not one.
+    let defaultBackend: String
+
+    /// One step of a pipeline, resolved and with its arguments converted.
+    struct Planned {
+        let step: StepInfo
+        let arguments: BoundArguments
+        /// The step as a person would type it, for manifests and messages.
+        let text: String
+    }
+
+    /// The whole pipeline, the default backend first when none was named.
+    func plan(_ words: [String]) throws -> [Planned] {
+        let invocations = try PipelineParser.split(words)
+        // Shape before arguments: `host ansible` should hear that it needs a
+        // machine, not that the module is missing.
+        var steps = try invocations.map { try registry.step(named: $0.name) }
+        try checkShape(steps, invocations)
+        var planned = try zip(steps, invocations).map { try Self.bind($1, to: $0) }
+        if !steps[0].isBackend {
+            let backend: StepInfo
+            do {
+                backend = try registry.step(named: defaultBackend)
+            } catch {
+                throw HostError.usage("\(steps[0].name) runs on the default backend \(defaultBackend), which is not installed; start the pipeline with a backend step or set HOST_DEFAULT_BACKEND (\(registry.steps.filter(\.isBackend).map(\.name).joined(separator: ", ")))")
+            }
+            planned.insert(try Self.bind(.init(name: defaultBackend, words: []), to: backend), at: 0)
+            steps.insert(backend, at: 0)
+        }
+        if planned[0].arguments.forceTransient {
+            throw HostError.usage("\(planned[0].step.name) cannot be transient: it makes the machine every later step works on; remove --transient")
+        }
+        if let first = planned.dropFirst().first, first.step.startsPipeline, planned.count > 2,
+           first.step.isTransient || first.arguments.forceTransient {
+            throw HostError.usage("\(first.step.name) --transient would drop the system it installs, so \(planned[2].step.name) would get an empty machine; remove --transient (the installed system is cached and reused)")
+        }
+        return planned
+    }
+
+    /// The one step `apply` runs.
+    func plan(single words: [String]) throws -> Planned {
+        let invocations = try PipelineParser.split(words)
+        guard invocations.count == 1 else { throw HostError(.plugin, "apply takes one step, not a pipeline") }
+        return try Self.bind(invocations[0], to: try registry.step(named: invocations[0].name))
+    }
+
+    private func checkShape(_ steps: [StepInfo], _ invocations: [PipelineParser.Invocation]) throws {
+        guard steps[0].startsPipeline else {
+            let starters = registry.steps.filter(\.startsPipeline).map(\.name)
+            let example = starters.first { $0.hasPrefix("os.") } ?? starters.first ?? "backend.qemu"
+            throw HostError.usage("\(steps[0].name) needs a machine, so it cannot start a pipeline; start with a step that makes one (\(starters.joined(separator: ", "))), as in `host \(example) + \(invocations[0].name)`")
+        }
+        for (index, step) in steps.enumerated().dropFirst() {
+            if step.isBackend {
+                let others = invocations.indices.filter { $0 != index }.map { invocations[$0].name }
+                throw HostError.usage(steps[0].isBackend
+                    ? "a pipeline runs on one backend, and this one starts with \(steps[0].name); remove \(step.name)"
+                    : "\(step.name) is a backend, so it can only be the first step of a pipeline, as in `host \(step.name) + \(others.joined(separator: " + "))`")
+            }
+            if step.startsPipeline && !(index == 1 && steps[0].isBackend) {
+                throw HostError.usage("\(step.name) installs a new system, so it can only come first or right after a backend step; make it a pipeline of its own, as in `host \(steps[0].isBackend ? steps[0].name + " + " : "")\(step.name) + ...`")
+            }
+        }
+    }
+
+    private static func bind(_ invocation: PipelineParser.Invocation, to step: StepInfo) throws -> Planned {
+        let arguments = try ArgumentBinder.bind(invocation.words, to: step)
+        let text = ([invocation.name] + invocation.words.map(quote)).joined(separator: " ")
+        return Planned(step: step, arguments: arguments, text: text)
+    }
+
+    static func quote(_ word: String) -> String {
+        let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "-_=./,:@%+".contains($0) }
+        return plain && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+    }
+}
