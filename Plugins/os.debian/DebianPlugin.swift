@@ -56,10 +56,11 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         func install(_ base: [String], hook: String, into target: URL) throws {
             call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
             // mmdebstrap's "I: ..." lines name each phase as it starts: the progress.
+            let phases = ["running apt-get update", "downloading packages", "extracting archives", "installing", "cleaning", "success"]
             try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
                                             "--customize-hook=" + hook, call.string("release"), target.path]
                                             + (mirror.isEmpty ? [] : [mirror]), package: "mmdebstrap") { line in
-                let phase = line.hasPrefix("I: ")
+                let phase = line.hasPrefix("I: ") && phases.contains { line.dropFirst(3).hasPrefix($0) }
                 call.log(phase ? "mmdebstrap: " + line.dropFirst(3) : line, level: phase ? .info : .debug)
             }
         }
@@ -97,6 +98,7 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         try? FileManager.default.removeItem(at: root) // the image holds it now; free the disk before booting
 
         // Up when SSH answers and systemd has finished starting.
+        call.log("first boot: waiting for systemd to finish starting")
         try call.start()
         let deadline = Date().addingTimeInterval(TimeInterval(call.int("boot-timeout")))
         while true {

@@ -16,7 +16,11 @@ let plugin = Plugin(name: "ssh", version: "1.0.0", steps: [
         let ssh = try HostTool.path("ssh", package: "openssh-client")
         // A terminal for the shell only when there is one to give it.
         let terminal = command.isEmpty ? (isatty(0) == 1 ? ["-t"] : ["-T"]) : []
-        let ending = try TerminalProgram.run(ssh, terminal + arguments + (command.isEmpty ? [] : ["--", command.joined(separator: " ")]))
+        let (ending, interrupted) = try TerminalProgram.run(ssh, terminal + arguments + (command.isEmpty ? [] : ["--", command.joined(separator: " ")]))
+        guard !interrupted else {
+            call.setExitStatus(128 + SIGINT)
+            throw StepError("interrupted (Ctrl-C); what ran is not kept")
+        }
         call.setExitStatus(ending.status)
         switch ending {
         case .exited(255):

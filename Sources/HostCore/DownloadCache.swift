@@ -162,7 +162,9 @@ struct DownloadCache {
         let message = showProgress ? Data() : errors.fileHandleForReading.readDataToEndOfFile()
         process.waitUntilExit()
         guard process.terminationStatus == 0 else {
-            let reason = String(decoding: message, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines)
+            // curl says it again on every retry: its last line is the reason.
+            let reason = String(decoding: message, as: UTF8.self).split(separator: "\n")
+                .last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? ""
             throw CurlFailed(status: process.terminationStatus,
                              description: "could not download \(url)" + (reason.isEmpty ? " (curl status \(process.terminationStatus))" : ": \(reason)"))
         }

@@ -7,9 +7,9 @@ import Foundation
 /// dispositions and an empty signal mask (host ignores SIGPIPE, and an
 /// inherited "ignore" would survive exec); and with standard input, output
 /// and error the terminal itself, every other descriptor closed. Meanwhile
-/// host ignores SIGINT and SIGQUIT, as system(3) does, so Ctrl-C reaches the
-/// program and not host's teardown; afterwards host restores its handlers
-/// and the terminal's mode, however the program ended.
+/// host only notes SIGINT and SIGQUIT, as system(3) ignores them, so Ctrl-C
+/// ends the program and not host's teardown; afterwards host restores its
+/// handlers and the terminal's mode, however the program ended.
 public enum TerminalProgram {
     public enum Ending: Equatable, Sendable {
         case exited(Int32)
@@ -24,7 +24,8 @@ public enum TerminalProgram {
         }
     }
 
-    public static func run(_ executable: String, _ arguments: [String]) throws -> Ending {
+    /// How the program ended, and whether Ctrl-C (or SIGQUIT) reached it.
+    public static func run(_ executable: String, _ arguments: [String]) throws -> (ending: Ending, interrupted: Bool) {
         var attributes = posix_spawnattr_t()
         posix_spawnattr_init(&attributes)
         defer { posix_spawnattr_destroy(&attributes) }
@@ -44,10 +45,11 @@ public enum TerminalProgram {
         }
 
         let terminal = TerminalMode.save()
-        var ignore = sigaction(), savedInterrupt = sigaction(), savedQuit = sigaction()
-        ignore.__sigaction_handler.sa_handler = SIG_IGN
-        sigaction(SIGINT, &ignore, &savedInterrupt)
-        sigaction(SIGQUIT, &ignore, &savedQuit)
+        var note = sigaction(), savedInterrupt = sigaction(), savedQuit = sigaction()
+        interrupted = 0
+        note.__sigaction_handler.sa_handler = { _ in interrupted = 1 }
+        sigaction(SIGINT, &note, &savedInterrupt)
+        sigaction(SIGQUIT, &note, &savedQuit)
         defer {
             terminal?.restore()
             sigaction(SIGINT, &savedInterrupt, nil)
@@ -67,9 +69,13 @@ public enum TerminalProgram {
         }
         // WIFEXITED and friends are macros Swift cannot import.
         let signal = status & 0x7f
-        return signal == 0 ? .exited((status >> 8) & 0xff) : .killed(signal: signal)
+        return (signal == 0 ? .exited((status >> 8) & 0xff) : .killed(signal: signal), interrupted != 0)
     }
 }
+
+/// Set by the handler while a terminal program runs: a plain word, which a
+/// signal handler may write.
+nonisolated(unsafe) private var interrupted: sig_atomic_t = 0
 
 /// The terminal's mode (raw or cooked, echo) as it was, to put back.
 public struct TerminalMode {

@@ -9,7 +9,7 @@ import Testing
     /// The fixture backend plus the real OS, transfer and backend plugins,
     /// which these checks refuse before they could run.
     func sandbox() throws -> Sandbox {
-        try Sandbox(plugins: Sandbox.standardPlugins + ["os_busybox", "os_debian", "backend_qemu", "transfer", "ansible"])
+        try Sandbox(plugins: Sandbox.standardPlugins + ["os_busybox", "os_debian", "os_fedora", "backend_qemu", "transfer", "ansible"])
     }
 
     @Test func pipelinesThatCannotWorkAreRefusedBeforeAnyWork() throws {
@@ -56,6 +56,14 @@ import Testing
             #expect(run.out == "\(note)\n")
         }
         #expect(sandbox.runs(record) == 1)
+    }
+
+    @Test func anUnreachableMirrorIsNamedOnceWithTheWayToChangeIt() throws {
+        // Port 1 on loopback: nothing listens, so the connection is refused at once.
+        let run = try sandbox().run(["os.fedora", "--mirror=http://127.0.0.1:1/fedora", "+", "exec", "true"])
+        #expect(run.status == 1)
+        #expect(run.err.components(separatedBy: "the Fedora mirror http://127.0.0.1:1/fedora did not answer; another one: --mirror=URL or HOST_FEDORA_MIRROR=URL").count == 2, "\(run.err)")
+        #expect(run.err.components(separatedBy: "curl: (7)").count == 2, "\(run.err)")
     }
 
     @Test func quietLeavesACommandsStatusToItself() throws {
