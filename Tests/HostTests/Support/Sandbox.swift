@@ -106,6 +106,20 @@ final class Sandbox: @unchecked Sendable {
         return (session.status == 0 ? status : nil, session.out + session.err)
     }
 
+    /// Saves a step on `os`, waits until its snapshot is 6 s old, restores
+    /// it and asks the guest the time: with the host's before and after
+    /// that run, in seconds since 1970.
+    func clockAfterRestore(of os: String) throws -> (guest: Double, before: Double, after: Double) {
+        let saved = [os, "+", "exec", "echo saved at $(date +%s) > /root/saved"]
+        _ = try succeed(saved + ["+", "exec", "true"])
+        Thread.sleep(forTimeInterval: 6)
+        let before = Date().timeIntervalSince1970
+        let run = try succeed(saved + ["+", "exec", "date +%s"])
+        let after = Date().timeIntervalSince1970
+        #expect(run.err.contains("exec: cached"))
+        return (try #require(Double(run.out.trimmingCharacters(in: .whitespacesAndNewlines))), before, after)
+    }
+
     /// Output goes to files, so a chatty child can never fill a pipe and hang.
     static func execute(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
