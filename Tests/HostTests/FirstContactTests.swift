@@ -60,7 +60,8 @@ import Testing
 
     @Test func anUnreachableMirrorIsNamedOnceWithTheWayToChangeIt() throws {
         // Port 1 on loopback: nothing listens, so the connection is refused at once.
-        let run = try sandbox().run(["os.fedora", "--mirror=http://127.0.0.1:1/fedora", "+", "exec", "true"])
+        let run = try sandbox().run(["backend.qemu", "+", "os.fedora", "--mirror=http://127.0.0.1:1/fedora", "+", "exec", "true"],
+                                    extraEnvironment: ["HOST_QEMU_ACCEL": "tcg"])
         #expect(run.status == 1)
         #expect(run.err.components(separatedBy: "the Fedora mirror http://127.0.0.1:1/fedora did not answer; another one: --mirror=URL or HOST_FEDORA_MIRROR=URL").count == 2, "\(run.err)")
         #expect(run.err.components(separatedBy: "curl: (7)").count == 2, "\(run.err)")

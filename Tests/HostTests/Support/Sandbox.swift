@@ -106,6 +106,13 @@ final class Sandbox: @unchecked Sendable {
         return (session.status == 0 ? status : nil, session.out + session.err)
     }
 
+    /// `PIPELINE + console` on a real terminal: waits for the console, types
+    /// a command, reads its answer and detaches with Ctrl-].
+    func consoleSession(_ pipeline: [String]) throws -> (status: Int32?, screen: String) {
+        try onTerminal([["expect", "press Ctrl-] to detach"], ["send", "echo console-$((40+2))\r"], ["expect", "console-42"],
+                        ["send", "\u{1d}"], ["expect", "detached from the console"]], pipeline + ["+", "console"])
+    }
+
     /// Saves a step on `os`, waits until its snapshot is 6 s old, restores
     /// it and asks the guest the time: with the host's before and after
     /// that run, in seconds since 1970.
