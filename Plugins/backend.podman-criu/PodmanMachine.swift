@@ -122,7 +122,7 @@ final class PodmanMachine: BackendMachine {
     private func remove(_ podman: Podman) {
         console?.close()
         console = nil
-        if let container { try? podman.run(["rm", "--force", "--time", "0", container]) }
+        if let container { _ = try? podman.run(["rm", "--force", "--time", "0", container]) }
         container = nil
         restored = false
     }

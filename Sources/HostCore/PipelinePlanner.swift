@@ -21,7 +21,7 @@ struct PipelinePlanner {
         let invocations = try PipelineParser.split(words)
         // Shape before arguments: `host ansible` should hear that it needs a
         // machine, not that the module is missing.
-        var steps = try invocations.map { try registry.step(named: $0.name) }
+        let steps = try invocations.map { try registry.step(named: $0.name) }
         try checkShape(steps, invocations)
         var planned = try zip(steps, invocations).map { try Self.bind($1, to: $0) }
         if !steps[0].isBackend {
@@ -32,7 +32,6 @@ struct PipelinePlanner {
                 throw HostError.usage("\(steps[0].name) runs on the default backend \(defaultBackend), which is not installed; start the pipeline with a backend step or set HOST_DEFAULT_BACKEND (\(registry.steps.filter(\.isBackend).map(\.name).joined(separator: ", ")))")
             }
             planned.insert(try Self.bind(.init(name: defaultBackend, words: []), to: backend), at: 0)
-            steps.insert(backend, at: 0)
         }
         if planned[0].arguments.forceTransient {
             throw HostError.usage("\(planned[0].step.name) cannot be transient: it makes the machine every later step works on; remove --transient")

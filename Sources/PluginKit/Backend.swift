@@ -186,13 +186,7 @@ enum BackendBridge {
                 backend.forget(BackendCall(raw: call), directory: String(cString: dir))
             },
             set_run_arguments: { call, machine, arguments in
-                guarded(call) { c in
-                    // host_plugin.h promises `count` non-NULL strings in each array.
-                    let pairs = arguments.map { list in (0..<list.pointee.count).map {
-                        (String(cString: list.pointee.keys[$0]!), String(cString: list.pointee.values[$0]!))
-                    } } ?? []
-                    try box(machine)?.machine.setRunArguments(c, pairs)
-                }
+                guarded(call) { try box(machine)?.machine.setRunArguments($0, arguments?.pointee.pairs ?? []) }
             }))
         return UnsafePointer(table)
     }()

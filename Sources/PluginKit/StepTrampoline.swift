@@ -8,6 +8,13 @@ import PluginABI
 /// signature its declared parameters describe (host_step_entry in
 /// host_plugin.h). libffi builds the function at load time; its generic
 /// handler unpacks the arguments by the declared types and runs the closure.
+extension host_kv_list {
+    /// host_plugin.h promises `count` non-NULL strings in each array.
+    var pairs: [(String, String)] {
+        (0..<count).map { (String(cString: keys[$0]!), String(cString: values[$0]!)) }
+    }
+}
+
 enum StepTrampoline {
     /// Owns what the libffi closure points to; kept alive for the process
     /// lifetime, as the entry may be called at any time.
@@ -100,8 +107,7 @@ enum StepTrampoline {
             guard let list = slot.load(as: UnsafePointer<host_string_list>?.self)?.pointee else { return .list([]) }
             return .list((0..<list.count).map { String(cString: list.items[$0]!) })
         case .kwargs:
-            guard let pairs = slot.load(as: UnsafePointer<host_kv_list>?.self)?.pointee else { return .pairs([]) }
-            return .pairs((0..<pairs.count).map { (String(cString: pairs.keys[$0]!), String(cString: pairs.values[$0]!)) })
+            return .pairs(slot.load(as: UnsafePointer<host_kv_list>?.self)?.pointee.pairs ?? [])
         }
     }
 }
