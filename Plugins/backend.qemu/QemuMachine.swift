@@ -163,6 +163,8 @@ final class QemuMachine: BackendMachine {
     func setClockIfStale(_ call: BackendCall) throws {
         guard clockIsStale, config.sshUser != nil || config.consolePrompt != nil else { return }
         _ = try run(call, "true") { _, _ in }
+        // What the console shell echoed of that command is host's, not the user's.
+        consoleBacklog.removeAll()
     }
 
     private func running() throws -> QemuProcess {
