@@ -4,7 +4,8 @@ import PluginKit
 /// The inventory host generates for one machine: a single host, "machine",
 /// reached the way the backend's host.ssh/1 says (127.0.0.1, the forwarded
 /// port, the per-user key, the machine's own known_hosts with strict
-/// checking), or a container through podman. Written as JSON, which
+/// checking), or a container through the connection its backend names.
+/// Written as JSON, which
 /// ansible's YAML inventory plugin reads.
 struct AnsibleInventory {
     static let host = "machine"
@@ -44,10 +45,10 @@ struct AnsibleInventory {
         self.variables = variables
     }
 
-    /// A container of backend.podman-criu, through the podman connection of
-    /// the containers.podman collection (in Debian's ansible package).
-    init(container: String) {
-        variables = ["ansible_connection": "containers.podman.podman", "ansible_host": container,
+    /// A container, through the ansible connection plugin its backend names
+    /// (host.container/1).
+    init(container: String, connection: String) {
+        variables = ["ansible_connection": connection, "ansible_host": container,
                      "ansible_python_interpreter": "auto_silent"]
     }
 

@@ -1,17 +1,22 @@
 import Foundation
+import PluginABI
 import PluginKit
 
 /// `ansible MODULE --arg=value ...` runs one module against the machine;
 /// `ansible.playbook FILE --var=k=v` runs a playbook, which is a cache
 /// dependency. Both drive the real ansible tools over SSH with an
 /// inventory host generates (see AnsibleInventory).
+/// ansible reaches a machine over SSH, or a container through its tool.
+let reachable = [HOST_SSH_V1, HOST_CONTAINER_V1]
+
 let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
     Step("ansible", summary: "Run one ansible module against the machine (ansible MODULE --arg=value ...)",
          parameters: [
             .string("module", help: "the module, such as package, lineinfile, ansible.builtin.user"),
             .bool("show-output", flags: .namedOnly, help: "print ansible's output as it runs (it always goes to the step log)"),
             .kwargs("arguments", help: "the module's arguments, as --name=value; repeat a name for a list"),
-         ]) { call in
+         ],
+         needs: reachable) { call in
         // Values stay strings, as on ansible's own command line: each module
         // converts them to its declared types ("yes" to true, "a,b" to a list).
         var arguments: [String: Any] = [:]
@@ -39,7 +44,8 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
             .string("playbook", help: "the playbook file; its plays should target hosts: all"),
             .list("var", help: "an extra variable, NAME=VALUE (repeat for more)"),
             .bool("show-output", flags: .namedOnly, help: "print ansible's output as it runs (it always goes to the step log)"),
-         ]) { call in
+         ],
+         needs: reachable) { call in
         let playbook = URL(fileURLWithPath: call.string("playbook")).standardizedFileURL.path
         guard FileManager.default.fileExists(atPath: playbook) else { throw StepError.usage("the playbook \(playbook) does not exist") }
         try call.dependOn(file: playbook)

@@ -16,12 +16,11 @@ struct AnsibleRun {
         let inventoryHost: AnsibleInventory
         if let arguments = try call.sshArguments() {
             inventoryHost = try AnsibleInventory(sshArguments: arguments)
-        } else if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self) {
-            try call.start()
-            guard let name = podman.container(call.backendObject()) else { throw StepError("the container is not running") }
-            inventoryHost = AnsibleInventory(container: String(cString: name))
+        } else if let container = call.container {
+            let (name, connection) = try container.reach()
+            inventoryHost = AnsibleInventory(container: name, connection: connection)
         } else {
-            throw StepError("ansible reaches machines over SSH or podman, and this machine's backend offers neither \(HOST_SSH_V1) nor \(HOST_PODMAN_V1)")
+            throw StepError("ansible reaches machines over SSH or as containers, and this machine's backend offers neither \(HOST_SSH_V1) nor \(HOST_CONTAINER_V1)")
         }
 
         let work = try PrivateDirectory.make("host-ansible")

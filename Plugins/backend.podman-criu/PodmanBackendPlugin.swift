@@ -30,8 +30,30 @@ func environment() throws -> (Podman, ContainerReaper) {
 }
 
 struct PodmanBackend: Backend {
-    func create(_ call: BackendCall, directory: String) throws -> BackendMachine {
-        PodmanMachine(directory: URL(fileURLWithPath: directory), config: PodmanConfig(), environment: environment)
+    /// A new container machine: of `--image` (from podman's store, or an OCI
+    /// archive file loaded into it), or empty for an OS step to fill.
+    func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine {
+        let url = URL(fileURLWithPath: directory)
+        var config = PodmanConfig()
+        let image = arguments.string("image")
+        if !image.isEmpty {
+            let podman = try environment().0
+            if FileManager.default.fileExists(atPath: image) {
+                let path = URL(fileURLWithPath: image).standardizedFileURL.path
+                let loaded = try podman.run(["load", "--quiet", "--input", "oci-archive:" + path])
+                guard let name = loaded.split(separator: "\n").last?.split(separator: " ").last.map(String.init) else {
+                    throw StepError("podman load gave no image name for \(path): \(loaded)")
+                }
+                config.image = name
+            } else {
+                guard podman.succeeds(["image", "exists", image]) else {
+                    throw StepError.usage("podman has no image \(image) (see `podman images`; no registry is pulled from: load or import it first)")
+                }
+                config.image = image
+            }
+        }
+        try config.save(to: url)
+        return PodmanMachine(directory: url, config: config, environment: environment)
     }
 
     /// A clone refers to its parent's checkpoint; nothing is copied.
@@ -83,17 +105,18 @@ struct PodmanBackend: Backend {
     }
 
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
-        id == HOST_PODMAN_V1 ? UnsafeRawPointer(podmanExtension) : nil
+        [HOST_CONTAINER_V1, HOST_PODMAN_V1].contains(id) ? UnsafeRawPointer(containerExtension) : nil
     }
 }
 
 private func machine(_ raw: UnsafeMutableRawPointer?) -> PodmanMachine? { backendMachine(raw, as: PodmanMachine.self) }
 
-/// The host.podman/1 table (host_podman.h).
-nonisolated(unsafe) let podmanExtension: UnsafeMutablePointer<host_podman_v1> = {
-    let table = UnsafeMutablePointer<host_podman_v1>.allocate(capacity: 1)
-    table.initialize(to: host_podman_v1(
-        struct_size: MemoryLayout<host_podman_v1>.size,
+/// The host.container/1 table (host_container.h), also offered under its
+/// old name host.podman/1, whose table is its prefix.
+nonisolated(unsafe) let containerExtension: UnsafeMutablePointer<host_container_v1> = {
+    let table = UnsafeMutablePointer<host_container_v1>.allocate(capacity: 1)
+    table.initialize(to: host_container_v1(
+        struct_size: MemoryLayout<host_container_v1>.size,
         set_root_filesystem: { call, raw, tarball in
             func fail(_ message: String) -> host_status {
                 if let call { call.pointee.services.pointee.set_error(call, message) }
@@ -118,9 +141,14 @@ nonisolated(unsafe) let podmanExtension: UnsafeMutablePointer<host_podman_v1> = 
                 return fail("set_root_filesystem: \(error)")
             }
         },
-        container: { raw in machine(raw)?.exportName() }))
+        container: { raw in machine(raw)?.exportName() },
+        connection: { _ in UnsafePointer(ansibleConnection) }))
     return table
 }()
+
+/// ansible's connection plugin for a podman container (the containers.podman
+/// collection, in Debian's ansible package), for host.container/1.
+nonisolated(unsafe) let ansibleConnection = strdup("containers.podman.podman")
 
 let plugin = Plugin(name: "backend.podman-criu", version: "1.0.0", steps: [
     Step("backend.podman-criu", summary: "podman containers, saved and restored with CRIU (processes resume where they were)",
@@ -128,29 +156,11 @@ let plugin = Plugin(name: "backend.podman-criu", version: "1.0.0", steps: [
          parameters: [
             .string("image", default: "", help: "an image in podman's store, or an OCI archive file (default: an OS step provides the root filesystem)"),
          ]) { call in
-        guard let machine = call.backendMachine(as: PodmanMachine.self) else {
-            throw StepError("backend.podman-criu was given a machine of another backend")
-        }
-        let podman = try environment().0
+        // Configured where it is made (PodmanBackend.create); an archive file is a dependency.
         let image = call.string("image")
-        if !image.isEmpty {
-            if FileManager.default.fileExists(atPath: image) {
-                // An OCI archive: loaded into the store; the file is a dependency.
-                let path = URL(fileURLWithPath: image).standardizedFileURL.path
-                try call.dependOn(file: path)
-                let loaded = try podman.run(["load", "--quiet", "--input", "oci-archive:" + path])
-                guard let name = loaded.split(separator: "\n").last?.split(separator: " ").last.map(String.init) else {
-                    throw StepError("podman load gave no image name for \(path): \(loaded)")
-                }
-                machine.config.image = name
-            } else {
-                guard podman.succeeds(["image", "exists", image]) else {
-                    throw StepError("podman has no image \(image) (see `podman images`; no registry is pulled from: load or import it first)")
-                }
-                machine.config.image = image
-            }
+        if !image.isEmpty, FileManager.default.fileExists(atPath: image) {
+            try call.dependOn(file: URL(fileURLWithPath: image).standardizedFileURL.path)
         }
-        try machine.config.save(to: machine.directory)
         return call.machine
     },
 ], backend: PodmanBackend())

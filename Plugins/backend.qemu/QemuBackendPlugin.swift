@@ -7,10 +7,23 @@ import PluginKit
 let maximumChainDepth = 16
 
 struct QemuBackend: Backend {
-    func create(_ call: BackendCall, directory: String) throws -> BackendMachine {
-        // Configured by the backend.qemu step right after this.
-        QemuMachine(directory: URL(fileURLWithPath: directory),
-                    config: QemuConfig(binary: "", binaryStamp: "", accel: "tcg", memoryMiB: 512, cores: 1))
+    /// A new VM with the size, accelerator and empty disk the backend.qemu
+    /// step's arguments ask for.
+    func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine {
+        guard arguments.string("arch") == "x86_64" else {
+            throw StepError.usage("--arch=\(arguments.string("arch")) is not supported yet; use x86_64")
+        }
+        let memory = try mebibytes(arguments.string("ram"), "ram")
+        _ = try Tool.path("zstd")
+        let binary = try Tool.path("qemu-system-x86_64")
+        let url = URL(fileURLWithPath: directory)
+        let machine = QemuMachine(directory: url, config: QemuConfig(
+            binary: binary, binaryStamp: QemuConfig.stamp(of: binary),
+            accel: try Accelerator.resolve(arguments.string("accel"), binary: binary) { call.log($0, level: .warning) },
+            memoryMiB: memory, cores: Int(arguments.int("cores")), extraArguments: arguments.list("qemu-arg")))
+        try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", url.appendingPathComponent("disk.qcow2").path, arguments.string("disk")])
+        try machine.config.save(to: url)
+        return machine
     }
 
     func clone(_ call: BackendCall, from source: String, to destination: String) throws -> BackendMachine {
@@ -51,7 +64,7 @@ struct QemuBackend: Backend {
 
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
         switch id {
-        case HOST_QEMU_V1: UnsafeRawPointer(qemuExtension)
+        case HOST_VM_V1, HOST_QEMU_V1: UnsafeRawPointer(vmExtension)
         case HOST_SSH_V1: UnsafeRawPointer(sshExtension)
         default: nil
         }
@@ -78,12 +91,12 @@ private func configure(_ call: UnsafeMutablePointer<host_call>?, _ name: String,
     }
 }
 
-/// The host.qemu/1 table (host_qemu.h). Written once, then only read: host
-/// calls plugins on one thread.
-nonisolated(unsafe) let qemuExtension: UnsafeMutablePointer<host_qemu_v1> = {
-    let table = UnsafeMutablePointer<host_qemu_v1>.allocate(capacity: 1)
-    table.initialize(to: host_qemu_v1(
-        struct_size: MemoryLayout<host_qemu_v1>.size,
+/// The host.vm/1 table (host_vm.h), also offered under its old name
+/// host.qemu/1. Written once, then only read: host calls plugins on one thread.
+nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
+    let table = UnsafeMutablePointer<host_vm_v1>.allocate(capacity: 1)
+    table.initialize(to: host_vm_v1(
+        struct_size: MemoryLayout<host_vm_v1>.size,
         set_boot: { call, raw, kernel, initrd, append in
             guard let machine = machine(raw) else { return fail(call, "set_boot needs a QEMU machine") }
             guard machine.config.state == nil else { return fail(call, "set_boot: the machine has booted already") }
@@ -203,25 +216,7 @@ let plugin = Plugin(name: "backend.qemu", version: "1.0.0", steps: [
             .list("qemu-arg", help: "extra argument for qemu-system (repeat for more)"),
             .list("forward", flags: .runtime,
                   help: "HOSTPORT:GUESTPORT, a further TCP forward on 127.0.0.1 (run-time only: changing it rebuilds nothing)"),
-         ]) { call in
-        guard let machine = call.backendMachine(as: QemuMachine.self) else {
-            throw StepError("backend.qemu was given a machine of another backend")
-        }
-        guard call.string("arch") == "x86_64" else {
-            throw StepError.usage("--arch=\(call.string("arch")) is not supported yet; use x86_64")
-        }
-        let memory = try mebibytes(call.string("ram"), "ram")
-        _ = try Tool.path("zstd")
-        let binary = try Tool.path("qemu-system-x86_64")
-        machine.config = QemuConfig(
-            binary: binary, binaryStamp: QemuConfig.stamp(of: binary),
-            accel: try Accelerator.resolve(call.string("accel"), binary: binary) { call.log($0, level: .warning) },
-            memoryMiB: memory, cores: Int(call.int("cores")), extraArguments: call.list("qemu-arg"))
-        try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2",
-                                  machine.directory.appendingPathComponent("disk.qcow2").path, call.string("disk")])
-        try machine.config.save(to: machine.directory)
-        return call.machine
-    },
+         ]) { call in call.machine }, // configured where it is made: QemuBackend.create
 ], backend: QemuBackend())
 
 @_cdecl("host_plugin_entry_v1")

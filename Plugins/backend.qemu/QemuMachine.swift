@@ -80,8 +80,8 @@ final class QemuMachine: BackendMachine {
         return arguments + config.extraArguments
     }
 
-    func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws {
-        forwards = try arguments.filter { $0.0 == "forward" }.map { _, text in
+    func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws {
+        forwards = try arguments.list("forward").map { text in
             let ports = text.split(separator: ":", omittingEmptySubsequences: false).compactMap { UInt16($0) }
             guard ports.count == 2, !ports.contains(0) else {
                 throw StepError.usage("--forward=\(text) is not HOSTPORT:GUESTPORT; write it like --forward=8080:80")

@@ -2,7 +2,7 @@ import Foundation
 import PluginABI
 import PluginKit
 
-/// os.busybox: the fastest throwaway Linux VM (or, on backend.podman-criu,
+/// os.busybox: the fastest throwaway Linux VM (or, on a container backend,
 /// a container of busybox alone). The host's own Debian kernel
 /// and a busybox-static initramfs whose init loads the virtio modules, brings
 /// up networking and the disk (/mnt/disk), and runs a shell on the console.
@@ -167,18 +167,19 @@ func containerRoot(into tarball: URL) throws {
 let plugin = Plugin(name: "os.busybox", version: "1.0.0", steps: [
     Step("os.busybox", summary: "A tiny Linux VM: the host's kernel and a busybox shell on the serial console",
          flags: .startsPipeline,
-         parameters: [.int("boot-timeout", default: 300, help: "seconds to wait for the first boot")]) { call in
-        if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self), let object = call.backendObject() {
+         parameters: [.int("boot-timeout", default: 300, help: "seconds to wait for the first boot")],
+         needs: [HOST_VM_V1, HOST_CONTAINER_V1]) { call in
+        if let container = call.container {
             try call.dependOn(file: "/bin/busybox")
             let tarball = FileManager.default.temporaryDirectory.appendingPathComponent("host-busybox-\(UUID().uuidString).tar")
             defer { try? FileManager.default.removeItem(at: tarball) }
             try containerRoot(into: tarball)
-            guard podman.set_root_filesystem(call.rawCall, object, tarball.path) == HOST_OK else { throw HostServiceFailed() }
+            try container.setRootFilesystem(tarball.path)
             try call.start()
             return call.machine
         }
-        guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
-            throw StepError("os.busybox runs on backend.qemu or backend.podman-criu; this machine's backend offers neither \(HOST_QEMU_V1) nor \(HOST_PODMAN_V1)")
+        guard let vm = call.virtualMachine else {
+            throw StepError("os.busybox needs a machine offering \(HOST_VM_V1) or \(HOST_CONTAINER_V1)")
         }
         let initrd = FileManager.default.temporaryDirectory.appendingPathComponent("host-initrd-\(UUID().uuidString).gz")
         defer { try? FileManager.default.removeItem(at: initrd) }
@@ -186,9 +187,8 @@ let plugin = Plugin(name: "os.busybox", version: "1.0.0", steps: [
         // A new kernel or busybox makes a new guest.
         try call.dependOn(file: kernel)
         try call.dependOn(file: "/bin/busybox")
-        guard qemu.set_boot(call.rawCall, object, kernel, initrd.path, "quiet") == HOST_OK,
-              qemu.set_console_prompt(call.rawCall, object, prompt) == HOST_OK
-        else { throw HostServiceFailed() }
+        try vm.boot(kernel: kernel, initrd: initrd.path, append: "quiet")
+        try vm.setConsolePrompt(prompt)
         try call.consoleExpect(readyMarker, timeoutMs: call.int("boot-timeout") * 1000)
         try call.consoleExpect(prompt, timeoutMs: 30_000)
         return call.machine

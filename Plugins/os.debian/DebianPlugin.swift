@@ -3,7 +3,7 @@ import PluginABI
 import PluginKit
 
 /// os.debian: Debian built by mmdebstrap into an ext4 image (mkfs.ext4 -d,
-/// no loop mount), booted with its own kernel and initrd on backend.qemu,
+/// no loop mount), booted with its own kernel and initrd on a VM backend,
 /// reached over SSH with the user's key; its host key is made here, so host
 /// knows it before the first boot and checks it on every connection.
 let packages = ["systemd-sysv", "udev", "openssh-server", "python3", "linux-image-amd64", "iproute2", "ca-certificates"]
@@ -50,7 +50,8 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             .string("size", default: "4G", help: "size of the root filesystem"),
             .list("include", help: "further packages to install"),
             .int("boot-timeout", default: 600, help: "seconds to wait for the first boot"),
-         ]) { call in
+         ],
+         needs: [HOST_VM_V1, HOST_CONTAINER_V1]) { call in
         let mirror = call.string("mirror").isEmpty ? ProcessInfo.processInfo.environment["HOST_DEBIAN_MIRROR"] ?? "" : call.string("mirror")
         /// mmdebstrap into `target`: a directory, or a tarball for a container.
         func install(_ base: [String], hook: String, into target: URL) throws {
@@ -64,17 +65,17 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
                 call.log(phase ? "mmdebstrap: " + line.dropFirst(3) : line, level: phase ? .info : .debug)
             }
         }
-        if let podman = call.extensionTable(HOST_PODMAN_V1, as: host_podman_v1.self), let object = call.backendObject() {
+        if let container = call.container {
             // A container: the root filesystem as a tarball, no kernel, no init.
             let tarball = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("host-debian-\(UUID().uuidString).tar")
             defer { try? FileManager.default.removeItem(at: tarball) }
             try install(["python3", "ca-certificates", "iproute2"], hook: "echo debian > \"$1/etc/hostname\"", into: tarball)
-            guard podman.set_root_filesystem(call.rawCall, object, tarball.path) == HOST_OK else { throw HostServiceFailed() }
+            try container.setRootFilesystem(tarball.path)
             try call.start()
             return call.machine
         }
-        guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
-            throw StepError("os.debian runs on backend.qemu or backend.podman-criu; this machine's backend offers neither \(HOST_QEMU_V1) nor \(HOST_PODMAN_V1)")
+        guard let vm = call.virtualMachine else {
+            throw StepError("os.debian needs a machine offering \(HOST_VM_V1) or \(HOST_CONTAINER_V1)")
         }
         let work = try PrivateDirectory.make("host-debian", in: URL(fileURLWithPath: "/var/tmp"))
         defer { try? FileManager.default.removeItem(at: work) }
@@ -91,10 +92,9 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         let kernel = try newest("vmlinuz-", in: boot), initrd = try newest("initrd.img-", in: boot)
         let image = work.appendingPathComponent("root.ext4")
         try HostTool.run("mkfs.ext4", ["-q", "-L", "root", "-d", root.path, image.path, call.string("size")], package: "e2fsprogs")
-        guard qemu.set_disk(call.rawCall, object, image.path, "raw") == HOST_OK,
-              qemu.set_boot(call.rawCall, object, kernel, initrd, "root=/dev/vda rw quiet") == HOST_OK,
-              qemu.set_ssh(call.rawCall, object, "root", hostKey.publicKey) == HOST_OK
-        else { throw HostServiceFailed() }
+        try vm.setDisk(image.path, format: "raw")
+        try vm.boot(kernel: kernel, initrd: initrd, append: "root=/dev/vda rw quiet")
+        try vm.setSSH(user: "root", hostKey: hostKey.publicKey)
         try? FileManager.default.removeItem(at: root) // the image holds it now; free the disk before booting
 
         // Up when SSH answers and systemd has finished starting.

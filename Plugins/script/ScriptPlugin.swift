@@ -12,7 +12,7 @@ func runScript(_ call: StepCall, _ path: String) throws -> Int32 {
     let local = URL(fileURLWithPath: path).standardizedFileURL
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: local.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-        throw StepError("\(path) is not a file")
+        throw StepError.usage("\(path) is not a file")
     }
     try call.dependOn(file: local.path)
     let remote = "/tmp/host-script-\(UUID().uuidString.prefix(8))-\(local.lastPathComponent.filter { $0.isLetter || $0.isNumber || ".-_".contains($0) })"
@@ -22,25 +22,10 @@ func runScript(_ call: StepCall, _ path: String) throws -> Int32 {
     return try call.exec("chmod 0755 '\(remote)' && '\(remote)'; s=$?; rm -f '\(remote)'; exit $s", stream: true).status
 }
 
-/// "90s", "30m", "12h", "7d" (or plain seconds) -> seconds.
-func seconds(_ text: String) throws -> Int64 {
-    let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
-    let (number, unit) = text.last.flatMap { units[$0] }.map { (text.dropLast(), $0) } ?? (Substring(text), 1)
-    if let value = Int64(number), value >= 0 {
-        let (product, overflow) = value.multipliedReportingOverflow(by: unit)
-        return overflow ? Int64.max : product
-    }
-    throw StepError("--cache=\(text) is not a duration; write it like 90s, 30m, 12h or 7d")
-}
-
 let plugin = Plugin(name: "script", version: "1.0.0", steps: [
     Step("script.run", summary: "Upload a script and run it in the machine (re-run when the script changes)",
          flags: .transientWhenLast,
-         parameters: [
-            .string("file", help: "the script on the host"),
-            .string("cache", default: "", help: "keep the result at most this long (90s, 30m, 12h, 7d)"),
-         ]) { call in
-        if !call.string("cache").isEmpty { call.capExpiry(seconds: try seconds(call.string("cache"))) }
+         parameters: [.string("file", help: "the script on the host")]) { call in
         let status = try runScript(call, call.string("file"))
         guard status == 0 else { throw StepError("\(call.string("file")) exited with status \(status)") }
         return call.machine

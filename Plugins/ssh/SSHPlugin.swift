@@ -8,7 +8,8 @@ import PluginKit
 let plugin = Plugin(name: "ssh", version: "1.0.0", steps: [
     Step("ssh", summary: "An SSH session into the machine (or `ssh -- CMD` for one command); changes are not kept",
          flags: [.transient, .interactive],
-         parameters: [.rest("command", help: "a command to run instead of an interactive shell")]) { call in
+         parameters: [.rest("command", help: "a command to run instead of an interactive shell")],
+         needs: [HOST_SSH_V1]) { call in
         guard let arguments = try call.sshArguments() else {
             throw StepError("this machine's backend offers no SSH access (\(HOST_SSH_V1)); use the console step")
         }

@@ -4,7 +4,7 @@ import PluginKit
 
 /// The step behind os.fedora and os.alpine: find the release's image on the
 /// mirror, download it into host's download cache verified against the
-/// published checksum, boot it on backend.qemu through its own boot loader
+/// published checksum, boot it on a VM backend through its own boot loader
 /// with a NoCloud seed, and wait until cloud-init has finished.
 public struct CloudImageStep: Sendable {
     let name: String
@@ -33,13 +33,12 @@ public struct CloudImageStep: Sendable {
                 .string("version", default: defaultVersion, help: "\(distribution) release"),
                 .string("mirror", default: "", help: "mirror URL (default: $\(mirrorVariable), else \(defaultMirror))"),
                 .int("boot-timeout", default: 900, help: "seconds to wait for the first boot and cloud-init"),
-             ]) { call in try run(call) }
+             ],
+             needs: [HOST_VM_V1]) { call in try run(call) }
     }
 
     func run(_ call: StepCall) throws -> Machine? {
-        guard let qemu = call.extensionTable(HOST_QEMU_V1, as: host_qemu_v1.self), let object = call.backendObject() else {
-            throw StepError("\(name) runs on backend.qemu; this machine's backend offers no \(HOST_QEMU_V1)")
-        }
+        guard let vm = call.virtualMachine else { throw StepError("\(name) needs a machine offering \(HOST_VM_V1)") }
         let environment = ProcessInfo.processInfo.environment[mirrorVariable] ?? ""
         var mirror = call.string("mirror").isEmpty ? (environment.isEmpty ? defaultMirror : environment) : call.string("mirror")
         while mirror.hasSuffix("/") { mirror.removeLast() }
@@ -72,11 +71,10 @@ public struct CloudImageStep: Sendable {
         let seed = try NoCloudSeed(hostname: hostname,
                                    authorizedKey: try String(contentsOfFile: try call.identity() + ".pub", encoding: .utf8),
                                    hostPrivateKey: hostKey.privateKey, hostPublicKey: hostKey.publicKey).write(in: work)
-        guard qemu.set_disk(call.rawCall, object, image, "qcow2") == HOST_OK,
-              qemu.set_boot(call.rawCall, object, nil, nil, nil) == HOST_OK,
-              qemu.attach_cdrom(call.rawCall, object, seed) == HOST_OK,
-              qemu.set_ssh(call.rawCall, object, "root", hostKey.publicKey) == HOST_OK
-        else { throw HostServiceFailed() }
+        try vm.setDisk(image, format: "qcow2")
+        try vm.boot(kernel: nil)
+        try vm.attachReadOnlyDrive(seed)
+        try vm.setSSH(user: "root", hostKey: hostKey.publicKey)
 
         // Up when root's SSH works with the recorded host key and cloud-init
         // says it is done (status 2: done, with recoverable errors).

@@ -58,7 +58,7 @@ struct Cleanup: ParsableCommand {
         let report: CacheAdmin.CleanupReport
         switch what {
         case .machines, .everything:
-            let admin = CacheAdmin(engine: try Engine(registry: Main.loadPlugins(), cache: .fromEnvironment(), output: Output()))
+            let admin = try CacheAdmin(cache: .fromEnvironment(), registry: Main.loadPlugins())
             report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired)
         case .downloads: report = try CacheAdmin(cache: .fromEnvironment()).cleanupDownloads()
         case .logs: report = try CacheAdmin(cache: .fromEnvironment()).cleanupLogs()

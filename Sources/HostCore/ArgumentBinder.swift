@@ -3,10 +3,13 @@
 /// error. Grammar: positional words fill the declared parameters in order
 /// (the rest parameter takes what is left); `--key=value`, `--flag`,
 /// `--no-flag`; a repeated key makes a list; after `--` every word is
-/// positional. `--transient` is host's own: it makes the step transient.
+/// positional. `--transient` and `--cache=DURATION` are host's own: they
+/// make the step transient, or lower how long its result is kept.
 struct BoundArguments: Sendable {
     let values: [ArgumentValue]
     let forceTransient: Bool
+    /// Seconds from --cache=DURATION; not part of the cache key.
+    var expiryCap: Int64? = nil
 
     /// The cache key's view of the arguments: what is built, so run-time
     /// parameters are left out.
@@ -29,6 +32,7 @@ enum ArgumentBinder {
         var positional: [String] = []
         var pairs: [ArgumentValue.Pair] = []
         var forceTransient = false
+        var expiryCap: Int64?
         let kwargs = step.parameters.first { $0.type == .kwargs }
         var optionsEnded = false
 
@@ -41,6 +45,13 @@ enum ArgumentBinder {
             var key = String(body.prefix { $0 != "=" })
             var value: String? = body.contains("=") ? String(body.drop { $0 != "=" }.dropFirst()) : nil
             if key == "transient" && value == nil { forceTransient = true; continue }
+            if key == "cache" {
+                guard let value, let seconds = seconds(value) else {
+                    throw HostError.usage("\(step.name): --cache\(value.map { "=" + $0 } ?? "") is not a duration; write it like --cache=90s, 30m, 12h or 7d")
+                }
+                expiryCap = seconds
+                continue
+            }
             var parameter = step.parameters.first { $0.name == key && $0.type.isPositional }
             if parameter == nil, value == nil, key.hasPrefix("no-"),
                let negated = step.parameters.first(where: { $0.name == String(key.dropFirst(3)) && $0.type == .bool }) {
@@ -81,7 +92,16 @@ enum ArgumentBinder {
                 : "--\(parameter.name)=VALUE" + (parameter.isNamedOnly ? "" : " or a positional word")
             throw HostError.usage("\(step.name): missing required parameter \(parameter.name) (\(parameter.type)); give \(how)")
         }
-        return BoundArguments(values: values, forceTransient: forceTransient)
+        return BoundArguments(values: values, forceTransient: forceTransient, expiryCap: expiryCap)
+    }
+
+    /// "90s", "30m", "12h", "7d" (or plain seconds) -> seconds; nil when it is none of those.
+    static func seconds(_ text: String) -> Int64? {
+        let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
+        let (number, unit) = text.last.flatMap { units[$0] }.map { (text.dropLast(), $0) } ?? (Substring(text), 1)
+        guard let value = Int64(number), value >= 0 else { return nil }
+        let (product, overflow) = value.multipliedReportingOverflow(by: unit)
+        return overflow ? Int64.max : product
     }
 
     private static func add(_ text: String, to parameter: ParameterInfo, _ step: StepInfo,

@@ -29,6 +29,31 @@ final class CArena {
         return UnsafePointer(array)
     }
 
+    /// Typed arguments as backend functions take them (host_arguments).
+    func arguments(_ items: [(ParameterInfo, ArgumentValue)]) -> UnsafePointer<host_arguments> {
+        let array = UnsafeMutablePointer<host_argument>.allocate(capacity: max(items.count, 1))
+        blocks.append(UnsafeMutableRawPointer(array))
+        for (index, (parameter, value)) in items.enumerated() {
+            var argument = host_argument()
+            argument.name = string(parameter.name)
+            argument.type = parameter.type.abi
+            switch value {
+            case let .string(text): argument.value.string = string(text)
+            case let .int(number): argument.value.integer = number
+            case let .bool(flag): argument.value.boolean = flag
+            case let .double(number): argument.value.number = number
+            case let .list(words): argument.value.list = stringList(words)
+            case let .pairs(pairs): argument.value.pairs = kvList(pairs)
+            }
+            (array + index).initialize(to: argument)
+        }
+        return UnsafePointer(store(host_arguments(count: items.count, items: UnsafePointer(array))).assumingMemoryBound(to: host_arguments.self))
+    }
+
+    func stringList(_ items: [String]) -> UnsafePointer<host_string_list> {
+        UnsafePointer(store(host_string_list(count: items.count, items: strings(items))).assumingMemoryBound(to: host_string_list.self))
+    }
+
     func kvList(_ pairs: [ArgumentValue.Pair]) -> UnsafePointer<host_kv_list> {
         UnsafePointer(store(host_kv_list(count: pairs.count, keys: strings(pairs.map(\.key)), values: strings(pairs.map(\.value))))
             .assumingMemoryBound(to: host_kv_list.self))

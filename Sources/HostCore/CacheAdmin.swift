@@ -1,4 +1,5 @@
 import Foundation
+import PluginABI
 
 /// `host cache ls` and `host cleanup`: what is cached and removing it, never
 /// a machine another run is building or using.
@@ -25,19 +26,24 @@ public struct CacheAdmin {
     public enum Which: String, Sendable, CaseIterable { case all, expired }
 
     private let store: CacheStore
-    /// Kept alive for the store's `forget`, which calls into it.
-    private let engine: Engine?
+    /// Kept alive for the store, which holds it weakly: it lets each
+    /// removed machine's backend release what it keeps outside the cache.
+    private let driver: BackendDriver?
+    private let services: CleanupServices?
 
-    public init(cache: CacheLocation) throws {
+    /// With `registry`, removed machines' backends are told (as `cleanup`
+    /// needs); without, the cache is only read (`cache ls`).
+    public init(cache: CacheLocation, registry: PluginRegistry? = nil, output: Output = Output()) throws {
         store = try CacheStore(location: cache)
-        engine = nil
-    }
-
-    /// Through an engine, cleanup also lets each removed machine's backend
-    /// release what it keeps outside the cache.
-    public init(engine: Engine) {
-        store = engine.store
-        self.engine = engine
+        if let registry {
+            let services = CleanupServices(output: output)
+            self.services = services
+            driver = BackendDriver(registry: registry, services: services)
+        } else {
+            services = nil
+            driver = nil
+        }
+        store.releaser = driver
     }
 
     public func list() -> [Row] {
@@ -93,5 +99,17 @@ public struct CacheAdmin {
         report.freedBytes += downloads.freedBytes + logs.freedBytes
         rmdir(store.location.transient.path) // only once no run has a transient machine in it
         return report
+    }
+}
+
+/// The host services while cleaning up: backends being told to let go of a
+/// deleted machine may log; there is no machine to work on.
+final class CleanupServices: HostServiceHandler {
+    private let output: Output
+
+    init(output: Output) { self.output = output }
+
+    func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
+        if level.rawValue >= HOST_LOG_WARNING.rawValue || output.verbose { output.progress("\(context.stepName): \(message)") }
     }
 }

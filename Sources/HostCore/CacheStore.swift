@@ -61,6 +61,12 @@ final class TemporaryDirectory {
     }
 }
 
+/// Whoever can tell a machine's backend to release what it keeps outside
+/// the cache (BackendDriver).
+protocol MachineReleasing: AnyObject {
+    func release(machineDirectory: URL, backend: String)
+}
+
 /// The machine cache: plain directories `machines/KEY/{manifest.json,
 /// machine/, log.txt}` published by rename, so a reader sees a whole entry
 /// or none.
@@ -69,7 +75,7 @@ final class CacheStore {
     /// Told of every machine about to be deleted (its directory and its
     /// backend's name), so that the backend can release what it keeps
     /// elsewhere: published entries, and the builds of runs that died.
-    var forget: ((URL, String) -> Void)?
+    weak var releaser: MachineReleasing?
 
     init(location: CacheLocation) throws {
         self.location = location
@@ -225,12 +231,12 @@ final class CacheStore {
     /// is in the `backend` file every build starts with; entries published
     /// before builds recorded it have it in their manifest only.
     private func delete(_ directory: URL) {
-        if let forget {
+        if let releaser {
             var backend = try? String(contentsOf: directory.appendingPathComponent("backend"), encoding: .utf8)
             if backend == nil, case let .valid(manifest) = Manifest.read(from: directory.appendingPathComponent("manifest.json")) {
                 backend = manifest.backend
             }
-            if let backend { forget(directory.appendingPathComponent("machine"), backend) }
+            if let backend { releaser.release(machineDirectory: directory.appendingPathComponent("machine"), backend: backend) }
         }
         try? FileManager.default.removeItem(at: directory)
     }

@@ -6,7 +6,9 @@ import PluginABI
 /// word points back here, so the services find their context from the
 /// `host_call *` alone.
 final class CallContext {
-    unowned let engine: Engine
+    /// What the host services of this call do: a pipeline run's, or
+    /// cleanup's, which only logs.
+    unowned let services: HostServiceHandler
     let stepName: String
     /// The step's log file; nil for backend calls made outside a step.
     let log: FileHandle?
@@ -22,8 +24,8 @@ final class CallContext {
     private let block: UnsafeMutableRawPointer
     private static let frameSize = MemoryLayout<host_call>.stride
 
-    init(engine: Engine, stepName: String, log: FileHandle?) {
-        self.engine = engine
+    init(services: HostServiceHandler, stepName: String, log: FileHandle?) {
+        self.services = services
         self.stepName = stepName
         self.log = log
         block = .allocate(byteCount: Self.frameSize + MemoryLayout<UnsafeRawPointer>.stride,

@@ -62,10 +62,10 @@ enum DescriptorReader {
     }
 
     private static let knownRequiredFlags = HOST_STEP_TRANSIENT | HOST_STEP_TRANSIENT_WHEN_LAST
-        | HOST_STEP_STARTS_PIPELINE | HOST_STEP_BACKEND
+        | HOST_STEP_STARTS_PIPELINE | HOST_STEP_BACKEND | HOST_STEP_NO_SAVE
 
     private static func readStep(_ raw: UnsafeRawPointer, index: Int, plugin: PluginInfo) throws -> StepInfo {
-        let step: host_step = try copy(raw, minimum: MemoryLayout<host_step>.size, what: "step #\(index)")
+        let step: host_step = try copy(raw, minimum: stepV1Size, what: "step #\(index)")
         guard let namePointer = step.name else { throw Invalid(reason: "step #\(index) has a NULL name") }
         let name = String(cString: namePointer)
         guard !name.isEmpty else { throw Invalid(reason: "step #\(index) has an empty name") }
@@ -83,6 +83,10 @@ enum DescriptorReader {
         guard isBackend == (step.backend != nil) else {
             throw Invalid(reason: "step \(name) must set both the backend flag and the backend table, or neither")
         }
+        if step.flags & HOST_STEP_NO_SAVE != 0 && !isBackend {
+            throw Invalid(reason: "step \(name) sets the no-save flag, which only a backend step may")
+        }
+        let needs = try readNeeds(step.needs, step: name)
         let backend = try step.backend.map { try readBackend(UnsafeRawPointer($0), step: name) }
         guard let entry = step.entry else { throw Invalid(reason: "step \(name) has no entry function") }
         guard step.default_expiry >= 0 else { throw Invalid(reason: "step \(name) has a negative default expiry") }
@@ -112,13 +116,28 @@ enum DescriptorReader {
             parameters: parameters,
             plugin: plugin,
             entry: entry,
-            backend: backend)
+            backend: backend,
+            needs: needs)
+    }
+
+    /// host_step.needs: extension ids, NULL-terminated, like "host.vm/1".
+    private static func readNeeds(_ list: UnsafePointer<UnsafePointer<CChar>?>?, step: String) throws -> [String] {
+        guard let list else { return [] }
+        var needs: [String] = []
+        while let id = list[needs.count] {
+            let text = String(cString: id)
+            guard needs.count < 16, text.contains("/"), text.count <= 64 else {
+                throw Invalid(reason: "step \(step): its needs must be at most 16 extension ids such as \"host.vm/1\", NULL-terminated")
+            }
+            needs.append(text)
+        }
+        return needs
     }
 
     private static func readBackend(_ raw: UnsafeRawPointer, step: String) throws -> host_backend {
         let table: host_backend = try copy(raw, minimum: backendV1Size, what: "the backend table of \(step)")
         let required: [(String, Bool)] = [
-            ("create", table.create != nil), ("clone", table.clone != nil), ("up", table.up != nil),
+            ("create or create_with", table.create != nil || table.create_with != nil), ("clone", table.clone != nil), ("up", table.up != nil),
             ("down", table.down != nil), ("drop", table.drop != nil), ("exec", table.exec != nil),
             ("upload", table.upload != nil), ("download", table.download != nil),
             ("console_send", table.console_send != nil), ("console_read", table.console_read != nil),
@@ -129,10 +148,11 @@ enum DescriptorReader {
         return table
     }
 
-    /// HOST_BACKEND_V1_SIZE, which Swift cannot import (it uses offsetof):
-    /// a 1.0 or 1.1 backend ends at `check`.
-    // The key path names a stored field of an imported C struct, whose offset always exists.
+    /// The v1 sizes (HOST_*_V1_SIZE), which Swift cannot import (they use
+    /// offsetof): a 1.0 backend ends at `check`, a 1.0-1.2 step at `backend`.
+    // The key paths name stored fields of imported C structs, whose offsets always exist.
     private static let backendV1Size = MemoryLayout<host_backend>.offset(of: \host_backend.check)! + MemoryLayout<UnsafeRawPointer>.size
+    private static let stepV1Size = MemoryLayout<host_step>.offset(of: \host_step.backend)! + MemoryLayout<UnsafeRawPointer>.size
 
     private static func readParameter(_ raw: UnsafeRawPointer, step: String, position: Int, isBackend: Bool) throws -> ParameterInfo {
         let param: host_param = try copy(raw, minimum: paramV1Size, what: "step \(step) parameter #\(position)")
@@ -140,8 +160,8 @@ enum DescriptorReader {
             throw Invalid(reason: "step \(step): parameter #\(position) needs a name of lower-case letters, digits, _ and -")
         }
         let name = String(cString: namePointer)
-        guard name != "transient" else {
-            throw Invalid(reason: "step \(step): parameter name \"transient\" is reserved for host's --transient")
+        guard name != "transient" && name != "cache" else {
+            throw Invalid(reason: "step \(step): parameter name \"\(name)\" is reserved for host's --\(name)")
         }
         guard let type = ParameterType(param.type) else {
             throw Invalid(reason: "step \(step): parameter \(name) has unknown type \(param.type.rawValue)")

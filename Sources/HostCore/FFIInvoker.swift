@@ -23,8 +23,7 @@ enum FFIInvoker {
             case let .double(d):
                 types.append(cffi_type_double()); arguments.append(arena.store(d))
             case let .list(items):
-                let list = host_string_list(count: items.count, items: arena.strings(items))
-                types.append(cffi_type_pointer()); arguments.append(arena.store(arena.store(list)))
+                types.append(cffi_type_pointer()); arguments.append(arena.store(arena.stringList(items)))
             case let .pairs(pairs):
                 types.append(cffi_type_pointer()); arguments.append(arena.store(arena.kvList(pairs)))
             }

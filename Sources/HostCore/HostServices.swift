@@ -1,9 +1,45 @@
 import Foundation
 import PluginABI
 
+/// What the host services do, behind the C table below: a pipeline run
+/// (RunServices) does everything; outside a run (cleanup telling backends
+/// to let go of deleted machines) only logging works.
+protocol HostServiceHandler: AnyObject {
+    func log(_ context: CallContext, _ level: host_log_level, _ message: String)
+    func exec(_ context: CallContext, _ machine: Machine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data)
+    func transfer(_ context: CallContext, _ machine: Machine, upload: Bool, _ local: String, _ remote: String) throws
+    func consoleSend(_ context: CallContext, _ machine: Machine, _ bytes: [UInt8]) throws
+    func consoleRead(_ context: CallContext, _ machine: Machine, capacity: Int, timeoutMs: Int64) throws -> [UInt8]
+    func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws
+    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine
+    func start(_ context: CallContext, _ machine: Machine) throws
+    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer?
+    func identity() throws -> UnsafePointer<CChar>
+    func fetch(_ context: CallContext, url: String, checksum: String?) throws -> String
+    func setExitStatus(_ status: Int32)
+}
+
+/// Outside a pipeline run there is no machine to work on: every service but
+/// logging fails, saying so.
+extension HostServiceHandler {
+    private var noRun: HostError { HostError(.plugin, "this service is only available to steps of a pipeline") }
+    func exec(_ context: CallContext, _ machine: Machine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) { throw noRun }
+    func transfer(_ context: CallContext, _ machine: Machine, upload: Bool, _ local: String, _ remote: String) throws { throw noRun }
+    func consoleSend(_ context: CallContext, _ machine: Machine, _ bytes: [UInt8]) throws { throw noRun }
+    func consoleRead(_ context: CallContext, _ machine: Machine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] { throw noRun }
+    func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws { throw noRun }
+    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine { throw noRun }
+    func start(_ context: CallContext, _ machine: Machine) throws { throw noRun }
+    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer? { nil }
+    func identity() throws -> UnsafePointer<CChar> { throw noRun }
+    func fetch(_ context: CallContext, url: String, checksum: String?) throws -> String { throw noRun }
+    func setExitStatus(_ status: Int32) {}
+}
+
 /// The host_services vtable every call carries. Each entry finds its
 /// CallContext, checks the machine pointer, and hands the work to the
-/// Engine; failures are recorded on the context and returned as HOST_ERROR.
+/// call's HostServiceHandler; failures are recorded on the context and
+/// returned as HOST_ERROR.
 enum HostServices {
     private static func run(_ call: UnsafeMutablePointer<host_call>?, _ body: (CallContext) throws -> Void) -> host_status {
         guard let context = CallContext.from(call) else { return HOST_ERROR }
@@ -34,14 +70,14 @@ enum HostServices {
             struct_size: MemoryLayout<host_services>.size,
             log: { call, level, message in
                 guard let context = CallContext.from(call), let message else { return }
-                context.engine.log(context, level, String(cString: message))
+                context.services.log(context, level, String(cString: message))
             },
             set_error: { call, message in
                 CallContext.from(call)?.error = message.map { String(cString: $0) } ?? "unknown error"
             },
             exec: { call, handle, command, flags, result in
                 run(call) { context in
-                    let output = try context.engine.exec(context, machine(context, handle), string(command, "exec command"),
+                    let output = try context.services.exec(context, machine(context, handle), string(command, "exec command"),
                                                          stream: flags & HOST_EXEC_STREAM != 0)
                     guard let result else { return }
                     result.pointee.exit_status = output.status
@@ -50,28 +86,28 @@ enum HostServices {
                 }
             },
             upload: { call, handle, local, remote in
-                run(call) { try $0.engine.transfer($0, machine($0, handle), upload: true,
+                run(call) { try $0.services.transfer($0, machine($0, handle), upload: true,
                                                    string(local, "upload source"), string(remote, "upload destination")) }
             },
             download: { call, handle, remote, local in
-                run(call) { try $0.engine.transfer($0, machine($0, handle), upload: false,
+                run(call) { try $0.services.transfer($0, machine($0, handle), upload: false,
                                                    string(local, "download destination"), string(remote, "download source")) }
             },
             console_send: { call, handle, data, length in
                 run(call) { context in
                     let bytes = data.map { Array(UnsafeRawBufferPointer(start: $0, count: length)) } ?? []
-                    try context.engine.consoleSend(context, machine(context, handle), bytes)
+                    try context.services.consoleSend(context, machine(context, handle), bytes)
                 }
             },
             console_expect: { call, handle, pattern, flags, timeout in
-                run(call) { try $0.engine.consoleExpect($0, machine($0, handle), string(pattern, "expect pattern"),
+                run(call) { try $0.services.consoleExpect($0, machine($0, handle), string(pattern, "expect pattern"),
                                                         regex: flags & HOST_EXPECT_REGEX != 0, timeoutMs: timeout) }
             },
             apply: { call, handle, argc, argv, result in
                 run(call) { context in
                     guard let argv, argc > 0 else { throw HostError(.plugin, "apply needs at least a step name") }
                     let words = try (0..<argc).map { try string(argv[$0], "apply word #\($0)") }
-                    let applied = try context.engine.apply(context, machine(context, handle), words)
+                    let applied = try context.services.apply(context, machine(context, handle), words)
                     result?.pointee = applied.handle
                 }
             },
@@ -86,22 +122,22 @@ enum HostServices {
                 context.expiryCap = min(context.expiryCap ?? .max, max(seconds, 0))
             },
             set_exit_status: { call, status in
-                CallContext.from(call)?.engine.exitStatus = status
+                CallContext.from(call)?.services.setExitStatus(status)
             },
             backend_machine: { call, handle in
                 CallContext.from(call)?.machine(handle)?.object
             },
             extension: { call, handle, id in
                 guard let context = CallContext.from(call), let machine = context.machine(handle), let id else { return nil }
-                return machine.backend.table.extension?(id)
+                return context.services.extensionTable(machine, String(cString: id))
             },
             start: { call, handle in
-                run(call) { try $0.engine.up(machine($0, handle), $0) }
+                run(call) { try $0.services.start($0, machine($0, handle)) }
             },
             identity: { call in
                 guard let context = CallContext.from(call) else { return nil }
                 do {
-                    return try context.engine.identity()
+                    return try context.services.identity()
                 } catch {
                     context.error = String(describing: error)
                     return nil
@@ -109,7 +145,7 @@ enum HostServices {
             },
             console_read: { call, handle, buffer, capacity, timeout, length in
                 run(call) { context in
-                    let bytes = try context.engine.consoleRead(context, machine(context, handle), capacity: capacity, timeoutMs: timeout)
+                    let bytes = try context.services.consoleRead(context, machine(context, handle), capacity: capacity, timeoutMs: timeout)
                     bytes.withUnsafeBytes { source in
                         if let buffer, let first = source.baseAddress {
                             UnsafeMutableRawPointer(buffer).copyMemory(from: first, byteCount: source.count)
@@ -121,7 +157,7 @@ enum HostServices {
             fetch: { call, url, checksum in
                 guard let context = CallContext.from(call) else { return nil }
                 do {
-                    let path = try context.engine.fetch(context, url: try string(url, "url"),
+                    let path = try context.services.fetch(context, url: try string(url, "url"),
                                                         checksum: checksum.map { String(cString: $0) })
                     return context.keep(Data(path.utf8)).0
                 } catch {

@@ -33,6 +33,7 @@ struct PipelinePlanner {
             }
             planned.insert(try Self.bind(.init(name: defaultBackend, words: []), to: backend), at: 0)
         }
+        try checkNeeds(planned.map(\.step))
         if planned[0].arguments.forceTransient {
             throw HostError.usage("\(planned[0].step.name) cannot be transient: it makes the machine every later step works on; remove --transient")
         }
@@ -66,6 +67,18 @@ struct PipelinePlanner {
             if step.startsPipeline && !(index == 1 && steps[0].isBackend) {
                 throw HostError.usage("\(step.name) installs a new system, so it can only come first or right after a backend step; make it a pipeline of its own, as in `host \(steps[0].isBackend ? steps[0].name + " + " : "")\(step.name) + ...`")
             }
+        }
+    }
+
+    /// Each step's machine must offer one of the capabilities it needs.
+    private func checkNeeds(_ steps: [StepInfo]) throws {
+        let backend = steps[0]
+        for step in steps.dropFirst() where !step.needs.isEmpty && !step.needs.contains(where: backend.offers) {
+            let offering = registry.steps.filter { candidate in candidate.isBackend && step.needs.contains(where: candidate.offers) }.map(\.name)
+            let needs = step.needs.joined(separator: " or ")
+            throw HostError.usage("\(step.name) needs a machine offering \(needs), which \(backend.name) does not; "
+                + (offering.first.map { "start the pipeline with a backend that does (\(offering.joined(separator: ", "))), as in `host \($0) + \(step.name)`" }
+                   ?? "no installed backend offers it"))
         }
     }
 

@@ -18,6 +18,18 @@ public enum ParameterType: String, Sendable, Codable {
         }
     }
 
+    var abi: host_param_type {
+        switch self {
+        case .string: HOST_PARAM_STRING
+        case .int: HOST_PARAM_INT
+        case .bool: HOST_PARAM_BOOL
+        case .double: HOST_PARAM_DOUBLE
+        case .list: HOST_PARAM_LIST
+        case .rest: HOST_PARAM_REST
+        case .kwargs: HOST_PARAM_KWARGS
+        }
+    }
+
     /// Filled by position (rest and kwargs take what is left instead).
     var isPositional: Bool { self != .rest && self != .kwargs }
 }
@@ -77,13 +89,20 @@ public struct StepInfo: @unchecked Sendable {
     let entry: host_step_entry
     /// A copy of the plugin's backend table, taken under the struct_size rules.
     let backend: host_backend?
+    /// Extension ids of which the machine's backend must offer one (host_step.needs).
+    public let needs: [String]
 
     public var isTransient: Bool { flags & HOST_STEP_TRANSIENT != 0 }
     public var isTransientWhenLast: Bool { flags & HOST_STEP_TRANSIENT_WHEN_LAST != 0 }
     public var startsPipeline: Bool { flags & HOST_STEP_STARTS_PIPELINE != 0 || isBackend }
     public var isBackend: Bool { flags & HOST_STEP_BACKEND != 0 }
     public var isInteractive: Bool { flags & HOST_STEP_INTERACTIVE != 0 }
-    public var isCacheable: Bool { !isTransient }
+    /// Whether this backend step's machines offer the extension `id`.
+    func offers(_ id: String) -> Bool { backend?.extension?(id) != nil }
+
+    /// A backend whose machines cannot be saved (HOST_STEP_NO_SAVE).
+    public var savesNothing: Bool { flags & HOST_STEP_NO_SAVE != 0 }
+    public var isCacheable: Bool { !isTransient && !savesNothing }
 
     /// The flag words `list-plugins` shows.
     public var flagNames: [String] {
@@ -93,6 +112,7 @@ public struct StepInfo: @unchecked Sendable {
         if isCacheable { names.append("cacheable") }
         if startsPipeline { names.append("starts-pipeline") }
         if isInteractive { names.append("interactive") }
+        if savesNothing { names.append("saves-nothing") }
         return names
     }
 }

@@ -37,17 +37,18 @@ public protocol BackendMachine: AnyObject {
     func consoleRead(_ call: BackendCall, into buffer: UnsafeMutableRawBufferPointer, timeoutMs: Int64) throws -> Int
     func describe() -> String?
     /// The backend step's run-time arguments for this run (host_backend's
-    /// set_run_arguments): name and command-line text, a list once per item.
-    func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws
+    /// set_run_arguments), every time the machine is made or restored.
+    func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws
 }
 
 extension BackendMachine {
-    public func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws {}
+    public func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws {}
 }
 
 /// A Swift backend: how to make new machines and clones of saved ones.
 public protocol Backend: Sendable {
-    func create(_ call: BackendCall, directory: String) throws -> BackendMachine
+    /// A new machine in `directory`, configured by the backend step's arguments.
+    func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine
     func clone(_ call: BackendCall, from source: String, to destination: String) throws -> BackendMachine
     /// A backend extension by versioned id; nil when not offered.
     func extensionTable(_ id: String) -> UnsafeRawPointer?
@@ -113,12 +114,8 @@ enum BackendBridge {
         let table = UnsafeMutablePointer<host_backend>.allocate(capacity: 1)
         table.initialize(to: host_backend(
             struct_size: MemoryLayout<host_backend>.size,
-            create: { call, dir, out in
-                guarded(call) { c in
-                    guard let backend, let dir else { throw StepError("backend not installed") }
-                    made(try backend.create(c, directory: String(cString: dir)), out)
-                }
-            },
+            create: nil, // create_with: a machine is configured where it is made
+
             clone: { call, source, destination, out in
                 guarded(call) { c in
                     guard let backend, let source, let destination else { throw StepError("backend not installed") }
@@ -185,8 +182,14 @@ enum BackendBridge {
                 guard let backend, let call, let dir else { return }
                 backend.forget(BackendCall(raw: call), directory: String(cString: dir))
             },
+            create_with: { call, dir, arguments, out in
+                guarded(call) { c in
+                    guard let backend, let dir else { throw StepError("backend not installed") }
+                    made(try backend.create(c, directory: String(cString: dir), arguments: Arguments(arguments)), out)
+                }
+            },
             set_run_arguments: { call, machine, arguments in
-                guarded(call) { try box(machine)?.machine.setRunArguments($0, arguments?.pointee.pairs ?? []) }
+                guarded(call) { try box(machine)?.machine.setRunArguments($0, Arguments(arguments)) }
             }))
         return UnsafePointer(table)
     }()

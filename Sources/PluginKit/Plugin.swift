@@ -55,7 +55,16 @@ public final class Plugin: Sendable {
             param_count: step.parameters.count,
             params: UnsafePointer(params),
             entry: StepTrampoline.make(for: step),
-            backend: step.flags.contains(.backend) && backend ? BackendBridge.vtable : nil))
+            backend: step.flags.contains(.backend) && backend ? BackendBridge.vtable : nil,
+            needs: step.needs.isEmpty ? nil : UnsafePointer(cStringArray(step.needs))))
         return result
     }
+}
+
+/// A NULL-terminated array of C strings that lives for the process.
+private func cStringArray(_ strings: [String]) -> UnsafeMutablePointer<UnsafePointer<CChar>?> {
+    let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: strings.count + 1)
+    for (index, string) in strings.enumerated() { array[index] = UnsafePointer(strdup(string)) }
+    array[strings.count] = nil
+    return array
 }

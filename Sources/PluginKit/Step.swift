@@ -10,6 +10,8 @@ public struct StepFlags: OptionSet, Sendable {
     public static let transientWhenLast = StepFlags(rawValue: HOST_STEP_TRANSIENT_WHEN_LAST)
     public static let startsPipeline = StepFlags(rawValue: HOST_STEP_STARTS_PIPELINE)
     public static let backend = StepFlags(rawValue: HOST_STEP_BACKEND)
+    /// A backend whose machines cannot be saved (they exist already).
+    public static let savesNothing = StepFlags(rawValue: HOST_STEP_NO_SAVE)
 }
 
 /// One step of a Swift plugin. `run` gets the call and returns the machine to
@@ -20,17 +22,21 @@ public struct Step: Sendable {
     public let flags: StepFlags
     public let expiry: Int64
     public let parameters: [Parameter]
+    /// Capabilities (extension ids) of which the machine's backend must
+    /// offer one; host refuses the pipeline up front otherwise.
+    public let needs: [String]
     public let run: @Sendable (StepCall) throws -> Machine?
 
     public init(
         _ name: String, summary: String, flags: StepFlags = [], expiry: Int64 = 0,
-        parameters: [Parameter] = [], run: @escaping @Sendable (StepCall) throws -> Machine?
+        parameters: [Parameter] = [], needs: [String] = [], run: @escaping @Sendable (StepCall) throws -> Machine?
     ) {
         self.name = name
         self.summary = summary
         self.flags = flags
         self.expiry = expiry
         self.parameters = parameters
+        self.needs = needs
         self.run = run
     }
 }

@@ -26,9 +26,9 @@ public struct ExecResult: Sendable {
 public final class StepCall: @unchecked Sendable {
     let raw: UnsafeMutablePointer<host_call>
     public let machine: Machine
-    private let arguments: [String: Argument]
+    public let arguments: Arguments
 
-    init(raw: UnsafeMutablePointer<host_call>, machine: Machine, arguments: [String: Argument]) {
+    init(raw: UnsafeMutablePointer<host_call>, machine: Machine, arguments: Arguments) {
         self.raw = raw
         self.machine = machine
         self.arguments = arguments
@@ -36,38 +36,16 @@ public final class StepCall: @unchecked Sendable {
 
     private var services: host_services { raw.pointee.services.pointee }
 
-    // MARK: Arguments. A name the step did not declare is a programming error
-    // in the plugin itself, so these trap with the name rather than guess.
+    // MARK: Arguments (see Arguments)
 
-    public func argument(_ name: String) -> Argument {
-        guard let value = arguments[name] else { fatalError("step has no parameter named \(name)") }
-        return value
-    }
-    public func string(_ name: String) -> String {
-        if case let .string(v) = argument(name) { return v }
-        fatalError("parameter \(name) is not a string")
-    }
-    public func int(_ name: String) -> Int64 {
-        if case let .int(v) = argument(name) { return v }
-        fatalError("parameter \(name) is not an int")
-    }
-    public func bool(_ name: String) -> Bool {
-        if case let .bool(v) = argument(name) { return v }
-        fatalError("parameter \(name) is not a bool")
-    }
-    public func double(_ name: String) -> Double {
-        if case let .double(v) = argument(name) { return v }
-        fatalError("parameter \(name) is not a double")
-    }
+    public func argument(_ name: String) -> Argument { arguments.argument(name) }
+    public func string(_ name: String) -> String { arguments.string(name) }
+    public func int(_ name: String) -> Int64 { arguments.int(name) }
+    public func bool(_ name: String) -> Bool { arguments.bool(name) }
+    public func double(_ name: String) -> Double { arguments.double(name) }
     /// A list or rest parameter.
-    public func list(_ name: String) -> [String] {
-        if case let .list(v) = argument(name) { return v }
-        fatalError("parameter \(name) is not a list")
-    }
-    public func pairs(_ name: String) -> [(String, String)] {
-        if case let .pairs(v) = argument(name) { return v }
-        fatalError("parameter \(name) is not a kwargs parameter")
-    }
+    public func list(_ name: String) -> [String] { arguments.list(name) }
+    public func pairs(_ name: String) -> [(String, String)] { arguments.pairs(name) }
 
     // MARK: Host services
 

@@ -8,13 +8,6 @@ import PluginABI
 /// signature its declared parameters describe (host_step_entry in
 /// host_plugin.h). libffi builds the function at load time; its generic
 /// handler unpacks the arguments by the declared types and runs the closure.
-extension host_kv_list {
-    /// host_plugin.h promises `count` non-NULL strings in each array.
-    var pairs: [(String, String)] {
-        (0..<count).map { (String(cString: keys[$0]!), String(cString: values[$0]!)) }
-    }
-}
-
 enum StepTrampoline {
     /// Owns what the libffi closure points to; kept alive for the process
     /// lifetime, as the entry may be called at any time.
@@ -82,7 +75,7 @@ enum StepTrampoline {
             arguments[parameter.name] = decode(parameter.kind, slot)
         }
         do {
-            result.pointee = try step.run(StepCall(raw: call, machine: Machine(handle: machine), arguments: arguments))?.handle
+            result.pointee = try step.run(StepCall(raw: call, machine: Machine(handle: machine), arguments: Arguments(arguments)))?.handle
             return HOST_OK
         } catch is HostServiceFailed {
             return HOST_ERROR // host already holds the message
@@ -102,10 +95,8 @@ enum StepTrampoline {
             return .bool(slot.load(as: UInt8.self) != 0)
         case .double:
             return .double(slot.load(as: Double.self))
-        // host_plugin.h promises `count` non-NULL strings in these lists.
         case .list, .rest:
-            guard let list = slot.load(as: UnsafePointer<host_string_list>?.self)?.pointee else { return .list([]) }
-            return .list((0..<list.count).map { String(cString: list.items[$0]!) })
+            return .list(slot.load(as: UnsafePointer<host_string_list>?.self)?.pointee.strings ?? [])
         case .kwargs:
             return .pairs(slot.load(as: UnsafePointer<host_kv_list>?.self)?.pointee.pairs ?? [])
         }

@@ -157,4 +157,36 @@ import Testing
         #expect(try sandbox.cacheSnapshot() == before)
         #expect(sandbox.temporaryLeftovers().isEmpty)
     }
+
+    @Test func cacheLowersTheExpiryAndLeavesTheKeyAlone() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs")
+        let short = try sandbox.succeed(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--cache=1h", "+", "exec", "true"])
+        #expect(short.err.contains("self_test.count: built in"))
+        let json = try sandbox.succeed(["cache", "ls", "--json"])
+        let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
+        let expires = try #require(rows.first { ($0["pipeline"] as? String)?.contains("self_test.count") == true }?["expires"] as? String)
+        let date = try #require(ISO8601DateFormatter().date(from: expires))
+        #expect(date.timeIntervalSinceNow <= 3600 && date.timeIntervalSinceNow > 3000, "expires \(expires)")
+        let plain = try sandbox.succeed(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "+", "exec", "true"])
+        #expect(plain.err.contains("self_test.count: cached"))
+        #expect(sandbox.runs(record) == 1)
+        let bad = try sandbox.run(["backend.fixture", "+", "exec", "true", "--cache=soon"])
+        #expect(bad.status == 64)
+        #expect(bad.err.contains("exec: --cache=soon is not a duration; write it like --cache=90s, 30m, 12h or 7d"))
+    }
+
+    @Test func aBackendThatSavesNothingRunsEveryStepOnItsOneMachine() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs")
+        let pipeline = ["backend.fixture.unsaved", "--label=live", "+", "exec", "touch made-here", "+", "self_test.count",
+                        "--record=\(record.path)", "+", "exec", "cat label; test -e made-here && echo same machine"]
+        for round in 1...2 {
+            let run = try sandbox.succeed(pipeline)
+            #expect(run.out == "live\nsame machine\n")
+            #expect(run.err.contains("backend.fixture.unsaved does not save machines, so nothing is cached"))
+            #expect(sandbox.runs(record) == round)
+        }
+        #expect(try sandbox.cacheSnapshot().isEmpty)
+    }
 }

@@ -33,7 +33,7 @@ import Testing
     @Test func aFirstStepThatNeedsAMachine() throws {
         let run = try Sandbox().run(["exec", "true"])
         #expect(run.status == 64)
-        #expect(run.err.contains("exec needs a machine, so it cannot start a pipeline; start with a step that makes one (backend.fixture)"))
+        #expect(run.err.contains("exec needs a machine, so it cannot start a pipeline; start with a step that makes one (backend.fixture, backend.fixture.unsaved)"))
     }
 
     @Test func emptyStepsAndMisplacedBackends() throws {

@@ -22,4 +22,15 @@ import Testing
         #expect(refused.status == 1)
         #expect(refused.err.contains("hello_c.greet failed: --name must not contain a single quote"))
     }
+
+    /// A third party's plugin built against the ABI 1.2 header, before this
+    /// host's 1.3, loads and runs unchanged.
+    @Test func aCPluginBuiltAgainstTheOlderHeaderStillRuns() throws {
+        let sandbox = try Sandbox()
+        try sandbox.compileC(Sandbox.repository.appendingPathComponent("Examples/c-plugin/hello_c.c"), as: "hello_c",
+                             include: Sandbox.repository.appendingPathComponent("Tests/Fixtures/abi-1.2").path)
+        let run = try sandbox.run(["backend.fixture", "+", "hello_c.greet", "--times=2", "+", "exec", "cat hello_c.txt"])
+        #expect(run.status == 0, "\(run.err)")
+        #expect(run.out == "Hello from C, world!\nHello from C, world!\n")
+    }
 }

@@ -17,9 +17,11 @@ import Testing
         let cases: [([String], String)] = [
             (["os.busybox", "+", "exec", "true", "+", "os.debian"],
              "os.debian installs a new system, so it can only come first or right after a backend step"),
-            (["os.busybox", "--transient", "+", "exec", "true"],
+            (["backend.qemu", "+", "os.busybox", "--transient", "+", "exec", "true"],
              "os.busybox --transient would drop the system it installs, so exec would get an empty machine; remove --transient"),
             (["ansible"], "ansible needs a machine, so it cannot start a pipeline"),
+            (["os.busybox", "+", "exec", "true"],
+             "os.busybox needs a machine offering host.vm/1 or host.container/1, which backend.fixture does not; start the pipeline with a backend that does (backend.qemu), as in `host backend.qemu + os.busybox`"),
             (["os.busybox", "+", "backend.qemu"],
              "backend.qemu is a backend, so it can only be the first step of a pipeline, as in `host backend.qemu + os.busybox`"),
             (["backend.fixture", "+", "backend.qemu"], "a pipeline runs on one backend, and this one starts with backend.fixture; remove backend.qemu"),

@@ -42,7 +42,11 @@ extern "C" {
  *   1.2  host_backend.forget
  *   1.3  HOST_USAGE_ERROR; host_param.flags (HOST_PARAM_RUNTIME,
  *        HOST_PARAM_NAMED_ONLY, HOST_PARAM_BOUNDED), .minimum, .maximum;
- *        host_backend.set_run_arguments */
+ *        host_argument(s); host_step.needs; HOST_STEP_NO_SAVE; the name
+ *        "cache" reserved; host_backend.create_with, .set_run_arguments;
+ *        the capability extensions host.vm/1 (host_vm.h) and
+ *        host.container/1 (host_container.h), which replace host.qemu/1
+ *        and host.podman/1 (kept as aliases until 1.4) */
 #define HOST_ABI_MINOR 3
 
 /* The name of the one function a plugin exports. A future incompatible ABI
@@ -100,7 +104,8 @@ typedef struct host_kv_list {
 typedef struct host_param {
     size_t struct_size;
     /* Lower-case letters, digits, '_' and '-', starting with a letter. Unique
-     * within the step. "transient" is reserved for host. */
+     * within the step. "transient" and (1.3) "cache" are host's own: every
+     * step takes --transient and --cache=DURATION. */
     const char *name;
     host_param_type type;
     /* The default as it would be written on the command line, or NULL when
@@ -153,6 +158,11 @@ typedef struct host_param {
 /* The step makes machines: its descriptor's `backend` is set, and it receives
  * a machine host has just created through that backend. */
 #define HOST_STEP_BACKEND 0x00080000u
+/* (1.3) With HOST_STEP_BACKEND: its machines cannot be saved (machines that
+ * exist already, reached over the network). host then runs every step of
+ * the pipeline each time, in order, on the one machine, caches nothing,
+ * and says so; `down` is never called. */
+#define HOST_STEP_NO_SAVE 0x00100000u
 
 /* A step's entry point. Its real C signature is
  *
@@ -187,6 +197,12 @@ typedef struct host_step {
     host_step_entry entry;
     /* Set exactly when flags has HOST_STEP_BACKEND. */
     const host_backend *backend;
+    /* (1.3) The capabilities the step needs of its machine: extension ids
+     * ("host.vm/1"), NULL-terminated, of which the machine's backend must
+     * offer at least one. host refuses a pipeline whose backend offers none
+     * before any step runs, naming the installed backends that do. NULL:
+     * the step works on any machine. */
+    const char *const *needs;
 } host_step;
 
 typedef struct host_plugin {
@@ -203,6 +219,27 @@ typedef struct host_plugin {
  * host (there is no call context yet) and must return the same pointer
  * every time. */
 typedef const host_plugin *(*host_plugin_entry_fn)(void);
+
+/* (1.3) A typed argument as host converted it from the command line, for
+ * backend functions (create_with, set_run_arguments), which have no libffi
+ * signature of their own. Owned by host, valid for the call. */
+typedef struct host_argument {
+    const char *name;   /* the parameter's name */
+    host_param_type type;
+    union {
+        const char *string;           /* STRING */
+        int64_t integer;              /* INT */
+        bool boolean;                 /* BOOL */
+        double number;                /* DOUBLE */
+        const host_string_list *list; /* LIST, REST */
+        const host_kv_list *pairs;    /* KWARGS */
+    } value;
+} host_argument;
+
+typedef struct host_arguments {
+    size_t count;
+    const host_argument *items; /* in the order the parameters are declared */
+} host_arguments;
 
 /* ---- Host services: what a step may ask of host -------------------------- */
 
@@ -326,7 +363,8 @@ typedef struct host_output {
  * state must refer to its own files by relative path). */
 struct host_backend {
     size_t struct_size;
-    /* A new, empty machine stored in `dir`. */
+    /* A new, empty machine stored in `dir`, configured afterwards by the
+     * backend step's entry. (1.3: create_with, below, replaces it.) */
     host_status (*create)(host_call *call, const char *dir, void **machine);
     /* A new machine in `dst_dir` that starts as the saved machine in
      * `src_dir` is. src_dir is read-only for the backend, and stays in place
@@ -370,14 +408,19 @@ struct host_backend {
      * only when no run uses the machine; failures are the backend's to
      * report with services->log. May be NULL. */
     void (*forget)(host_call *call, const char *dir);
-    /* (1.3) The values of the backend step's HOST_PARAM_RUNTIME parameters
-     * for this run, given for every machine right after create or clone and
-     * before up, also when the backend step itself was reused from the
-     * cache: what they set (forwarded ports) holds at every start and
-     * restore, and is not saved by down. Every such parameter appears, as
-     * command-line text (a default if not given; a LIST once per item, in
-     * order). HOST_USAGE_ERROR when a value cannot be used. May be NULL. */
-    host_status (*set_run_arguments)(host_call *call, void *machine, const host_kv_list *arguments);
+    /* (1.3) Like create, with every argument of the backend step (its
+     * run-time ones included), so that the machine is configured where it
+     * is made; the backend step's entry then runs on it as on any machine.
+     * host calls it instead of create when it is set; a 1.3 backend may
+     * leave create NULL. HOST_USAGE_ERROR when an argument cannot be used. */
+    host_status (*create_with)(host_call *call, const char *dir, const host_arguments *arguments, void **machine);
+    /* (1.3) The backend step's HOST_PARAM_RUNTIME arguments for this run,
+     * given for every machine right after create_with or clone and before
+     * up, also when the backend step itself was reused from the cache: what
+     * they set (forwarded ports) holds at every start and restore, and is
+     * not saved by down. HOST_USAGE_ERROR when a value cannot be used. May
+     * be NULL. */
+    host_status (*set_run_arguments)(host_call *call, void *machine, const host_arguments *arguments);
 };
 
 /* The v1 sizes: host rejects anything smaller. */

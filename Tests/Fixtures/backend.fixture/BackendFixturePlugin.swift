@@ -25,8 +25,8 @@ final class DirectoryMachine: BackendMachine {
         console += Array("fixture$ ".utf8)
     }
 
-    func setRunArguments(_ call: BackendCall, _ arguments: [(String, String)]) throws {
-        runNote = arguments.first { $0.0 == "run-note" }?.1 ?? ""
+    func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws {
+        runNote = arguments.string("run-note")
         if runNote == "refuse" { throw StepError.usage("--run-note=refuse is refused, as a test of usage errors") }
     }
 
@@ -100,9 +100,10 @@ final class DirectoryMachine: BackendMachine {
 }
 
 struct DirectoryBackend: Backend {
-    func create(_ call: BackendCall, directory: String) throws -> BackendMachine {
+    func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine {
         let machine = DirectoryMachine(directory: directory)
         try FileManager.default.createDirectory(at: machine.root, withIntermediateDirectories: true)
+        try (arguments.string("label") + "\n").write(to: machine.root.appendingPathComponent("label"), atomically: true, encoding: .utf8)
         return machine
     }
 
@@ -113,17 +114,16 @@ struct DirectoryBackend: Backend {
     }
 }
 
+let parameters: [Parameter] = [
+    .string("label", default: "fixture", help: "written to /label in the new machine"),
+    .string("run-note", default: "", flags: .runtime, help: "written to /run-note at every start (run-time only)"),
+]
+
 let plugin = Plugin(name: "backend.fixture", version: "1.0.0", steps: [
     Step("backend.fixture", summary: "TEST FIXTURE: machines that are plain directories (no VM)",
-         flags: .backend,
-         parameters: [.string("label", default: "fixture", help: "written to /label in the new machine"),
-                      .string("run-note", default: "", flags: .runtime, help: "written to /run-note at every start (run-time only)")]) { call in
-        guard let machine = call.backendMachine(as: DirectoryMachine.self) else {
-            throw StepError("backend.fixture was given a machine of another backend")
-        }
-        try (call.string("label") + "\n").write(to: machine.root.appendingPathComponent("label"), atomically: true, encoding: .utf8)
-        return call.machine
-    },
+         flags: .backend, parameters: parameters) { call in call.machine },
+    Step("backend.fixture.unsaved", summary: "TEST FIXTURE: the same machines, as a backend that cannot save them",
+         flags: [.backend, .savesNothing], parameters: parameters) { call in call.machine },
 ], backend: DirectoryBackend())
 
 @_cdecl("host_plugin_entry_v1")

@@ -49,11 +49,12 @@ final class Sandbox: @unchecked Sendable {
                                          to: plugins.appendingPathComponent("\(name).so"))
     }
 
-    /// Compiles a C plugin with cc and nothing but host_plugin.h.
+    /// Compiles a C plugin with cc and nothing but host_plugin.h: this
+    /// build's, or the one in `include` (an older ABI's, kept as a fixture).
     @discardableResult
-    func compileC(_ source: URL, as name: String, defines: [String] = []) throws -> URL {
+    func compileC(_ source: URL, as name: String, defines: [String] = [],
+                  include: String = Sandbox.repository.appendingPathComponent("Sources/PluginABI/include").path) throws -> URL {
         let output = plugins.appendingPathComponent("\(name).so")
-        let include = Self.repository.appendingPathComponent("Sources/PluginABI/include").path
         let result = try Self.execute("/usr/bin/cc", ["-std=c11", "-Wall", "-shared", "-fPIC", "-I", include]
                                       + defines + ["-o", output.path, source.path])
         #expect(result.status == 0, "cc failed: \(result.err)")

@@ -1,0 +1,167 @@
+import Foundation
+import PluginABI
+
+/// The only code that calls a backend's host_backend table. Every call gets
+/// a CallContext of its own, named for the backend, whose host services
+/// reach `services`; HOST_ERROR comes back as a HostError that names the
+/// backend and what it was asked to do, HOST_USAGE_ERROR as a usage error.
+final class BackendDriver: MachineReleasing {
+    let registry: PluginRegistry
+    unowned let services: HostServiceHandler
+
+    init(registry: PluginRegistry, services: HostServiceHandler) {
+        self.registry = registry
+        self.services = services
+    }
+
+    func backend(of entry: CacheEntry) throws -> BackendRef {
+        do {
+            return try BackendRef(try registry.step(named: entry.manifest.backend))
+        } catch {
+            throw HostError(.plugin, "the cached machine \(entry.key.prefix(12)) needs backend \(entry.manifest.backend), which is not available: \(error)")
+        }
+    }
+
+    // MARK: Making machines
+
+    /// A new machine of the pipeline's backend step, configured by its
+    /// arguments (create_with), or made empty (create, before ABI 1.3) for
+    /// the step's entry to configure.
+    func create(_ planned: PipelinePlanner.Planned, in directory: TemporaryDirectory) throws -> Machine {
+        let backend = try BackendRef(planned.step)
+        let machine = Machine(backend: backend, directory: directory, origin: nil)
+        let path = directory.machineDirectory.path
+        if let createWith = backend.table.create_with {
+            let arena = CArena()
+            let arguments = arena.arguments(zip(planned.step.parameters, planned.arguments.values).map { ($0, $1) })
+            try withExtendedLifetime(arena) {
+                try call(machine, log: nil, "create") { createWith($0, path, arguments, &machine.object) }
+            }
+        } else if let create = backend.table.create {
+            try call(machine, log: nil, "create") { create($0, path, &machine.object) }
+        }
+        return machine
+    }
+
+    /// A new machine that starts as the saved one in `entry` is.
+    func clone(_ entry: CacheEntry, backend: BackendRef, into directory: TemporaryDirectory) throws -> Machine {
+        let machine = Machine(backend: backend, directory: directory, origin: entry)
+        try call(machine, log: nil, "clone") {
+            backend.table.clone($0, entry.machineDirectory.path, directory.machineDirectory.path, &machine.object)
+        }
+        return machine
+    }
+
+    /// The backend step's run-time arguments, for a machine just made.
+    func setRunArguments(_ machine: Machine, _ arguments: [(ParameterInfo, ArgumentValue)]) throws {
+        guard let give = machine.backend.table.set_run_arguments else { return }
+        let arena = CArena()
+        let list = arena.arguments(arguments)
+        try withExtendedLifetime(arena) {
+            try call(machine, log: nil, "configure") { give($0, machine.object, list) }
+        }
+    }
+
+    /// Why the saved machine in `entry` cannot be reused, by its backend's
+    /// own check; nil when it can.
+    func problem(with entry: CacheEntry, backend: BackendRef) -> String? {
+        guard let check = backend.table.check else { return nil }
+        let context = CallContext(services: services, stepName: backend.step.name, log: nil)
+        guard check(context.raw, entry.machineDirectory.path) == HOST_OK else {
+            return "\(backend.step.name) cannot reuse the saved machine: \(context.error ?? "no reason given")"
+        }
+        return nil
+    }
+
+    /// Lets a deleted machine's backend release what it keeps outside the
+    /// cache for it (backend.podman-criu's images). A backend that is not
+    /// installed any more keeps them.
+    func release(machineDirectory: URL, backend name: String) {
+        guard let step = try? registry.step(named: name), let backend = try? BackendRef(step),
+              let forget = backend.table.forget else { return }
+        let context = CallContext(services: services, stepName: step.name, log: nil)
+        withExtendedLifetime(context) { forget(context.raw, machineDirectory.path) }
+    }
+
+    // MARK: A machine's life
+
+    func up(_ machine: Machine, log: FileHandle?) throws {
+        guard !machine.isUp else { return }
+        try call(machine, log: log, "start") { machine.backend.table.up($0, machine.object) }
+        machine.isUp = true
+    }
+
+    func down(_ machine: Machine, log: FileHandle?) throws {
+        try call(machine, log: log, "save") { machine.backend.table.down($0, machine.object) }
+        machine.isUp = false
+    }
+
+    func drop(_ machine: Machine, log: FileHandle?) {
+        guard machine.object != nil else { return }
+        let context = CallContext(services: services, stepName: machine.backend.step.name, log: log)
+        machine.backend.table.drop(context.raw, machine.object)
+        machine.object = nil
+    }
+
+    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer? {
+        machine.backend.table.extension?(id)
+    }
+
+    // MARK: Work inside a running machine
+
+    /// Runs `command`; each chunk of output goes to `sink` (stream 1 or 2).
+    func exec(_ machine: Machine, _ command: String, log: FileHandle?, sink: @escaping (Int32, Data) -> Void) throws -> Int32 {
+        final class Sink { let write: (Int32, Data) -> Void; init(_ write: @escaping (Int32, Data) -> Void) { self.write = write } }
+        let box = Sink(sink)
+        var output = host_output(struct_size: MemoryLayout<host_output>.size,
+                                 context: Unmanaged.passUnretained(box).toOpaque()) { raw, stream, data, length in
+            guard let raw, let data else { return }
+            Unmanaged<Sink>.fromOpaque(raw).takeUnretainedValue().write(stream, Data(bytes: data, count: length))
+        }
+        var status: Int32 = 0
+        try withExtendedLifetime(box) {
+            try call(machine, log: log, "run `\(command)` in") { machine.backend.table.exec($0, machine.object, command, &output, &status) }
+        }
+        return status
+    }
+
+    func upload(_ machine: Machine, _ local: String, to remote: String, log: FileHandle?) throws {
+        try call(machine, log: log, "upload \(local) to") { machine.backend.table.upload($0, machine.object, local, remote) }
+    }
+
+    func download(_ machine: Machine, _ remote: String, to local: String, log: FileHandle?) throws {
+        try call(machine, log: log, "download \(remote) from") { machine.backend.table.download($0, machine.object, remote, local) }
+    }
+
+    func consoleSend(_ machine: Machine, _ bytes: [UInt8], log: FileHandle?) throws {
+        try call(machine, log: log, "type on the console of") { context in
+            bytes.withUnsafeBytes { raw in
+                machine.backend.table.console_send(context, machine.object, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
+            }
+        }
+    }
+
+    /// What the console printed, waiting up to `timeoutMs` for the first byte.
+    func consoleRead(_ machine: Machine, capacity: Int, timeoutMs: Int64, log: FileHandle?) throws -> [UInt8] {
+        var buffer = [UInt8](repeating: 0, count: max(capacity, 1))
+        var got = 0
+        try call(machine, log: log, "read the console of") { context in
+            buffer.withUnsafeMutableBytes { bytes in
+                machine.backend.table.console_read(context, machine.object, bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                   bytes.count, timeoutMs, &got)
+            }
+        }
+        return Array(buffer.prefix(got))
+    }
+
+    /// Calls one backend function with a fresh call context.
+    private func call(_ machine: Machine, log: FileHandle?, _ operation: String,
+                      _ body: (UnsafeMutablePointer<host_call>) -> host_status) throws {
+        let context = CallContext(services: services, stepName: machine.backend.step.name, log: log)
+        let status = body(context.raw)
+        if status == HOST_USAGE_ERROR { throw HostError.usage("\(machine.backend.step.name): \(context.error ?? "no reason given")") }
+        guard status == HOST_OK else {
+            throw HostError(.stepFailed, "\(machine.backend.step.name) could not \(operation) the machine: \(context.error ?? "no reason given")")
+        }
+    }
+}

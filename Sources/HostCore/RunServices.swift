@@ -1,0 +1,115 @@
+import Foundation
+import PluginABI
+
+/// The host services of a pipeline run, as the steps and backends call them
+/// (HostServices is the C side): commands, files and the console of a
+/// machine through its backend, `apply` through the step runner, the
+/// per-user SSH key, downloads and logging.
+final class RunServices: HostServiceHandler {
+    unowned let engine: Engine
+    private var driver: BackendDriver { engine.driver }
+    private var output: Output { engine.output }
+    /// The status host exits with; set by steps such as exec.
+    var exitStatus: Int32 = 0
+
+    init(engine: Engine) { self.engine = engine }
+
+    func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
+        context.write(log: message)
+        if level.rawValue >= HOST_LOG_INFO.rawValue || output.verbose {
+            output.progress("\(context.stepName): \(message)")
+        }
+    }
+
+    func setExitStatus(_ status: Int32) { exitStatus = status }
+
+    func start(_ context: CallContext, _ machine: Machine) throws { try driver.up(machine, log: context.log) }
+
+    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer? { driver.extensionTable(machine, id) }
+
+    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine {
+        try engine.runner.apply(context, machine, words)
+    }
+
+    func exec(_ context: CallContext, _ machine: Machine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) {
+        try start(context, machine)
+        machine.isDirty = true
+        context.write(log: "$ \(command)")
+        var out = Data(), err = Data()
+        let log = context.log
+        let status = try driver.exec(machine, command, log: log) { stream2, chunk in
+            if stream2 == 2 { err.append(chunk) } else { out.append(chunk) }
+            log?.write(chunk)
+            if stream { (stream2 == 2 ? FileHandle.standardError : FileHandle.standardOutput).write(chunk) }
+        }
+        return (status, out, err)
+    }
+
+    func transfer(_ context: CallContext, _ machine: Machine, upload: Bool, _ local: String, _ remote: String) throws {
+        try start(context, machine)
+        if upload {
+            machine.isDirty = true
+            try driver.upload(machine, local, to: remote, log: context.log)
+        } else {
+            try driver.download(machine, remote, to: local, log: context.log)
+        }
+    }
+
+    func consoleSend(_ context: CallContext, _ machine: Machine, _ bytes: [UInt8]) throws {
+        try start(context, machine)
+        machine.isDirty = true
+        try driver.consoleSend(machine, bytes, log: context.log)
+    }
+
+    /// Console output for an interactive reader: what expect left over
+    /// first, then what the backend reads within `timeoutMs`.
+    func consoleRead(_ context: CallContext, _ machine: Machine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] {
+        try start(context, machine)
+        if !machine.console.isEmpty {
+            let bytes = Array(machine.console.prefix(capacity))
+            machine.console.removeFirst(bytes.count)
+            return bytes
+        }
+        return try driver.consoleRead(machine, capacity: capacity, timeoutMs: timeoutMs, log: context.log)
+    }
+
+    func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws {
+        try start(context, machine)
+        let matcher = try ConsoleMatcher(pattern: pattern, regex: regex)
+        let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
+        while true {
+            if let end = matcher.matchEnd(in: machine.console) {
+                machine.console.removeFirst(end)
+                return
+            }
+            let remaining = Int64(deadline.timeIntervalSinceNow * 1000)
+            guard remaining > 0 else {
+                let tail = String(decoding: machine.console.suffix(200), as: UTF8.self)
+                throw HostError(.stepFailed, "\(context.stepName): the console did not show \(regex ? "a match for /\(pattern)/" : "\"\(pattern)\"") within \(timeoutMs) ms; it last showed: \(tail)")
+            }
+            let bytes = try driver.consoleRead(machine, capacity: 4096, timeoutMs: remaining, log: context.log)
+            machine.console.append(contentsOf: bytes)
+            context.log?.write(Data(bytes))
+        }
+    }
+
+    private var identityPath: UnsafeMutablePointer<CChar>?
+
+    /// The per-user SSH key's path, as a C string that lives as long as host.
+    func identity() throws -> UnsafePointer<CChar> {
+        if let identityPath { return UnsafePointer(identityPath) }
+        guard let path = strdup(try SSHIdentity.ensure(in: engine.store.location)) else {
+            throw HostError(.environment, "out of memory")
+        }
+        identityPath = path
+        return UnsafePointer(path)
+    }
+
+    func fetch(_ context: CallContext, url: String, checksum: String?) throws -> String {
+        let downloads = DownloadCache(location: engine.store.location, output: output)
+        guard let checksum else { return try downloads.fetchUnverified(url, into: try context.scratchDirectory()) }
+        let path = try downloads.fetch(url, checksum: try DownloadCache.Checksum(checksum))
+        context.write(log: "fetched \(url) (\(checksum)) as \(path)")
+        return path
+    }
+}

@@ -1,0 +1,256 @@
+import Foundation
+import PluginABI
+
+/// Runs the steps of a planned pipeline: reuses a cached machine or builds
+/// and publishes it, runs transient steps on throwaway clones, runs what a
+/// step applies, and on a backend that saves nothing runs every step on
+/// the one machine. Single-threaded by design: plugins are called on this
+/// thread only.
+final class StepRunner {
+    typealias Planned = PipelinePlanner.Planned
+
+    unowned let engine: Engine
+    private var store: CacheStore { engine.store }
+    private var driver: BackendDriver { engine.driver }
+    private var output: Output { engine.output }
+    /// The backend step's run-time arguments, given to every machine this run makes.
+    private var runArguments: [(ParameterInfo, ArgumentValue)] = []
+    /// Entries this run reads from, kept (with their shared locks) until it ends.
+    private var held: [CacheEntry] = []
+
+    init(engine: Engine) { self.engine = engine }
+
+    func run(_ steps: [Planned]) throws {
+        let backend = steps[0]
+        runArguments = zip(backend.step.parameters, backend.arguments.values).filter { $0.0.isRuntime }
+        store.sweep()
+        if backend.step.savesNothing { return try runUnsaved(steps) }
+
+        var current: CacheEntry?
+        for (index, planned) in steps.enumerated() {
+            let transient = planned.step.isTransient || planned.arguments.forceTransient
+                || (planned.step.isTransientWhenLast && index == steps.count - 1)
+            if transient, let parent = current {
+                try runTransient(planned, on: parent)
+            } else if let entry = try cached(planned, parent: current) {
+                current = entry
+            }
+        }
+    }
+
+    // MARK: Cached steps
+
+    /// The machine `planned` makes from `parent`: reused when a valid entry
+    /// exists, else built once (other runs asking for it meanwhile wait and
+    /// reuse it). nil when the step returned nothing.
+    private func cached(_ planned: Planned, parent: CacheEntry?) throws -> CacheEntry? {
+        let key = try cacheKey(planned, parent: parent)
+        let (found, stale) = try usable(key, parent: parent)
+        if let found { return hold(found, planned, "cached") }
+
+        let lock = try store.buildLock(key)
+        try lock.lock(.exclusive) {
+            output.progress("\(planned.step.name): waiting for another run (pid \(lock.owner() ?? "?")) that is building it")
+        }
+        defer { lock.unlock() }
+        if let found = try usable(key, parent: parent).entry { return hold(found, planned, "built by another run") }
+        lock.writeOwner()
+        if let stale { output.progress("\(planned.step.name): rebuilding: \(stale)") }
+        return try build(planned, key: key, parent: parent)
+    }
+
+    /// A reusable entry that its backend also finds intact (a qcow2 chain
+    /// with every backing file in place, say); else why it must be rebuilt.
+    private func usable(_ key: String, parent: CacheEntry?) throws -> (entry: CacheEntry?, stale: String?) {
+        let (found, stale) = try store.reusable(key, parent: parent)
+        guard let found else { return (nil, stale) }
+        if let problem = driver.problem(with: found, backend: try driver.backend(of: found)) { return (nil, problem) }
+        return (found, nil)
+    }
+
+    private func hold(_ entry: CacheEntry, _ planned: Planned, _ how: String) -> CacheEntry {
+        held.append(entry)
+        output.progress("\(planned.step.name): \(how) \(entry.key.prefix(12))")
+        return entry
+    }
+
+    private func cacheKey(_ planned: Planned, parent: CacheEntry?) throws -> String {
+        Digest.of("""
+            host-cache-key/1
+            parent=\(parent?.key ?? "")
+            plugin=\(try planned.step.plugin.digest())
+            step=\(planned.step.name)
+            \(planned.arguments.canonical(planned.step))
+            """)
+    }
+
+    private func build(_ planned: Planned, key: String, parent: CacheEntry?) throws -> CacheEntry? {
+        let started = Date()
+        let machine = try instantiate(planned, from: parent)
+        let context = CallContext(services: engine.services, stepName: planned.step.name, log: openLog(machine))
+        context.adopt(machine)
+        defer { dropAll(context) }
+        return try keepingLog(of: machine, planned) {
+            try invoke(planned, context, machine)
+            guard let result = context.result else {
+                output.progress("\(planned.step.name): returned nothing, so nothing was cached")
+                return nil
+            }
+            return try publish(result, of: machine, planned, context, key: key, parent: parent, started: started)
+        }
+    }
+
+    /// Saves the machine a step returned and moves it into the cache.
+    private func publish(_ result: Machine, of machine: Machine, _ planned: Planned, _ context: CallContext, key: String,
+                         parent: CacheEntry?, started: Date) throws -> CacheEntry {
+        try driver.up(result, log: context.log)
+        try driver.down(result, log: context.log)
+        driver.drop(result, log: context.log)
+        if result.directory !== machine.directory {
+            // The step returned a machine from `apply`: its log goes with it.
+            try? FileManager.default.copyItem(at: machine.directory.url.appendingPathComponent("log.txt"),
+                                              to: result.directory.url.appendingPathComponent("step.log"))
+        }
+        let now = Date()
+        let lifetime = min(planned.step.expiry, context.expiryCap ?? .max, planned.arguments.expiryCap ?? .max)
+        var expires = now.addingTimeInterval(TimeInterval(lifetime))
+        if let parentExpiry = parent?.manifest.expires, parentExpiry < expires { expires = parentExpiry }
+        let manifest = Manifest(
+            key: key,
+            pipeline: (parent.map { $0.manifest.pipeline + " + " } ?? "") + planned.text,
+            step: planned.step.name, plugin: planned.step.plugin.path, pluginDigest: try planned.step.plugin.digest(),
+            backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
+            build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies)
+        let entry = try store.publish(result.directory, manifest: manifest) {
+            output.progress("\(planned.step.name): waiting for other runs to stop using the old \(key.prefix(12))")
+        }
+        return hold(entry, planned, String(format: "built in %.2f s,", Date().timeIntervalSince(started)))
+    }
+
+    // MARK: Transient steps, and backends that save nothing
+
+    private func runTransient(_ planned: Planned, on parent: CacheEntry) throws {
+        let machine = try clone(parent, backend: try driver.backend(of: parent), transient: true)
+        let context = CallContext(services: engine.services, stepName: planned.step.name, log: openLog(machine))
+        context.adopt(machine)
+        defer { dropAll(context) }
+        try keepingLog(of: machine, planned) { try invoke(planned, context, machine) }
+    }
+
+    /// Every step, in order, on the one machine of a backend that cannot
+    /// save it (HOST_STEP_NO_SAVE): nothing is cached.
+    private func runUnsaved(_ steps: [Planned]) throws {
+        output.progress("\(steps[0].step.name) does not save machines, so nothing is cached: every step runs each time, on the machine itself")
+        let machine = try instantiate(steps[0], from: nil)
+        let owner = CallContext(services: engine.services, stepName: steps[0].step.name, log: openLog(machine))
+        owner.adopt(machine)
+        defer { dropAll(owner) }
+        for planned in steps {
+            let context = CallContext(services: engine.services, stepName: planned.step.name, log: owner.log)
+            context.adopt(machine)
+            try keepingLog(of: machine, planned) { try invoke(planned, context, machine) }
+        }
+    }
+
+    /// A step that failed keeps its log in CACHE/logs, named in the error,
+    /// for the user to read (`host cleanup logs` removes them). Not when
+    /// the failure is the command's own status (exec), which was shown.
+    private func keepingLog<T>(of machine: Machine, _ planned: Planned, _ body: () throws -> T) throws -> T {
+        do {
+            return try body()
+        } catch let error as HostError where error.status == nil && error.kind != .usage {
+            let log = machine.directory.url.appendingPathComponent("log.txt")
+            let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
+            let kept = store.location.logs.appendingPathComponent("\(stamp)-\(planned.step.name)-\(getpid()).log")
+            guard CacheStore.diskUsage(log) > 0,
+                  (try? FileManager.default.createDirectory(at: store.location.logs, withIntermediateDirectories: true,
+                                                            attributes: [.posixPermissions: 0o700])) != nil,
+                  (try? FileManager.default.copyItem(at: log, to: kept)) != nil
+            else { throw error }
+            throw HostError(error.kind, error.message + " (the step's log: \(kept.path))")
+        }
+    }
+
+    private func invoke(_ planned: Planned, _ context: CallContext, _ machine: Machine) throws {
+        var result: OpaquePointer?
+        let status = FFIInvoker.call(planned.step, planned.arguments.values, call: context.raw,
+                                     machine: machine.handle, result: &result)
+        guard status == HOST_OK else {
+            let message = context.error ?? "the step reported an error without a message"
+            if status == HOST_USAGE_ERROR { throw HostError.usage("\(planned.step.name): \(message)") }
+            let exitStatus = engine.services.exitStatus
+            throw HostError(.stepFailed, "\(planned.step.name) failed: \(message)", status: exitStatus == 0 ? nil : exitStatus)
+        }
+        if let result {
+            guard let returned = context.machine(result) else {
+                throw HostError(.plugin, "\(planned.step.name) returned a machine that is not its own")
+            }
+            context.result = returned
+        }
+    }
+
+    // MARK: apply: a step running another step, cached on its own
+
+    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine {
+        let planned = try engine.planner.plan(single: words)
+        guard !planned.step.isBackend else { throw HostError(.plugin, "\(context.stepName): cannot apply backend step \(planned.step.name)") }
+        if machine.backend.step.savesNothing {
+            let applied = CallContext(services: engine.services, stepName: planned.step.name, log: context.log)
+            applied.adopt(machine)
+            try invoke(planned, applied, machine)
+            return machine
+        }
+        guard let origin = machine.origin, !machine.isDirty else {
+            throw HostError(.plugin, "\(context.stepName): apply needs the machine as the step received it (or as an earlier apply returned it); it was already changed, so the result could not be cached correctly")
+        }
+        if planned.step.isTransient || planned.arguments.forceTransient {
+            try runTransient(planned, on: origin)
+            return machine
+        }
+        guard let entry = try cached(planned, parent: origin) else { return machine }
+        let applied = try clone(entry, backend: machine.backend)
+        context.adopt(applied)
+        return applied
+    }
+
+    // MARK: Machines
+
+    private func instantiate(_ planned: Planned, from parent: CacheEntry?) throws -> Machine {
+        guard let parent else {
+            let directory = try store.makeTemporary(backend: planned.step.name, transient: planned.step.savesNothing)
+            return try configured(try driver.create(planned, in: directory))
+        }
+        return try clone(parent, backend: try driver.backend(of: parent))
+    }
+
+    private func clone(_ entry: CacheEntry, backend: BackendRef, transient: Bool = false) throws -> Machine {
+        let directory = try store.makeTemporary(backend: backend.step.name, transient: transient)
+        return try configured(try driver.clone(entry, backend: backend, into: directory))
+    }
+
+    /// A machine just made, with this run's run-time arguments; dropped
+    /// when it refuses them.
+    private func configured(_ machine: Machine) throws -> Machine {
+        do {
+            try driver.setRunArguments(machine, runArguments)
+        } catch {
+            driver.drop(machine, log: nil)
+            throw error
+        }
+        return machine
+    }
+
+    /// Stops every machine the call still owns; their directories go with them.
+    private func dropAll(_ context: CallContext) {
+        for machine in context.machines {
+            driver.drop(machine, log: context.log)
+            context.release(machine)
+        }
+    }
+
+    private func openLog(_ machine: Machine) -> FileHandle? {
+        let path = machine.directory.url.appendingPathComponent("log.txt").path
+        _ = FileManager.default.createFile(atPath: path, contents: nil)
+        return FileHandle(forWritingAtPath: path)
+    }
+}

@@ -1,0 +1,68 @@
+import PluginABI
+
+/// The capabilities an operating-system plugin asks of its machine, in
+/// Swift: host.vm/1 (host_vm.h) and host.container/1 (host_container.h).
+/// Whichever backend offers one, a plugin written against it runs there.
+public struct VirtualMachine {
+    let call: StepCall
+    let table: host_vm_v1
+    let object: UnsafeMutableRawPointer?
+
+    private func check(_ status: host_status) throws {
+        if status != HOST_OK { throw HostServiceFailed() }
+    }
+
+    /// Boot this kernel and initrd with this command line; with no kernel,
+    /// the disk's own boot loader through the firmware.
+    public func boot(kernel: String?, initrd: String? = nil, append: String? = nil) throws {
+        try check(table.set_boot(call.rawCall, object, kernel, initrd, append))
+    }
+    public func setConsolePrompt(_ prompt: String) throws {
+        try check(table.set_console_prompt(call.rawCall, object, prompt))
+    }
+    /// Makes a copy of `image` ("raw" or "qcow2") the machine's disk.
+    public func setDisk(_ image: String, format: String) throws {
+        try check(table.set_disk(call.rawCall, object, image, format))
+    }
+    /// The guest runs sshd: host logs in as `user` and accepts only `hostKey`.
+    public func setSSH(user: String, hostKey: String) throws {
+        try check(table.set_ssh(call.rawCall, object, user, hostKey))
+    }
+    /// A read-only drive after the disk, such as a cloud-init seed.
+    public func attachReadOnlyDrive(_ image: String) throws {
+        try check(table.attach_cdrom(call.rawCall, object, image))
+    }
+}
+
+public struct ContainerMachine {
+    let call: StepCall
+    let table: host_container_v1
+    let object: UnsafeMutableRawPointer?
+
+    /// Makes a root filesystem tarball the container's image.
+    public func setRootFilesystem(_ tarball: String) throws {
+        if table.set_root_filesystem(call.rawCall, object, tarball) != HOST_OK { throw HostServiceFailed() }
+    }
+
+    /// The running container's name and how ansible reaches it (its
+    /// connection plugin); starts the container first.
+    public func reach() throws -> (name: String, connection: String) {
+        try call.start()
+        guard let name = table.container(object), let connection = table.connection(object) else {
+            throw StepError("the container is not running")
+        }
+        return (String(cString: name), String(cString: connection))
+    }
+}
+
+extension StepCall {
+    /// The machine's host.vm/1 capability; nil when its backend makes no VMs.
+    public var virtualMachine: VirtualMachine? {
+        extensionTable(HOST_VM_V1, as: host_vm_v1.self).map { VirtualMachine(call: self, table: $0, object: backendObject()) }
+    }
+
+    /// The machine's host.container/1 capability; nil when its backend makes no containers.
+    public var container: ContainerMachine? {
+        extensionTable(HOST_CONTAINER_V1, as: host_container_v1.self).map { ContainerMachine(call: self, table: $0, object: backendObject()) }
+    }
+}

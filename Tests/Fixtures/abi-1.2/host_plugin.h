@@ -1,0 +1,353 @@
+/*
+ * host_plugin.h: the plugin ABI of `host`, version 1.
+ *
+ * This header is the whole contract between host and its plugins. A plugin
+ * is a shared object that exports one function, HOST_PLUGIN_ENTRY_V1, and
+ * needs nothing but this header to be written in C. Nothing Swift crosses it.
+ *
+ * Conventions that hold for every declaration below:
+ *
+ * - Growth. Every struct begins with `struct_size`, set by whoever fills the
+ *   struct to sizeof() of the version it was compiled against. The reader
+ *   copies at most what it knows into a zeroed struct, so fields added at the
+ *   end in a later minor version read as zero/NULL from an older writer. A
+ *   struct smaller than its v1 size is rejected.
+ * - Threads. host is single-threaded towards plugins: it calls every plugin
+ *   function on its main thread, one call at a time, and a plugin calls the
+ *   host services only on the thread host called it on, before returning.
+ * - Ownership. Unless a comment says otherwise, a pointer passed to a
+ *   function is borrowed for the duration of that call only: copy what you
+ *   keep. Everything a plugin returns from HOST_PLUGIN_ENTRY_V1 (the
+ *   descriptor and all it points to) is owned by the plugin and must stay
+ *   valid and unchanged until the process exits; host never frees it and
+ *   never unloads a plugin.
+ * - Errors. A function that can fail returns host_status. On HOST_ERROR the
+ *   callee has (or should have) reported a message with services->set_error;
+ *   host copies the message, so the plugin may free its buffer afterwards.
+ */
+#ifndef HOST_PLUGIN_H
+#define HOST_PLUGIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#define HOST_ABI_MAJOR 1
+#define HOST_ABI_MINOR 2 /* 1.1: services->fetch; 1.2: host_backend.forget */
+
+/* The name of the one function a plugin exports. A future incompatible ABI
+ * gets a new name (…_v2), so an old host never calls a new plugin's entry. */
+#define HOST_PLUGIN_ENTRY_V1 "host_plugin_entry_v1"
+
+typedef enum host_status {
+    HOST_OK = 0,
+    HOST_ERROR = 1,
+} host_status;
+
+/* Opaque handles, owned by host. A host_call lives for one call from host
+ * into the plugin; a host_machine lives until the step that received or
+ * created it returns. */
+typedef struct host_call host_call;
+typedef struct host_machine host_machine;
+
+/* ---- Parameters --------------------------------------------------------- */
+
+typedef enum host_param_type {
+    /* C type of the argument: const char * (NUL-terminated, never NULL). */
+    HOST_PARAM_STRING = 1,
+    /* int64_t */
+    HOST_PARAM_INT = 2,
+    /* bool. On the command line: --name, --no-name, --name=true|false. */
+    HOST_PARAM_BOOL = 3,
+    /* double */
+    HOST_PARAM_DOUBLE = 4,
+    /* const host_string_list *: every --name=value given, in order. */
+    HOST_PARAM_LIST = 5,
+    /* const host_string_list *: the positional words left after the declared
+     * positional parameters are filled (`exec CMD...`). At most one. */
+    HOST_PARAM_REST = 6,
+    /* const host_kv_list *: every --key=value the step does not declare
+     * (`ansible MODULE --name=patch`). At most one. */
+    HOST_PARAM_KWARGS = 7,
+} host_param_type;
+
+typedef struct host_string_list {
+    size_t count;
+    const char *const *items; /* count NUL-terminated strings */
+} host_string_list;
+
+typedef struct host_kv_list {
+    size_t count;
+    const char *const *keys;   /* in the order given on the command line */
+    const char *const *values;
+} host_kv_list;
+
+typedef struct host_param {
+    size_t struct_size;
+    /* Lower-case letters, digits, '_' and '-', starting with a letter. Unique
+     * within the step. "transient" is reserved for host. */
+    const char *name;
+    host_param_type type;
+    /* The default as it would be written on the command line, or NULL when
+     * the parameter is required. LIST and REST defaults are their items
+     * separated by '\n' ("" is the empty list). KWARGS takes no default
+     * (NULL) and is never required. */
+    const char *default_value;
+    /* One line for `host help STEP`. May be NULL. */
+    const char *help;
+} host_param;
+
+/* ---- Steps -------------------------------------------------------------- */
+
+/* Flags in the low 16 bits are hints that an older host may ignore. Flags in
+ * the high 16 bits change what a step means: a host that does not know one
+ * of them refuses the step rather than run it wrongly. */
+#define HOST_STEP_REQUIRED_MASK 0xFFFF0000u
+
+/* Hint: the step reads the terminal (ssh, console). */
+#define HOST_STEP_INTERACTIVE 0x00000001u
+/* The step's result is never saved: it runs every time and the next step
+ * continues from its parent. host skips the save and the lock. */
+#define HOST_STEP_TRANSIENT 0x00010000u
+/* Transient when it is the pipeline's last step, cached otherwise. */
+#define HOST_STEP_TRANSIENT_WHEN_LAST 0x00020000u
+/* The step may be the first of a pipeline. Unless it is also a backend, it
+ * then receives an empty machine of the default backend. */
+#define HOST_STEP_STARTS_PIPELINE 0x00040000u
+/* The step makes machines: its descriptor's `backend` is set, and it receives
+ * a machine host has just created through that backend. */
+#define HOST_STEP_BACKEND 0x00080000u
+
+/* A step's entry point. Its real C signature is
+ *
+ *     host_status entry(host_call *call, host_machine *machine,
+ *                       host_machine **result, P1 p1, P2 p2, ...);
+ *
+ * with one argument per declared parameter, in declaration order, of the C
+ * type listed at host_param_type. host builds the call through libffi from
+ * the declared parameters, so they must match the definition exactly.
+ *
+ * `machine` is the machine to work on (owned by host; it may or may not be
+ * running: the services start it on first use). To keep the changes, set
+ * *result to the machine to save (`machine` itself, or one returned by
+ * services->apply) and return HOST_OK. Leave *result NULL to return nothing:
+ * the changes are dropped and the next step continues from the parent.
+ * Argument pointers are valid until the entry returns. */
+typedef void (*host_step_entry)(void);
+
+typedef struct host_backend host_backend;
+
+typedef struct host_step {
+    size_t struct_size;
+    /* Dotted lower-case words: "os.debian", "self_test.greeting". */
+    const char *name;
+    /* One line for `host list-plugins` and `host help`. */
+    const char *summary;
+    uint32_t flags;
+    /* Seconds a cached result stays valid; 0 means host's default (7 days). */
+    int64_t default_expiry;
+    size_t param_count;
+    const host_param *const *params;
+    host_step_entry entry;
+    /* Set exactly when flags has HOST_STEP_BACKEND. */
+    const host_backend *backend;
+} host_step;
+
+typedef struct host_plugin {
+    size_t struct_size;
+    uint32_t abi_major; /* HOST_ABI_MAJOR the plugin was built against */
+    uint32_t abi_minor; /* HOST_ABI_MINOR; a host older than it refuses it */
+    const char *name;
+    const char *version;
+    size_t step_count;
+    const host_step *const *steps;
+} host_plugin;
+
+/* The exported entry, called once, right after dlopen. It must not call
+ * host (there is no call context yet) and must return the same pointer
+ * every time. */
+typedef const host_plugin *(*host_plugin_entry_fn)(void);
+
+/* ---- Host services: what a step may ask of host -------------------------- */
+
+typedef enum host_log_level {
+    HOST_LOG_DEBUG = 0,
+    HOST_LOG_INFO = 1,
+    HOST_LOG_WARNING = 2,
+} host_log_level;
+
+/* services->exec flags */
+#define HOST_EXEC_STREAM 0x1u /* also print the output on host's terminal */
+
+typedef struct host_exec_result {
+    size_t struct_size;
+    int32_t exit_status; /* the command's status; 128+N when killed by signal N */
+    /* Captured output, owned by host, valid until the step's entry returns. */
+    const char *out;
+    size_t out_len;
+    const char *err;
+    size_t err_len;
+} host_exec_result;
+
+/* services->console_expect flags */
+#define HOST_EXPECT_REGEX 0x1u /* pattern is a POSIX extended regex, not literal */
+
+typedef struct host_services {
+    size_t struct_size;
+
+    /* Writes a line to the step's log (and, at INFO and above, the terminal). */
+    void (*log)(host_call *call, host_log_level level, const char *message);
+    /* Records why the call failed; the plugin then returns HOST_ERROR. */
+    void (*set_error)(host_call *call, const char *message);
+
+    /* Runs `command` with /bin/sh -c in the machine and waits for it. A
+     * command that runs and fails is HOST_OK with a non-zero exit_status;
+     * HOST_ERROR means it could not be run. `result` is filled by host. */
+    host_status (*exec)(host_call *call, host_machine *machine, const char *command,
+                        uint32_t flags, host_exec_result *result);
+    /* Copies a file or directory between host and machine. */
+    host_status (*upload)(host_call *call, host_machine *machine, const char *local_path,
+                          const char *machine_path);
+    host_status (*download)(host_call *call, host_machine *machine, const char *machine_path,
+                            const char *local_path);
+
+    /* Writes `length` bytes to the machine's console, as typed. */
+    host_status (*console_send)(host_call *call, host_machine *machine, const char *data, size_t length);
+    /* Reads the console until `pattern` appears (flags: HOST_EXPECT_REGEX) or
+     * timeout_ms passes (an error). Everything read goes to the step log. */
+    host_status (*console_expect)(host_call *call, host_machine *machine, const char *pattern,
+                                  uint32_t flags, int64_t timeout_ms);
+
+    /* Applies another step, written as command-line words (argv[0] is the
+     * step name), to `machine` as it was given to this step, and sets *result
+     * to the machine it returns. The result is cached on its own, like a
+     * pipeline step. *result is owned by host; `machine` stays usable. */
+    host_status (*apply)(host_call *call, host_machine *machine, size_t argc,
+                         const char *const *argv, host_machine **result);
+
+    /* The result of this step depends on this host file: when the file
+     * changes, the step is run again. */
+    host_status (*depend_file)(host_call *call, const char *path);
+    /* The result of this step must not be reused after `seconds`. */
+    void (*cap_expiry)(host_call *call, int64_t seconds);
+    /* host exits with this status when the pipeline ends (exec, tests). */
+    void (*set_exit_status)(host_call *call, int32_t status);
+
+    /* The backend's own object for `machine`: meaningful only to the backend
+     * plugin itself and to the functions of its extensions, which take it. */
+    void *(*backend_machine)(host_call *call, host_machine *machine);
+    /* A backend extension by versioned id ("host.qemu/1"), or NULL when the
+     * machine's backend does not offer it. Owned by the backend plugin;
+     * valid for the process lifetime. Call its functions with the pointer
+     * backend_machine gives. */
+    const void *(*extension)(host_call *call, host_machine *machine, const char *id);
+
+    /* Starts (or restores) the machine now rather than on first use. */
+    host_status (*start)(host_call *call, host_machine *machine);
+    /* The path of this user's SSH private key for machines (the public key
+     * is beside it, with ".pub"), created with mode 0600 on first use; NULL
+     * on error. Owned by host, valid for the process lifetime. Also callable
+     * from backend functions. */
+    const char *(*identity)(host_call *call);
+    /* Reads what the console printed (first whatever console_expect read past
+     * its match), waiting up to timeout_ms for the first byte; *length 0
+     * means nothing came in time. For interactive consoles. */
+    host_status (*console_read)(host_call *call, host_machine *machine, char *buffer, size_t capacity,
+                                int64_t timeout_ms, size_t *length);
+    /* (ABI 1.1) Downloads `url` (showing progress) and returns the local file's path;
+     * NULL on error. With `checksum` ("sha256:HEX" or "sha512:HEX") the file
+     * goes into host's download cache: kept across runs, resumed when an
+     * earlier download was cut off, and returned only when its digest
+     * matches (a mismatch deletes it). With NULL it is a fresh, unverified
+     * copy for this call only, for small files such as an index or the
+     * checksum list itself. The path is owned by host, valid until the call
+     * returns. */
+    const char *(*fetch)(host_call *call, const char *url, const char *checksum);
+} host_services;
+
+/* What every call from host gives a plugin. Owned by host, valid until the
+ * called function returns. */
+struct host_call {
+    size_t struct_size;
+    const host_services *services;
+    const char *step_name; /* the step being run, or the backend's step */
+};
+
+/* ---- Backends ----------------------------------------------------------- */
+
+/* Where a backend writes a command's output, chunk by chunk. */
+typedef struct host_output {
+    size_t struct_size;
+    void *context;
+    /* stream: 1 stdout, 2 stderr. `data` is borrowed for the call. */
+    void (*write)(void *context, int stream, const char *data, size_t length);
+} host_output;
+
+/* A machine, as the backend sees it, is a `void *` it allocates and a
+ * directory host gives it. host never looks inside either. The directory is
+ * empty when given to create/clone; after down returns it holds everything
+ * the machine needs to be cloned later, and host may then move it (so saved
+ * state must refer to its own files by relative path). */
+struct host_backend {
+    size_t struct_size;
+    /* A new, empty machine stored in `dir`. */
+    host_status (*create)(host_call *call, const char *dir, void **machine);
+    /* A new machine in `dst_dir` that starts as the saved machine in
+     * `src_dir` is. src_dir is read-only for the backend, and stays in place
+     * while the clone exists. */
+    host_status (*clone)(host_call *call, const char *src_dir, const char *dst_dir, void **machine);
+    /* Starts or restores the machine. Called before any exec/console/file
+     * operation; host calls it at most once per machine. */
+    host_status (*up)(host_call *call, void *machine);
+    /* Saves the machine's whole state into its directory and stops it. */
+    host_status (*down)(host_call *call, void *machine);
+    /* Stops the machine without saving and frees `machine`. Always the last
+     * call for a machine, after down or instead of it. */
+    void (*drop)(host_call *call, void *machine);
+    /* Runs `command` with /bin/sh -c, streams its output to `output`, and
+     * stores its exit status. */
+    host_status (*exec)(host_call *call, void *machine, const char *command,
+                        const host_output *output, int32_t *exit_status);
+    host_status (*upload)(host_call *call, void *machine, const char *local_path,
+                          const char *machine_path);
+    host_status (*download)(host_call *call, void *machine, const char *machine_path,
+                            const char *local_path);
+    /* Sends bytes to the console. */
+    host_status (*console_send)(host_call *call, void *machine, const char *data, size_t length);
+    /* Reads what the console printed, waiting up to timeout_ms for the first
+     * byte; *length 0 means nothing came in time. */
+    host_status (*console_read)(host_call *call, void *machine, char *buffer, size_t capacity,
+                                int64_t timeout_ms, size_t *length);
+    /* One line describing the machine for people (ports, state). Owned by the
+     * backend, valid until the next call on this machine. May be NULL. */
+    const char *(*describe)(host_call *call, void *machine);
+    /* An extension by versioned id, or NULL. May be NULL. */
+    const void *(*extension)(const char *id);
+    /* Checks that the saved machine in `dir` can still be cloned (its files
+     * are all there and intact) before host reuses it. HOST_ERROR with a
+     * message makes host rebuild it instead. May be NULL. */
+    host_status (*check)(host_call *call, const char *dir);
+    /* (1.2) The machine in `dir` is leaving the cache and will be deleted
+     * once this returns: a saved one being removed or replaced, or one a
+     * run that died was building. Release what the backend keeps for it
+     * outside the directory (an image in a container store, say). Called
+     * only when no run uses the machine; failures are the backend's to
+     * report with services->log. May be NULL. */
+    void (*forget)(host_call *call, const char *dir);
+};
+
+/* The v1 sizes: host rejects anything smaller. */
+#define HOST_PLUGIN_V1_SIZE (offsetof(host_plugin, steps) + sizeof(void *))
+#define HOST_STEP_V1_SIZE (offsetof(host_step, backend) + sizeof(void *))
+#define HOST_PARAM_V1_SIZE (offsetof(host_param, help) + sizeof(void *))
+#define HOST_BACKEND_V1_SIZE (offsetof(host_backend, check) + sizeof(void *))
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* HOST_PLUGIN_H */
