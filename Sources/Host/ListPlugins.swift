@@ -9,7 +9,7 @@ struct ListPlugins: ParsableCommand {
     @Flag(help: "Print JSON for scripts.") var json = false
 
     func run() throws {
-        let registry = Main.loadPlugins()
+        let registry = Main.loadPlugins(retryFailures: true)
         if json {
             print(try Self.json(registry))
             return

@@ -9,11 +9,14 @@ import HostCore
 /// `host: error: ...` line and exit 64.
 @main
 enum Main {
-    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "completion", "__complete", "__manual"]
+    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "completion", "__complete", "__manual", "__scan-plugins"]
 
     static func main() {
-        installSignalHandlers()
         var words = Array(CommandLine.arguments.dropFirst())
+        // The plugin scanner child: a plugin that crashes it is the finding.
+        if words.first == "__scan-plugins" { PluginScanner.serve(Array(words.dropFirst())) }
+        installSignalHandlers()
+        CrashReport.install()
         var quiet = false, verbose = false
         while let option = words.first, option.hasPrefix("-"), option != "--" {
             switch option {
@@ -103,8 +106,10 @@ enum Main {
         }
     }
 
-    static func loadPlugins() -> PluginRegistry {
-        PluginRegistry(searching: PluginRegistry.searchPath())
+    /// The installed plugins, from the registry cache; `retryFailures` tries
+    /// again those that failed for a cause outside their file.
+    static func loadPlugins(retryFailures: Bool = false) -> PluginRegistry {
+        PluginRegistry(searching: PluginRegistry.searchPath(), cache: .fromEnvironment(), retryFailures: retryFailures)
     }
 
     /// Runs `body`, printing a HostError as one line and returning its code.

@@ -67,7 +67,8 @@ final class BackendDriver: MachineReleasing {
     func problem(with entry: CacheEntry, backend: BackendRef) -> String? {
         guard let check = backend.table.check else { return nil }
         let context = CallContext(services: services, stepName: backend.step.name, log: nil)
-        guard check(context.raw, entry.machineDirectory.path) == HOST_OK else {
+        let status = CrashReport.during(Self.running(backend, "check a saved machine of")) { check(context.raw, entry.machineDirectory.path) }
+        guard status == HOST_OK else {
             return "\(backend.step.name) cannot reuse the saved machine: \(context.error ?? "no reason given")"
         }
         return nil
@@ -80,7 +81,7 @@ final class BackendDriver: MachineReleasing {
         guard let step = try? registry.step(named: name), let backend = try? BackendRef(step),
               let forget = backend.table.forget else { return }
         let context = CallContext(services: services, stepName: step.name, log: nil)
-        withExtendedLifetime(context) { forget(context.raw, machineDirectory.path) }
+        CrashReport.during(Self.running(backend, "let go of")) { forget(context.raw, machineDirectory.path) }
     }
 
     // MARK: A machine's life
@@ -99,7 +100,7 @@ final class BackendDriver: MachineReleasing {
     func drop(_ machine: Machine, log: FileHandle?) {
         guard machine.object != nil else { return }
         let context = CallContext(services: services, stepName: machine.backend.step.name, log: log)
-        machine.backend.table.drop(context.raw, machine.object)
+        CrashReport.during(Self.running(machine.backend, "stop")) { machine.backend.table.drop(context.raw, machine.object) }
         machine.object = nil
     }
 
@@ -154,11 +155,16 @@ final class BackendDriver: MachineReleasing {
         return Array(buffer.prefix(got))
     }
 
+    /// Whose code runs, for CrashReport.
+    private static func running(_ backend: BackendRef, _ operation: String) -> String {
+        "the plugin \(backend.step.plugin.path), asked as \(backend.step.name) to \(operation) a machine,"
+    }
+
     /// Calls one backend function with a fresh call context.
     private func call(_ machine: Machine, log: FileHandle?, _ operation: String,
                       _ body: (UnsafeMutablePointer<host_call>) -> host_status) throws {
         let context = CallContext(services: services, stepName: machine.backend.step.name, log: log)
-        let status = body(context.raw)
+        let status = CrashReport.during(Self.running(machine.backend, operation)) { body(context.raw) }
         if status == HOST_USAGE_ERROR { throw HostError.usage("\(machine.backend.step.name): \(context.error ?? "no reason given")") }
         guard status == HOST_OK else {
             throw HostError(.stepFailed, "\(machine.backend.step.name) could not \(operation) the machine: \(context.error ?? "no reason given")")

@@ -35,6 +35,8 @@ public struct CacheLocation: Sendable {
     /// while a run uses the entry; cleanup needs it exclusively).
     public var locks: URL { root.appendingPathComponent("locks") }
 
+    /// What every plugin file offers, or why it failed (RegistryCache).
+    public var pluginRegistry: URL { root.appendingPathComponent("plugins.json") }
     /// The logs of steps that failed, kept for the user to read.
     public var logs: URL { root.appendingPathComponent("logs") }
 

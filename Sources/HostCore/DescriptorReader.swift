@@ -5,10 +5,33 @@ import PluginABI
 /// Everything in it is untrusted: sizes are checked before fields are read,
 /// only the fields this host knows are copied, and every rule of
 /// host_plugin.h is checked before a step can be called.
+struct Descriptor {
+    let name: String
+    let version: String
+    let steps: [StepRecord]
+    let entries: [String: host_step_entry]
+    /// A copy of each backend step's table, taken under the struct_size rules.
+    let backends: [String: host_backend]
+}
+
 enum DescriptorReader {
     struct Invalid: Error { let reason: String }
 
-    static func read(_ raw: UnsafeRawPointer, path: String) throws -> (PluginInfo, [StepInfo]) {
+    /// Checks the file, dlopens it and reads what its entry function returns.
+    /// Runs a plugin's code: the parent process does it only for a file the
+    /// scanner already read without crashing.
+    static func load(_ path: String) throws -> Descriptor {
+        if let problem = ELFCheck.problem(with: path) { throw Invalid(reason: "the file \(problem)") }
+        let library = try DynamicLibrary.open(path)
+        guard let symbol = library.symbol(HOST_PLUGIN_ENTRY_V1) else {
+            throw Invalid(reason: "it exports no \(HOST_PLUGIN_ENTRY_V1) function; a plugin must export it (see host_plugin.h)")
+        }
+        let entry = unsafeBitCast(symbol, to: host_plugin_entry_fn.self)
+        guard let descriptor = entry() else { throw Invalid(reason: "its \(HOST_PLUGIN_ENTRY_V1) returned NULL") }
+        return try read(UnsafeRawPointer(descriptor))
+    }
+
+    static func read(_ raw: UnsafeRawPointer) throws -> Descriptor {
         let plugin: host_plugin = try copy(raw, minimum: MemoryLayout<host_plugin>.size, what: "the plugin descriptor")
         guard plugin.abi_major == UInt32(HOST_ABI_MAJOR) else {
             throw Invalid(reason: "it was built for plugin ABI \(plugin.abi_major).\(plugin.abi_minor) but this host speaks ABI \(HOST_ABI_MAJOR).x; rebuild it against this host's host_plugin.h")
@@ -19,25 +42,25 @@ enum DescriptorReader {
         guard let namePointer = plugin.name, !String(cString: namePointer).isEmpty else {
             throw Invalid(reason: "its descriptor has no plugin name")
         }
-        let info = PluginInfo(name: String(cString: namePointer),
-                              version: plugin.version.map { String(cString: $0) } ?? "",
-                              path: path)
+        let name = String(cString: namePointer)
         guard plugin.step_count <= 1024, plugin.step_count == 0 || plugin.steps != nil else {
             throw Invalid(reason: "its descriptor claims \(plugin.step_count) steps but gives no valid step array")
         }
-        var steps: [StepInfo] = []
-        var seen: Set<String> = []
+        var steps: [StepRecord] = []
+        var entries: [String: host_step_entry] = [:], backends: [String: host_backend] = [:]
         for index in 0..<plugin.step_count {
             guard let stepPointer = plugin.steps[index] else {
                 throw Invalid(reason: "step #\(index) is a NULL pointer")
             }
-            let step = try readStep(UnsafeRawPointer(stepPointer), index: index, plugin: info)
-            guard seen.insert(step.name).inserted else {
+            let (step, entry, backend) = try readStep(UnsafeRawPointer(stepPointer), index: index)
+            guard entries.updateValue(entry, forKey: step.name) == nil else {
                 throw Invalid(reason: "it declares step \(step.name) twice; each step name must be unique")
             }
+            backends[step.name] = backend
             steps.append(step)
         }
-        return (info, steps)
+        return Descriptor(name: name, version: plugin.version.map { String(cString: $0) } ?? "", steps: steps,
+                          entries: entries, backends: backends)
     }
 
     /// Copies at most what this host knows into a zeroed struct (OBS-style),
@@ -64,7 +87,7 @@ enum DescriptorReader {
     private static let knownRequiredFlags = HOST_STEP_TRANSIENT | HOST_STEP_TRANSIENT_WHEN_LAST
         | HOST_STEP_STARTS_PIPELINE | HOST_STEP_BACKEND | HOST_STEP_NO_SAVE
 
-    private static func readStep(_ raw: UnsafeRawPointer, index: Int, plugin: PluginInfo) throws -> StepInfo {
+    private static func readStep(_ raw: UnsafeRawPointer, index: Int) throws -> (StepRecord, host_step_entry, host_backend?) {
         let step: host_step = try copy(raw, minimum: stepV1Size, what: "step #\(index)")
         guard let namePointer = step.name else { throw Invalid(reason: "step #\(index) has a NULL name") }
         let name = String(cString: namePointer)
@@ -108,16 +131,9 @@ enum DescriptorReader {
             }
             parameters.append(parameter)
         }
-        return StepInfo(
-            name: name,
-            summary: step.summary.map { String(cString: $0) } ?? "",
-            flags: step.flags,
-            expiry: step.default_expiry == 0 ? defaultExpirySeconds : step.default_expiry,
-            parameters: parameters,
-            plugin: plugin,
-            entry: entry,
-            backend: backend,
-            needs: needs)
+        let record = StepRecord(name: name, summary: step.summary.map { String(cString: $0) } ?? "", flags: step.flags,
+                                expiry: step.default_expiry, parameters: parameters, needs: needs)
+        return (record, entry, backend)
     }
 
     /// host_step.needs: extension ids, NULL-terminated, like "host.vm/1".

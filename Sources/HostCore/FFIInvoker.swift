@@ -7,7 +7,7 @@ import PluginABI
 /// The descriptor was validated at load time, so the signature built here
 /// is exactly the one the plugin documented.
 enum FFIInvoker {
-    static func call(_ step: StepInfo, _ values: [ArgumentValue], call: UnsafeMutablePointer<host_call>,
+    static func call(_ entry: host_step_entry, _ values: [ArgumentValue], call: UnsafeMutablePointer<host_call>,
                      machine: OpaquePointer?, result: UnsafeMutablePointer<OpaquePointer?>) -> host_status {
         let arena = CArena()
         var types: [UnsafeMutablePointer<ffi_type>?] = [cffi_type_pointer(), cffi_type_pointer(), cffi_type_pointer()]
@@ -40,7 +40,7 @@ enum FFIInvoker {
             return HOST_ERROR
         }
         var returned: Int = 0 // an ffi_arg: libffi widens the int32 status to a full register
-        ffi_call(&cif, step.entry, &returned, argumentBuffer)
+        ffi_call(&cif, entry, &returned, argumentBuffer)
         switch UInt32(truncatingIfNeeded: returned) {
         case HOST_OK.rawValue: return HOST_OK
         case HOST_USAGE_ERROR.rawValue: return HOST_USAGE_ERROR

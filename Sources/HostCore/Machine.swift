@@ -8,7 +8,7 @@ struct BackendRef {
     let table: host_backend
 
     init(_ step: StepInfo) throws {
-        guard let table = step.backend else {
+        guard let table = try step.backendTable() else {
             throw HostError(.plugin, "\(step.name) is not a backend")
         }
         self.step = step

@@ -2,7 +2,8 @@ import Foundation
 import PluginABI
 
 /// Every plugin host could find, the steps they offer, and why any failed.
-/// A broken plugin never stops the others from loading.
+/// A broken plugin never stops the others from loading, and no plugin's
+/// code runs in this process until a pipeline uses one of its steps.
 public final class PluginRegistry: @unchecked Sendable {
     public struct Failure: Sendable {
         public let path: String
@@ -34,46 +35,52 @@ public final class PluginRegistry: @unchecked Sendable {
         return dirs
     }
 
-    public init(searching directories: [URL]) {
-        var seen: Set<String> = []
+    /// The plugins in `directories`. What each offers comes from the registry
+    /// cache in `cache`; files that are new or changed since (or every file,
+    /// when host itself changed) are read by a scanner child of
+    /// `executable`. With `retryFailures`, failures that may have been fixed
+    /// outside the file (a missing library installed since) are tried again.
+    public init(searching directories: [URL], cache: CacheLocation,
+                executable: String = Bundle.main.executablePath ?? "/proc/self/exe", retryFailures: Bool = false) {
+        var paths: [String] = []
         for directory in directories {
             let names = (try? FileManager.default.contentsOfDirectory(atPath: directory.path)) ?? []
             for name in names.sorted() where name.hasSuffix(".so") {
                 let path = directory.appendingPathComponent(name).resolvingSymlinksInPath().path
-                guard seen.insert(path).inserted else { continue }
-                load(path)
+                if !paths.contains(path) { paths.append(path) }
             }
         }
+        let file = cache.pluginRegistry
+        var registry = RegistryCache.read(file, host: FileIdentity(executable))
+        var known = Dictionary(registry.records.map { ($0.path, $0) }) { first, _ in first }
+        let stale = paths.filter { path in
+            guard let record = known[path], record.identity == FileIdentity(path) else { return true }
+            return retryFailures && record.retryable
+        }
+        if !stale.isEmpty {
+            for record in PluginScanner.scan(stale, executable: executable) { known[record.path] = record }
+        }
+        let records = paths.compactMap { known[$0] }
+        if !stale.isEmpty || records.count != registry.records.count {
+            registry.records = records
+            try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
+            registry.write(file)
+        }
+        for record in records { add(record) }
     }
 
-    private func load(_ path: String) {
-        if let problem = ELFCheck.problem(with: path) {
-            failures.append(Failure(path: path, reason: "the file \(problem)"))
+    private func add(_ record: RegistryCache.Record) {
+        guard let scanned = record.scanned, let identity = record.identity else {
+            failures.append(Failure(path: record.path, reason: record.failure ?? "it could not be read"))
             return
         }
-        do {
-            let library = try DynamicLibrary.open(path)
-            guard let symbol = library.symbol(HOST_PLUGIN_ENTRY_V1) else {
-                failures.append(Failure(path: path, reason: "it exports no \(HOST_PLUGIN_ENTRY_V1) function; a plugin must export it (see host_plugin.h)"))
-                return
-            }
-            let entry = unsafeBitCast(symbol, to: host_plugin_entry_fn.self)
-            guard let descriptor = entry() else {
-                failures.append(Failure(path: path, reason: "its \(HOST_PLUGIN_ENTRY_V1) returned NULL"))
-                return
-            }
-            let (plugin, steps) = try DescriptorReader.read(UnsafeRawPointer(descriptor), path: path)
-            if let other = plugins.first(where: { $0.name == plugin.name }) {
-                failures.append(Failure(path: path, reason: "plugin name \(plugin.name) is already taken by \(other.path)"))
-                return
-            }
-            plugins.append(plugin)
-            for step in steps { register(step) }
-        } catch let error as DescriptorReader.Invalid {
-            failures.append(Failure(path: path, reason: error.reason))
-        } catch {
-            failures.append(Failure(path: path, reason: String(describing: error)))
+        if let other = plugins.first(where: { $0.name == scanned.name }) {
+            failures.append(Failure(path: record.path, reason: "plugin name \(scanned.name) is already taken by \(other.path)"))
+            return
         }
+        let plugin = PluginInfo(name: scanned.name, version: scanned.version, path: record.path, digest: scanned.digest, identity: identity)
+        plugins.append(plugin)
+        for step in scanned.steps { register(StepInfo(record: step, plugin: plugin)) }
     }
 
     private func register(_ step: StepInfo) {

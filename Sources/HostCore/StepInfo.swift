@@ -34,12 +34,12 @@ public enum ParameterType: String, Sendable, Codable {
     var isPositional: Bool { self != .rest && self != .kwargs }
 }
 
-public struct ParameterInfo: Sendable {
+public struct ParameterInfo: Sendable, Codable {
     public let name: String
     public let type: ParameterType
     /// The default as written on the command line; nil when required.
     public let defaultText: String?
-    /// The default converted to its type, checked when the plugin loaded.
+    /// The default converted to its type, checked when the plugin was scanned.
     let defaultValue: ArgumentValue?
     public let help: String
     /// Describes the running machine: left out of the cache key (HOST_PARAM_RUNTIME).
@@ -52,53 +52,109 @@ public struct ParameterInfo: Sendable {
     public var isRequired: Bool { defaultValue == nil && type != .kwargs }
     /// Filled by a positional word when one is left.
     var takesPosition: Bool { type.isPositional && !isNamedOnly }
+
+    init(name: String, type: ParameterType, defaultText: String?, defaultValue: ArgumentValue?, help: String,
+         isRuntime: Bool, isNamedOnly: Bool, range: ClosedRange<Int64>?) {
+        self.name = name
+        self.type = type
+        self.defaultText = defaultText
+        self.defaultValue = defaultValue
+        self.help = help
+        self.isRuntime = isRuntime
+        self.isNamedOnly = isNamedOnly
+        self.range = range
+    }
+
+    private enum CodingKeys: String, CodingKey { case name, type, defaultText, help, isRuntime, isNamedOnly, range }
+
+    /// The typed default is derived again from its text, as the scan did.
+    public init(from decoder: any Decoder) throws {
+        let values = try decoder.container(keyedBy: CodingKeys.self)
+        let type = try values.decode(ParameterType.self, forKey: .type)
+        let defaultText = try values.decodeIfPresent(String.self, forKey: .defaultText)
+        self.init(name: try values.decode(String.self, forKey: .name), type: type, defaultText: defaultText,
+                  defaultValue: try defaultText.map { try ArgumentValue.parseDefault($0, as: type) } ?? (type == .kwargs ? .pairs([]) : nil),
+                  help: try values.decode(String.self, forKey: .help), isRuntime: try values.decode(Bool.self, forKey: .isRuntime),
+                  isNamedOnly: try values.decode(Bool.self, forKey: .isNamedOnly),
+                  range: try values.decodeIfPresent(ClosedRange<Int64>.self, forKey: .range))
+    }
 }
 
-/// A plugin file that loaded and passed validation.
+/// What a plugin's descriptor says of one step, as the scanner recorded it
+/// in the registry (RegistryCache): everything but the code.
+struct StepRecord: Codable, Sendable {
+    let name: String
+    let summary: String
+    let flags: UInt32
+    /// Seconds; host's default when the plugin says 0.
+    let expiry: Int64
+    let parameters: [ParameterInfo]
+    let needs: [String]
+}
+
+/// A plugin file whose descriptor passed validation when it was scanned.
+/// Its code is loaded only when a pipeline uses one of its steps.
 public final class PluginInfo: @unchecked Sendable {
     public let name: String
     public let version: String
     public let path: String
-    private var cachedDigest: String?
+    /// The file's SHA-256 when it was scanned, part of every cache key of
+    /// its steps: rebuilding a plugin invalidates what it made.
+    let digest: String
+    private let identity: FileIdentity
+    private var loaded: Descriptor?
 
-    init(name: String, version: String, path: String) {
+    init(name: String, version: String, path: String, digest: String, identity: FileIdentity) {
         self.name = name
         self.version = version
         self.path = path
+        self.digest = digest
+        self.identity = identity
     }
 
-    /// The file's SHA-256, part of every cache key of its steps: rebuilding
-    /// a plugin invalidates what it made. Computed only for plugins a
-    /// pipeline uses, once per run.
-    func digest() throws -> String {
-        if let cachedDigest { return cachedDigest }
-        let value = try Digest.ofFile(path)
-        cachedDigest = value
-        return value
+    /// The plugin's code: dlopen'ed once, for the first step a run calls.
+    /// The file must still be the one that was scanned.
+    func load() throws -> Descriptor {
+        if let loaded { return loaded }
+        guard FileIdentity(path) == identity else {
+            throw HostError(.plugin, "\(path) changed since host scanned it; run host again to scan it anew")
+        }
+        let descriptor = try CrashReport.during("the plugin \(path), while loading,") { try DescriptorReader.load(path) }
+        loaded = descriptor
+        return descriptor
     }
 }
 
-public struct StepInfo: @unchecked Sendable {
-    public let name: String
-    public let summary: String
-    public let flags: UInt32
-    /// Seconds; host's default when the plugin says 0.
-    public let expiry: Int64
-    public let parameters: [ParameterInfo]
+public struct StepInfo: Sendable {
+    let record: StepRecord
     public let plugin: PluginInfo
-    let entry: host_step_entry
-    /// A copy of the plugin's backend table, taken under the struct_size rules.
-    let backend: host_backend?
+
+    public var name: String { record.name }
+    public var summary: String { record.summary }
+    public var flags: UInt32 { record.flags }
+    public var expiry: Int64 { record.expiry == 0 ? defaultExpirySeconds : record.expiry }
+    public var parameters: [ParameterInfo] { record.parameters }
     /// Extension ids of which the machine's backend must offer one (host_step.needs).
-    public let needs: [String]
+    public var needs: [String] { record.needs }
+
+    /// The step's entry point, from the plugin's loaded code.
+    func entry() throws -> host_step_entry {
+        guard let entry = try plugin.load().entries[name] else {
+            throw HostError(.plugin, "\(plugin.path) no longer offers step \(name); run host again to scan it anew")
+        }
+        return entry
+    }
+
+    /// A copy of the backend's table, for a backend step.
+    func backendTable() throws -> host_backend? { try plugin.load().backends[name] }
 
     public var isTransient: Bool { flags & HOST_STEP_TRANSIENT != 0 }
     public var isTransientWhenLast: Bool { flags & HOST_STEP_TRANSIENT_WHEN_LAST != 0 }
     public var startsPipeline: Bool { flags & HOST_STEP_STARTS_PIPELINE != 0 || isBackend }
     public var isBackend: Bool { flags & HOST_STEP_BACKEND != 0 }
     public var isInteractive: Bool { flags & HOST_STEP_INTERACTIVE != 0 }
-    /// Whether this backend step's machines offer the extension `id`.
-    func offers(_ id: String) -> Bool { backend?.extension?(id) != nil }
+    /// Whether this backend step's machines offer the extension `id`; loads its plugin.
+    func offers(_ id: String) -> Bool { ((try? backendTable()) ?? nil)?.extension?(id) != nil }
 
     /// A backend whose machines cannot be saved (HOST_STEP_NO_SAVE).
     public var savesNothing: Bool { flags & HOST_STEP_NO_SAVE != 0 }

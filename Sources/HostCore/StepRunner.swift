@@ -78,7 +78,7 @@ final class StepRunner {
         Digest.of("""
             host-cache-key/1
             parent=\(parent?.key ?? "")
-            plugin=\(try planned.step.plugin.digest())
+            plugin=\(planned.step.plugin.digest)
             step=\(planned.step.name)
             \(planned.arguments.canonical(planned.step))
             """)
@@ -118,7 +118,7 @@ final class StepRunner {
         let manifest = Manifest(
             key: key,
             pipeline: (parent.map { $0.manifest.pipeline + " + " } ?? "") + planned.text,
-            step: planned.step.name, plugin: planned.step.plugin.path, pluginDigest: try planned.step.plugin.digest(),
+            step: planned.step.name, plugin: planned.step.plugin.path, pluginDigest: planned.step.plugin.digest,
             backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
             build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies)
         let entry = try store.publish(result.directory, manifest: manifest) {
@@ -173,8 +173,10 @@ final class StepRunner {
 
     private func invoke(_ planned: Planned, _ context: CallContext, _ machine: Machine) throws {
         var result: OpaquePointer?
-        let status = FFIInvoker.call(planned.step, planned.arguments.values, call: context.raw,
-                                     machine: machine.handle, result: &result)
+        let entry = try planned.step.entry()
+        let status = CrashReport.during("the plugin \(planned.step.plugin.path), running step \(planned.step.name),") {
+            FFIInvoker.call(entry, planned.arguments.values, call: context.raw, machine: machine.handle, result: &result)
+        }
         guard status == HOST_OK else {
             let message = context.error ?? "the step reported an error without a message"
             if status == HOST_USAGE_ERROR { throw HostError.usage("\(planned.step.name): \(message)") }

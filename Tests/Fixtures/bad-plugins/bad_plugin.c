@@ -1,6 +1,17 @@
 /* TEST FIXTURE: one plugin, valid as written, that the tests compile with
  * -D switches to break in exactly one way each (see PluginLoadingTests). */
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
 #include "host_plugin.h"
+
+#ifdef MARKER
+/* Proves when host runs this file's code: at load time, before any entry. */
+__attribute__((constructor)) static void mark(void) {
+    FILE *marker = fopen(MARKER, "a");
+    if (marker) { fputs("loaded\n", marker); fclose(marker); }
+}
+#endif
 
 #ifndef PLUGIN_NAME
 #define PLUGIN_NAME "bad"
@@ -30,6 +41,9 @@
 static host_status run(host_call *call, host_machine *machine, host_machine **result, const char *text) {
     (void)call;
     (void)text;
+#ifdef STEP_SEGFAULTS
+    *(volatile int *)0 = 1;
+#endif
     *result = machine;
     return HOST_OK;
 }
@@ -74,5 +88,13 @@ static const host_plugin plugin = {
 #ifdef NO_ENTRY
 const host_plugin *not_the_entry(void) { return &plugin; }
 #else
-const host_plugin *host_plugin_entry_v1(void) { return &plugin; }
+const host_plugin *host_plugin_entry_v1(void) {
+#ifdef ENTRY_ABORTS
+    abort();
+#endif
+#ifdef ENTRY_HANGS
+    for (;;) sleep(1);
+#endif
+    return &plugin;
+}
 #endif

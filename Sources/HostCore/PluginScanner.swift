@@ -1,0 +1,132 @@
+import Foundation
+import PluginABI
+
+/// Reads new or changed plugin files in a child process (`host
+/// __scan-plugins FILE...`, as GStreamer's gst-plugin-scanner does), so that
+/// a plugin whose library constructor or entry function crashes or hangs is
+/// recorded as failed and never takes host down. One child reads every
+/// file of a run; after a crash or a hang a new one goes on with the rest.
+public enum PluginScanner {
+    /// How long one plugin may take to load before it counts as hung.
+    static let timeLimit: TimeInterval = 10
+
+    /// One line the child writes per event, as JSON.
+    private struct Line: Codable {
+        var begin: String?
+        var record: RegistryCache.Record?
+    }
+
+    // MARK: The child
+
+    /// Scans `paths`, writing for each a line before it loads the file and
+    /// one with what it found; exits when done. A crash ends the process
+    /// right after the `begin` line of the file that caused it.
+    public static func serve(_ paths: [String]) -> Never {
+        for path in paths {
+            emit(Line(begin: path))
+            emit(Line(record: scan(path)))
+        }
+        exit(0)
+    }
+
+    private static func emit(_ line: Line) {
+        guard var data = try? JSONEncoder().encode(line) else { return }
+        data.append(10)
+        FileHandle.standardOutput.write(data) // unbuffered: each line is out before the next file loads
+    }
+
+    private static func scan(_ path: String) -> RegistryCache.Record {
+        guard let identity = FileIdentity(path) else { return RegistryCache.Record(path: path, identity: nil, failure: "it cannot be read") }
+        var record = RegistryCache.Record(path: path, identity: identity)
+        do {
+            let descriptor = try DescriptorReader.load(path)
+            record.scanned = .init(name: descriptor.name, version: descriptor.version, digest: try Digest.ofFile(path),
+                                   steps: descriptor.steps)
+        } catch let error as DescriptorReader.Invalid {
+            record.failure = error.reason
+        } catch {
+            // dlopen's own failure: often a library the plugin needs, which
+            // an apt-get install may bring later.
+            record.failure = String(describing: error)
+            record.retryable = true
+        }
+        return record
+    }
+
+    // MARK: The parent
+
+    /// Records for `paths`, scanned by children of `executable`.
+    static func scan(_ paths: [String], executable: String) -> [RegistryCache.Record] {
+        var records: [String: RegistryCache.Record] = [:]
+        var remaining = paths
+        while !remaining.isEmpty {
+            let (found, culprit, why) = runChild(executable, remaining)
+            for record in found { records[record.path] = record }
+            let done = Set(found.map(\.path))
+            if let culprit {
+                records[culprit] = RegistryCache.Record(path: culprit, identity: FileIdentity(culprit), failure: why)
+            } else if found.count < remaining.count {
+                // The child failed before it named a file: nothing to blame, nothing to retry.
+                for path in remaining where !done.contains(path) {
+                    records[path] = RegistryCache.Record(path: path, identity: FileIdentity(path),
+                                                         failure: "the plugin scanner did not run: \(why)", retryable: true)
+                }
+                break
+            }
+            remaining = remaining.filter { !done.contains($0) && $0 != culprit }
+        }
+        return paths.compactMap { records[$0] }
+    }
+
+    /// One child over `paths`: what it recorded, and the file it was loading
+    /// when it crashed or hung (with why), if it did.
+    private static func runChild(_ executable: String, _ paths: [String]) -> ([RegistryCache.Record], String?, String) {
+        let process = Process()
+        process.executableURL = URL(fileURLWithPath: executable)
+        process.arguments = ["__scan-plugins"] + paths
+        var environment = ProcessInfo.processInfo.environment
+        environment["SWIFT_BACKTRACE"] = "enable=no" // a crash is expected here, and reported by name
+        process.environment = environment
+        let pipe = Pipe()
+        process.standardOutput = pipe
+        process.standardError = FileHandle.nullDevice
+        process.standardInput = FileHandle.nullDevice
+        do {
+            try process.run()
+        } catch {
+            return ([], nil, String(describing: error))
+        }
+        try? pipe.fileHandleForWriting.close()
+        let fd = pipe.fileHandleForReading.fileDescriptor
+        var records: [RegistryCache.Record] = [], loading: String?, pending = Data()
+        var deadline = Date().addingTimeInterval(timeLimit)
+        var buffer = [UInt8](repeating: 0, count: 65536)
+        while true {
+            var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
+            let ready = poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000))
+            if ready == 0 {
+                process.terminate()
+                kill(process.processIdentifier, SIGKILL)
+                process.waitUntilExit()
+                return (records, loading, "it did not finish loading within \(Int(timeLimit)) s (its library constructor or \(HOST_PLUGIN_ENTRY_V1) hangs); fix or remove the file")
+            }
+            if ready < 0 { if errno == EINTR { continue }; break }
+            let count = read(fd, &buffer, buffer.count)
+            if count <= 0 { break }
+            pending.append(contentsOf: buffer.prefix(count))
+            while let newline = pending.firstIndex(of: 10) {
+                let line = try? JSONDecoder().decode(Line.self, from: pending[pending.startIndex..<newline])
+                pending = Data(pending[(newline + 1)...])
+                if let begin = line?.begin { loading = begin; deadline = Date().addingTimeInterval(timeLimit) }
+                if let record = line?.record { records.append(record); loading = nil }
+                // Anything else is a plugin writing to standard output while it loads: not ours.
+            }
+        }
+        process.waitUntilExit()
+        if process.terminationReason == .uncaughtSignal {
+            let signal = process.terminationStatus
+            return (records, loading, "it crashed with signal \(signal) (\(String(cString: strsignal(signal)))) while loading (in a library constructor or \(HOST_PLUGIN_ENTRY_V1)); fix or remove the file")
+        }
+        return (records, loading, "the plugin scanner exited with status \(process.terminationStatus)")
+    }
+}

@@ -1,0 +1,74 @@
+import Foundation
+
+/// Which file a path names, as far as host can tell without reading it:
+/// device, inode, size, and both mtime and ctime (`cp -p` and `tar x` keep
+/// the mtime of a replaced file, not its ctime).
+struct FileIdentity: Codable, Equatable, Sendable {
+    let device: UInt64
+    let inode: UInt64
+    let size: Int64
+    let modified: Int64
+    let changed: Int64
+
+    init?(_ path: String) {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return nil }
+        device = UInt64(info.st_dev)
+        inode = UInt64(info.st_ino)
+        size = Int64(info.st_size)
+        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
+        changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
+    }
+}
+
+/// The plugin registry kept under the cache root (`plugins.json`), as
+/// GStreamer keeps registry.bin: for each plugin file its identity, digest
+/// and whole descriptor, or why it failed. A file is scanned again only
+/// when it or host itself changes, so a run reads this file instead of
+/// loading every plugin, and a plugin that crashed while scanned is not
+/// tried again on every run.
+struct RegistryCache: Codable {
+    static let version = 1
+
+    struct Scanned: Codable {
+        let name: String
+        let version: String
+        let digest: String
+        let steps: [StepRecord]
+    }
+
+    struct Record: Codable {
+        let path: String
+        /// nil when the file could not even be stat'ed.
+        let identity: FileIdentity?
+        var scanned: Scanned?
+        var failure: String?
+        /// The failure may lie outside the file (a shared library it needs
+        /// is missing): `list-plugins` tries it again.
+        var retryable = false
+    }
+
+    var version = RegistryCache.version
+    /// The host binary that scanned these: a new host reads descriptors anew.
+    var host: FileIdentity?
+    var records: [Record] = []
+
+    /// The cache in `file`, or an empty one when it is missing, unreadable,
+    /// of another version, or written by another host binary.
+    static func read(_ file: URL, host: FileIdentity?) -> RegistryCache {
+        guard let data = try? Data(contentsOf: file),
+              let cache = try? JSONDecoder().decode(RegistryCache.self, from: data),
+              cache.version == version, cache.host == host
+        else { return RegistryCache(host: host) }
+        return cache
+    }
+
+    /// Written whole and renamed into place: a reader sees the old file or
+    /// the new one. Two runs writing at once lose nothing but a rescan.
+    func write(_ file: URL) {
+        guard let data = try? JSONEncoder().encode(self) else { return }
+        let temporary = file.deletingLastPathComponent().appendingPathComponent(".\(file.lastPathComponent).\(getpid())")
+        guard (try? data.write(to: temporary)) != nil else { return }
+        if rename(temporary.path, file.path) != 0 { try? FileManager.default.removeItem(at: temporary) }
+    }
+}
