@@ -36,7 +36,11 @@ let plugins = [
 let package = Package(
     name: "host",
     platforms: [.macOS(.v13)],
-    products: [.executable(name: "host", targets: ["Host"])] + plugins.map(\.0),
+    products: [
+        .executable(name: "host", targets: ["Host"]),
+        // Joins a restored container's time namespace (backend.podman-criu); static, as it runs inside any image.
+        .executable(name: "host-timens", targets: ["TimeNamespaceHelper"]),
+    ] + plugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -45,12 +49,16 @@ let package = Package(
         .target(name: "PluginABI"),
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .systemLibrary(name: "CQcow", pkgConfig: "libqcow", providers: [.apt(["libqcow-dev"])]),
-        .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI"]),
+        // The one way host and its plugins start programs.
+        .target(name: "CChildProcess"),
+        .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
+        .executableTarget(name: "TimeNamespaceHelper", linkerSettings: [.unsafeFlags(["-static-executable"])]),
+        .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI", "ChildProcess"]),
         // What os.fedora and os.alpine share: mirror listings, checksum files,
         // the NoCloud seed and the first boot.
         .target(name: "CloudImage", dependencies: ["PluginKit"]),
         .target(name: "HostCore", dependencies: [
-            "PluginABI", "CFFI",
+            "PluginABI", "CFFI", "ChildProcess",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "Host", dependencies: [

@@ -39,9 +39,6 @@ struct AnsibleRun {
             let json = try JSONSerialization.data(withJSONObject: extraVariables, options: .sortedKeys)
             command += ["--extra-vars", String(decoding: json, as: UTF8.self)]
         }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: try HostTool.path("ansible-playbook", package: "ansible"))
-        process.arguments = command
         var environment = ProcessInfo.processInfo.environment
         for (key, value) in [
             "ANSIBLE_HOME": work.appendingPathComponent("home").path,
@@ -52,15 +49,7 @@ struct AnsibleRun {
             "ANSIBLE_NOCOLOR": "1",
             "ANSIBLE_CONFIG": configuration.path,
         ] { environment[key] = value }
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = pipe
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-
         var failures: [String] = []
-        var pending = Data()
         func handle(_ line: String) {
             // Without --show-output, each task's name as it starts is the progress.
             let isTask = line.hasPrefix("TASK [")
@@ -68,20 +57,20 @@ struct AnsibleRun {
                      level: showOutput || isTask ? .info : .debug)
             if let message = Self.failure(in: line) { failures.append(message) }
         }
-        while true {
-            let chunk = pipe.fileHandleForReading.availableData
-            if chunk.isEmpty { break }
-            pending += chunk
+        var ansible = Command(try HostTool.path("ansible-playbook", package: "ansible"), command, environment: environment)
+        ansible.output = .pipe
+        var pending: [UInt8] = []
+        let ending = try ansible.run { _, bytes in
+            pending += bytes
             while let newline = pending.firstIndex(of: 10) {
-                handle(String(decoding: pending[pending.startIndex..<newline], as: UTF8.self))
-                pending = Data(pending[(newline + 1)...])
+                handle(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
             }
         }
         if !pending.isEmpty { handle(String(decoding: pending, as: UTF8.self)) }
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        guard ending == .exited(0) else {
             throw StepError(failures.isEmpty
-                            ? "ansible-playbook exited with status \(process.terminationStatus) (its output is in the step log; --show-output prints it)"
+                            ? "ansible-playbook exited with status \(ending.status) (its output is in the step log; --show-output prints it)"
                             : failures.joined(separator: "\n"))
         }
     }

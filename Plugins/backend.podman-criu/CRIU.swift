@@ -23,9 +23,9 @@ enum CRIU {
         }
         var problems: [String] = []
         for candidate in candidates where FileManager.default.isExecutableFile(atPath: candidate) {
-            guard let check = try? Streamer.run(candidate, ["check"], output: { _, _ in }) else { continue }
-            if check.status == 0 { return (URL(fileURLWithPath: candidate).deletingLastPathComponent().path, nil) }
-            problems.append("\(candidate) check: \(check.errorText.split(separator: "\n").first ?? "failed")")
+            guard let check = try? Command(candidate, ["check"]).capture() else { continue }
+            if check.ending == .exited(0) { return (URL(fileURLWithPath: candidate).deletingLastPathComponent().path, nil) }
+            problems.append("\(candidate) check: \(check.output.split(separator: "\n").first ?? "failed")")
         }
         if override == "none" { return (nil, "HOST_CRIU=none") }
         return (nil, problems.isEmpty ? "no criu is installed (scripts/setup installs one)" : problems.joined(separator: "; "))

@@ -5,36 +5,40 @@ import PluginKit
 /// the console, its output drained (DrainedOutput) so the shell never blocks
 /// on a full pipe.
 final class ContainerConsole {
-    private let process = Process()
-    private let input = Pipe()
+    private let attach: RunningChild
     private let output: DrainedOutput
 
     init(podman: Podman, container: String) throws {
-        let pipe = Pipe()
-        process.executableURL = URL(fileURLWithPath: podman.executable)
-        process.arguments = podman.globalFlags + ["attach", "--sig-proxy=false", container]
-        process.environment = podman.environment
-        process.standardInput = input
-        process.standardOutput = pipe
-        process.standardError = pipe
-        try process.run()
-        try? pipe.fileHandleForWriting.close()
-        let reading = pipe.fileHandleForReading
+        var command = Command(podman.executable, podman.globalFlags + ["attach", "--sig-proxy=false", container], environment: podman.environment)
+        command.input = .pipe
+        command.output = .pipe
+        command.diesWithHost = true
+        attach = try command.start()
+        // Read by the drain's thread; the descriptor lives as long as `attach`, which this console holds.
+        let fd = attach.output ?? -1
         output = DrainedOutput {
-            let chunk = reading.availableData
-            return chunk.isEmpty ? nil : Array(chunk)
+            var buffer = [UInt8](repeating: 0, count: 65536)
+            let count = Glibc.read(fd, &buffer, buffer.count)
+            return count > 0 ? Array(buffer.prefix(count)) : nil
         }
     }
 
     /// Ends the attach session only; the shell in the container goes on.
     /// The output's reading thread then sees end of file and ends.
     func close() {
-        if process.isRunning { kill(process.processIdentifier, SIGKILL) }
-        process.waitUntilExit()
+        attach.kill()
+        attach.wait()
     }
 
     func write(_ bytes: [UInt8]) throws {
-        try input.fileHandleForWriting.write(contentsOf: Data(bytes))
+        guard let fd = attach.input else { throw StepError("the container's console is closed") }
+        var sent = 0
+        while sent < bytes.count {
+            let count = bytes[sent...].withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+            if count < 0 && errno == EINTR { continue }
+            guard count > 0 else { throw StepError("the container's console closed: \(String(cString: strerror(errno)))") }
+            sent += count
+        }
     }
 
     func read(into target: UnsafeMutableRawBufferPointer, timeoutMs: Int64) throws -> Int {

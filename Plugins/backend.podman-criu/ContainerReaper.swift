@@ -7,7 +7,8 @@ import PluginKit
 /// delivers when host's last descriptor closes, it waits for each podman
 /// client (PID) that may still be creating a container, then removes them.
 final class ContainerReaper: @unchecked Sendable {
-    private let pipe = Pipe()
+    /// Never waited for: it outlives host on purpose.
+    private let watchdog: RunningChild
 
     init(podman: Podman) throws {
         let script = #"""
@@ -16,22 +17,19 @@ final class ContainerReaper: @unchecked Sendable {
             for pid in $pids; do while kill -0 "$pid" 2>/dev/null; do sleep 0.1; done; done
             [ -z "$names" ] || exec "$@" $names >/dev/null 2>&1
             """#
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: "/usr/bin/setsid")
-        process.arguments = ["/bin/sh", "-c", script, "host-reaper", podman.executable] + podman.globalFlags + ["rm", "--force", "--ignore", "--time", "0"]
-        process.environment = podman.environment
-        process.standardInput = pipe
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        // Only host may hold the write end, or a child (conmon lives on)
-        // would keep the pipe open and the watchdog waiting forever.
-        _ = fcntl(pipe.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
-        try process.run()
-        try? pipe.fileHandleForReading.close()
+        var command = Command("/bin/sh", ["-c", script, "host-reaper", podman.executable] + podman.globalFlags + ["rm", "--force", "--ignore", "--time", "0"],
+                              environment: podman.environment)
+        // Only host holds the write end (Command's pipes are close-on-exec),
+        // or a child (conmon lives on) would keep the watchdog waiting forever.
+        command.input = .pipe
+        command.ownSession = true
+        watchdog = try command.start()
     }
 
     /// `client` is the podman process creating the container.
     func watch(_ container: String, client: pid_t) {
-        try? pipe.fileHandleForWriting.write(contentsOf: Data("\(client) \(container)\n".utf8))
+        guard let fd = watchdog.input else { return }
+        let line = Array("\(client) \(container)\n".utf8)
+        _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 }

@@ -102,14 +102,20 @@ struct Podman: Codable {
         var text: String { String(decoding: output, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines) }
     }
 
+    /// Output goes to files and host waits for podman itself: `podman run
+    /// --detach` and `podman container restore` leave conmon holding their
+    /// descriptors, so waiting for a pipe to close would wait for the container.
     private static func command(_ executable: String, _ arguments: [String], environment: [String: String]? = nil,
                                 started: (pid_t) -> Void = { _ in }) throws -> Output {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("host-podman-\(UUID().uuidString)")
         let err = out.appendingPathExtension("err")
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        let status = try Spawn.run(executable, arguments, environment: environment ?? ProcessInfo.processInfo.environment,
-                                   stdout: out.path, stderr: err.path, started: started)
-        return Output(status: status, output: Array((try? Data(contentsOf: out)) ?? Data()),
+        var command = Command(executable, arguments, environment: environment)
+        command.output = .file(out.path)
+        command.error = .file(err.path)
+        let child = try command.start()
+        started(child.pid)
+        return Output(status: child.wait().status, output: Array((try? Data(contentsOf: out)) ?? Data()),
                       errorText: String(decoding: (try? Data(contentsOf: err)) ?? Data(), as: UTF8.self))
     }
 
@@ -137,6 +143,9 @@ struct Podman: Codable {
 
     /// Streams a command's output, for exec.
     func stream(_ arguments: [String], output: (Int32, [UInt8]) -> Void) throws -> Int32 {
-        try Streamer.run(executable, globalFlags + arguments, environment: environment, output: output).status
+        var command = Command(executable, globalFlags + arguments, environment: environment)
+        command.output = .pipe
+        command.error = .pipe
+        return try command.run(output).status
     }
 }

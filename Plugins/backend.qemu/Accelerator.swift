@@ -31,22 +31,15 @@ enum Accelerator {
         guard let kernel = kernels.last.map({ "/boot/" + $0 }), FileManager.default.isReadableFile(atPath: kernel) else {
             return ("tcg", "no kernel in /boot to test it with (install linux-image-amd64)")
         }
-        guard let setpriv = try? Tool.path("setpriv") else { return ("tcg", "setpriv is missing (install util-linux)") }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: setpriv)
-        process.arguments = ["--pdeathsig", "KILL", "--", binary, "-accel", "kvm", "-machine", "pc", "-nodefaults",
-                             "-display", "none", "-no-reboot", "-m", "128", "-kernel", kernel,
-                             "-append", "panic=-1 root=/dev/host-kvm-probe"]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        guard (try? process.run()) != nil else { return ("tcg", "could not start \(binary)") }
-        let deadline = Date().addingTimeInterval(10)
-        while process.isRunning && Date() < deadline { usleep(20_000) }
-        if process.isRunning {
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
-            return ("tcg", "a test kernel under KVM did not finish booting in 10 s")
+        var command = Command(binary, ["-accel", "kvm", "-machine", "pc", "-nodefaults", "-display", "none", "-no-reboot", "-m", "128",
+                                       "-kernel", kernel, "-append", "panic=-1 root=/dev/host-kvm-probe"])
+        command.diesWithHost = true
+        command.timeLimit = 10
+        switch try? command.run() {
+        case nil: return ("tcg", "could not start \(binary)")
+        case .timedOut?: return ("tcg", "a test kernel under KVM did not finish booting in 10 s")
+        case .exited(0)?: return ("kvm", "")
+        case let ending?: return ("tcg", "a test kernel under KVM failed (status \(ending.status))")
         }
-        return process.terminationStatus == 0 ? ("kvm", "") : ("tcg", "a test kernel under KVM failed (status \(process.terminationStatus))")
     }
 }

@@ -64,7 +64,6 @@ final class QemuMachine: BackendMachine {
             "-netdev", "user,id=net0,\(hostfwd)", "-device", "virtio-net-pci,netdev=net0",
             "-chardev", "socket,id=qmp,path=\(run.path)/qmp.sock,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
             "-chardev", "socket,id=console,path=\(run.path)/console.sock,server=on,wait=off", "-serial", "chardev:console",
-            "-pidfile", "\(run.path)/qemu.pid",
         ]
         if let kernel = config.kernel {
             arguments += ["-kernel", QemuConfig.resolve(kernel, in: directory),

@@ -4,13 +4,13 @@ import PluginKit
 /// One running QEMU. Its control and console sockets live in a private
 /// (0700) directory; it runs in its own session (Ctrl-C on host's terminal
 /// reaches host, not QEMU) and is killed by the kernel if host dies, even by
-/// SIGKILL (PR_SET_PDEATHSIG through setpriv, on both sides of setsid).
+/// SIGKILL (Command.diesWithHost: PR_SET_PDEATHSIG).
 final class QemuProcess {
     let runDirectory: URL
     let qmp: QMPClient
     let console: ConsoleStream
     let sshPort: Int32
-    private let launcher: Process
+    private let qemu: RunningChild
 
     static func freePort() throws -> Int32 {
         let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
@@ -34,31 +34,25 @@ final class QemuProcess {
         let runDirectory = try PrivateDirectory.make("host-qemu", in: URL(fileURLWithPath: "/tmp"))
         self.runDirectory = runDirectory
         let log = runDirectory.appendingPathComponent("qemu.log")
-        launcher = Process()
         do {
             sshPort = try Self.freePort()
-            _ = FileManager.default.createFile(atPath: log.path, contents: nil)
-            let setpriv = try Tool.path("setpriv"), setsid = try Tool.path("setsid")
-            launcher.executableURL = URL(fileURLWithPath: setpriv)
-            launcher.arguments = ["--pdeathsig", "KILL", "--", setsid, "--wait", "--", setpriv, "--pdeathsig", "KILL", "--", binary]
-                + arguments(runDirectory, sshPort)
-            let output = try FileHandle(forWritingTo: log)
-            launcher.standardOutput = output
-            launcher.standardError = output
-            launcher.standardInput = FileHandle.nullDevice
-            try launcher.run()
+            var command = Command(binary, arguments(runDirectory, sshPort))
+            command.output = .file(log.path)
+            command.ownSession = true
+            command.diesWithHost = true
+            qemu = try command.start()
         } catch {
             try? FileManager.default.removeItem(at: runDirectory)
             throw error
         }
-        let launcher = self.launcher
+        let qemu = self.qemu
         do {
             qmp = try QMPClient(socket: UnixSocket(path: runDirectory.appendingPathComponent("qmp.sock").path,
-                                                   timeout: 30, alive: { launcher.isRunning }))
+                                                   timeout: 30, alive: { qemu.isRunning }))
             console = ConsoleStream(socket: try UnixSocket(path: runDirectory.appendingPathComponent("console.sock").path,
-                                                           timeout: 10, alive: { launcher.isRunning }))
+                                                           timeout: 10, alive: { qemu.isRunning }))
         } catch {
-            Self.stop(launcher, pidFile: runDirectory.appendingPathComponent("qemu.pid"))
+            Self.stop(qemu)
             let text = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
             try? FileManager.default.removeItem(at: runDirectory)
             throw StepErrorText("QEMU did not start: \(text.isEmpty ? String(describing: error) : text)")
@@ -68,21 +62,16 @@ final class QemuProcess {
     /// Quit over QMP, then SIGTERM, a grace period, SIGKILL.
     func shutdown() {
         _ = try? qmp.execute("quit", timeoutMs: 2_000)
-        Self.stop(launcher, pidFile: runDirectory.appendingPathComponent("qemu.pid"))
+        Self.stop(qemu)
         try? FileManager.default.removeItem(at: runDirectory)
     }
 
     var log: String { (try? String(contentsOf: runDirectory.appendingPathComponent("qemu.log"), encoding: .utf8)) ?? "" }
 
-    private static func stop(_ launcher: Process, pidFile: URL) {
-        let qemu = (try? String(contentsOf: pidFile, encoding: .utf8)).flatMap { Int32($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
-        for (signal, grace) in [(Int32(0), 3.0), (SIGTERM, 2.0), (SIGKILL, 5.0)] {
-            if signal != 0, let qemu { kill(qemu, signal) }
-            let deadline = Date().addingTimeInterval(grace)
-            while launcher.isRunning && Date() < deadline { usleep(10_000) }
-            if !launcher.isRunning { break }
-        }
-        if launcher.isRunning { kill(launcher.processIdentifier, SIGKILL) }
-        launcher.waitUntilExit()
+    /// Up to 3 s to quit by itself (after QMP quit), then RunningChild.stop.
+    private static func stop(_ qemu: RunningChild) {
+        let deadline = Date().addingTimeInterval(3)
+        while qemu.isRunning && Date() < deadline { usleep(10_000) }
+        qemu.stop(grace: 2)
     }
 }

@@ -37,11 +37,13 @@ struct SSHAccess {
     /// when QEMU (and with it the forwarded port) goes away, even when host
     /// was killed.
     func open() throws {
-        let (status, output) = try HostTool.capture(
+        let (ending, output) = try HostTool.capture(
             "ssh", options + ["-o", "ControlMaster=yes", "-o", "ControlPersist=yes", "-o", "ServerAliveInterval=15",
                               "-f", "-N"] + destination, package: "openssh-client")
-        if status != 0 { try judge(output) }
-        guard status == 0 else { throw Unreachable(description: "ssh could not log in to the machine (status \(status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        guard ending == .exited(0) else {
+            try judge(output)
+            throw Unreachable(description: "ssh could not log in to the machine (status \(ending.status)): \(output.trimmingCharacters(in: .whitespacesAndNewlines))")
+        }
     }
 
     /// Ends the run's connection before the guest is saved, so no session of
@@ -53,9 +55,17 @@ struct SSHAccess {
     /// Runs `command` in the guest; output streams to `output`. Failures of
     /// SSH itself (not of the command) are errors that say which.
     func run(_ command: String, input: URL? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
-        let result = try Streamer.run(try Tool.path("ssh"), arguments + ["--", command], input: input, output: output)
-        if result.status == 255 { try judge(result.errorText) }
-        return result.status
+        var ssh = Command(try Tool.path("ssh"), arguments + ["--", command])
+        ssh.input = input.map { .file($0.path) } ?? .null
+        ssh.output = .pipe
+        ssh.error = .pipe
+        var errorText: [UInt8] = []
+        let ending = try ssh.run { stream, bytes in
+            if stream == 2 { errorText = Array((errorText + bytes).suffix(2000)) }
+            output(stream, bytes)
+        }
+        if ending.status == 255 { try judge(String(decoding: errorText, as: UTF8.self)) }
+        return ending.status
     }
 
     /// Turns what ssh printed when it failed into the error that says why.

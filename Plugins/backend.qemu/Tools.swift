@@ -5,7 +5,7 @@ import PluginKit
 enum Tool {
     static let packages = [
         "qemu-system-x86_64": "qemu-system-x86", "qemu-img": "qemu-utils", "zstd": "zstd",
-        "setpriv": "util-linux", "setsid": "util-linux", "tar": "tar", "ssh": "openssh-client",
+        "tar": "tar", "ssh": "openssh-client",
     ]
 
     static func path(_ name: String) throws -> String {

@@ -28,7 +28,7 @@ let plugin = Plugin(name: "ssh", version: "1.0.0", steps: [
             throw StepError("ssh exited with status 255: it could not connect or lost the connection (its own message is above), or the command itself exited 255")
         case let .killed(signal):
             throw StepError("ssh was killed by signal \(signal) (\(String(cString: strsignal(signal))))")
-        case .exited:
+        case .exited, .timedOut:
             return nil
         }
     },

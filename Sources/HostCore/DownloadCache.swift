@@ -1,3 +1,4 @@
+import ChildProcess
 import Crypto
 import Foundation
 
@@ -136,37 +137,27 @@ struct DownloadCache {
     }
 
     private static func curl(_ url: String, to path: String, resume: Bool, quietly: Bool = false) throws {
-        guard let curl = ["/usr/bin/curl", "/bin/curl"].first(where: FileManager.default.isExecutableFile) else {
-            throw HostError(.environment, "downloading needs curl; install the Debian package curl")
-        }
-        // setpriv: curl dies with host (Ctrl-C, SIGKILL) rather than writing on
-        // into a partial file that the next run resumes.
-        guard let setpriv = ["/usr/bin/setpriv", "/bin/setpriv"].first(where: FileManager.default.isExecutableFile) else {
-            throw HostError(.environment, "downloading needs setpriv; install the Debian package util-linux")
-        }
+        let curl: String
+        do { curl = try Command.find("curl", package: "curl") } catch { throw HostError(.environment, "downloading needs \(error)") }
         // Progress only for a person watching; logs and pipes get errors alone.
         let showProgress = !quietly && isatty(STDERR_FILENO) == 1
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: setpriv)
         // An https URL stays https through redirects: the checksum file is
         // what the image is trusted by.
         let protocols = url.lowercased().hasPrefix("https:") ? "=https" : "=http,https"
-        process.arguments = ["--pdeathsig", "KILL", "--", curl, "--fail", "--location", "--proto", protocols, "--proto-redir", protocols,
-                             "--retry", "2", "--output", path]
-            + (resume ? ["--continue-at", "-"] : []) + (showProgress ? ["--progress-bar"] : ["--silent", "--show-error"]) + ["--", url]
-        process.standardInput = FileHandle.nullDevice
-        process.standardOutput = FileHandle.nullDevice
-        let errors = Pipe()
-        process.standardError = showProgress ? FileHandle.standardError : errors
-        try process.run()
-        let message = showProgress ? Data() : errors.fileHandleForReading.readDataToEndOfFile()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        var command = Command(curl, ["--fail", "--location", "--proto", protocols, "--proto-redir", protocols, "--retry", "2", "--output", path]
+            + (resume ? ["--continue-at", "-"] : []) + (showProgress ? ["--progress-bar"] : ["--silent", "--show-error"]) + ["--", url])
+        // curl dies with host (Ctrl-C, SIGKILL) rather than writing on into
+        // a partial file that the next run resumes.
+        command.diesWithHost = true
+        command.error = showProgress ? .terminal : .pipe
+        var message: [UInt8] = []
+        let ending = try command.run { _, bytes in message += bytes }
+        guard ending == .exited(0) else {
             // curl says it again on every retry: its last line is the reason.
             let reason = String(decoding: message, as: UTF8.self).split(separator: "\n")
                 .last { !$0.trimmingCharacters(in: .whitespaces).isEmpty }.map(String.init) ?? ""
-            throw CurlFailed(status: process.terminationStatus,
-                             description: "could not download \(url)" + (reason.isEmpty ? " (curl status \(process.terminationStatus))" : ": \(reason)"))
+            throw CurlFailed(status: ending.status,
+                             description: "could not download \(url)" + (reason.isEmpty ? " (curl status \(ending.status))" : ": \(reason)"))
         }
     }
 

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import PluginABI
 
@@ -81,23 +82,15 @@ public enum PluginScanner {
     /// One child over `paths`: what it recorded, and the file it was loading
     /// when it crashed or hung (with why), if it did.
     private static func runChild(_ executable: String, _ paths: [String]) -> ([RegistryCache.Record], String?, String) {
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: executable)
-        process.arguments = ["__scan-plugins"] + paths
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no" // a crash is expected here, and reported by name
-        process.environment = environment
-        let pipe = Pipe()
-        process.standardOutput = pipe
-        process.standardError = FileHandle.nullDevice
-        process.standardInput = FileHandle.nullDevice
-        do {
-            try process.run()
-        } catch {
-            return ([], nil, String(describing: error))
-        }
-        try? pipe.fileHandleForWriting.close()
-        let fd = pipe.fileHandleForReading.fileDescriptor
+        var command = Command(executable, ["__scan-plugins"] + paths, environment: environment)
+        command.output = .pipe
+        command.error = .null
+        command.diesWithHost = true
+        let child: RunningChild
+        do { child = try command.start() } catch { return ([], nil, String(describing: error)) }
+        guard let fd = child.output else { return ([], nil, "no pipe from the scanner") }
         var records: [RegistryCache.Record] = [], loading: String?, pending = Data()
         var deadline = Date().addingTimeInterval(timeLimit)
         var buffer = [UInt8](repeating: 0, count: 65536)
@@ -105,9 +98,8 @@ public enum PluginScanner {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000))
             if ready == 0 {
-                process.terminate()
-                kill(process.processIdentifier, SIGKILL)
-                process.waitUntilExit()
+                child.kill()
+                child.wait()
                 return (records, loading, "it did not finish loading within \(Int(timeLimit)) s (its library constructor or \(HOST_PLUGIN_ENTRY_V1) hangs); fix or remove the file")
             }
             if ready < 0 { if errno == EINTR { continue }; break }
@@ -122,11 +114,11 @@ public enum PluginScanner {
                 // Anything else is a plugin writing to standard output while it loads: not ours.
             }
         }
-        process.waitUntilExit()
-        if process.terminationReason == .uncaughtSignal {
-            let signal = process.terminationStatus
+        switch child.wait() {
+        case let .killed(signal):
             return (records, loading, "it crashed with signal \(signal) (\(String(cString: strsignal(signal)))) while loading (in a library constructor or \(HOST_PLUGIN_ENTRY_V1)); fix or remove the file")
+        case let ending:
+            return (records, loading, "the plugin scanner exited with status \(ending.status)")
         }
-        return (records, loading, "the plugin scanner exited with status \(process.terminationStatus)")
     }
 }

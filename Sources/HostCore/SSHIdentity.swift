@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// The per-user SSH key host logs into machines with: generated once per
@@ -14,19 +15,11 @@ enum SSHIdentity {
         try lock.lock(.exclusive)
         defer { lock.unlock() }
         if FileManager.default.fileExists(atPath: key.path) { return key.path }
-        guard let keygen = ["/usr/bin/ssh-keygen", "/bin/ssh-keygen"].first(where: FileManager.default.isExecutableFile) else {
-            throw HostError(.environment, "ssh-keygen is not installed; install the Debian package openssh-client")
-        }
+        let keygen: String
+        do { keygen = try Command.find("ssh-keygen", package: "openssh-client") } catch { throw HostError(.environment, "\(error)") }
         // Generated beside, then renamed: a concurrent run never sees half a key.
         let partial = directory.appendingPathComponent("id_ed25519.\(getpid())")
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: keygen)
-        process.arguments = ["-q", "-t", "ed25519", "-N", "", "-C", "host machines key", "-f", partial.path]
-        process.standardOutput = FileHandle.nullDevice
-        process.standardError = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        guard process.terminationStatus == 0 else {
+        guard try Command(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "host machines key", "-f", partial.path]).run() == .exited(0) else {
             throw HostError(.environment, "ssh-keygen could not create \(key.path)")
         }
         chmod(partial.path, 0o600)
