@@ -37,7 +37,7 @@ public struct CloudImageStep: Sendable {
              needs: [HOST_VM_V1]) { call in try run(call) }
     }
 
-    func run(_ call: StepCall) throws -> Machine? {
+    func run(_ call: StepCall) throws -> MachineHandle? {
         guard let vm = call.virtualMachine else { throw StepError("\(name) needs a machine offering \(HOST_VM_V1)") }
         let environment = ProcessInfo.processInfo.environment[mirrorVariable] ?? ""
         var mirror = call.string("mirror").isEmpty ? (environment.isEmpty ? defaultMirror : environment) : call.string("mirror")

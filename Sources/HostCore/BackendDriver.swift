@@ -27,9 +27,9 @@ final class BackendDriver: MachineReleasing {
     /// A new machine of the pipeline's backend step, configured by its
     /// arguments (create_with), or made empty (create, before ABI 1.3) for
     /// the step's entry to configure.
-    func create(_ planned: PipelinePlanner.Planned, in directory: TemporaryDirectory) throws -> Machine {
+    func create(_ planned: PipelinePlanner.Planned, in directory: TemporaryDirectory) throws -> TrackedMachine {
         let backend = try BackendRef(planned.step)
-        let machine = Machine(backend: backend, directory: directory, origin: nil)
+        let machine = TrackedMachine(backend: backend, directory: directory, origin: nil)
         let path = directory.machineDirectory.path
         if let createWith = backend.table.create_with {
             let arena = CArena()
@@ -44,8 +44,8 @@ final class BackendDriver: MachineReleasing {
     }
 
     /// A new machine that starts as the saved one in `entry` is.
-    func clone(_ entry: CacheEntry, backend: BackendRef, into directory: TemporaryDirectory) throws -> Machine {
-        let machine = Machine(backend: backend, directory: directory, origin: entry)
+    func clone(_ entry: CacheEntry, backend: BackendRef, into directory: TemporaryDirectory) throws -> TrackedMachine {
+        let machine = TrackedMachine(backend: backend, directory: directory, origin: entry)
         try call(machine, log: nil, "clone") {
             backend.table.clone($0, entry.machineDirectory.path, directory.machineDirectory.path, &machine.object)
         }
@@ -53,7 +53,7 @@ final class BackendDriver: MachineReleasing {
     }
 
     /// The backend step's run-time arguments, for a machine just made.
-    func setRunArguments(_ machine: Machine, _ arguments: [(ParameterInfo, ArgumentValue)]) throws {
+    func setRunArguments(_ machine: TrackedMachine, _ arguments: [(ParameterInfo, ArgumentValue)]) throws {
         guard let give = machine.backend.table.set_run_arguments else { return }
         let arena = CArena()
         let list = arena.arguments(arguments)
@@ -86,32 +86,32 @@ final class BackendDriver: MachineReleasing {
 
     // MARK: A machine's life
 
-    func up(_ machine: Machine, log: FileHandle?) throws {
+    func up(_ machine: TrackedMachine, log: FileHandle?) throws {
         guard !machine.isUp else { return }
         try call(machine, log: log, "start") { machine.backend.table.up($0, machine.object) }
         machine.isUp = true
     }
 
-    func down(_ machine: Machine, log: FileHandle?) throws {
+    func down(_ machine: TrackedMachine, log: FileHandle?) throws {
         try call(machine, log: log, "save") { machine.backend.table.down($0, machine.object) }
         machine.isUp = false
     }
 
-    func drop(_ machine: Machine, log: FileHandle?) {
+    func drop(_ machine: TrackedMachine, log: FileHandle?) {
         guard machine.object != nil else { return }
         let context = CallContext(services: services, stepName: machine.backend.step.name, log: log)
         CrashReport.during(Self.running(machine.backend, "stop")) { machine.backend.table.drop(context.raw, machine.object) }
         machine.object = nil
     }
 
-    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer? {
+    func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer? {
         machine.backend.table.extension?(id)
     }
 
     // MARK: Work inside a running machine
 
     /// Runs `command`; each chunk of output goes to `sink` (stream 1 or 2).
-    func exec(_ machine: Machine, _ command: String, log: FileHandle?, sink: @escaping (Int32, Data) -> Void) throws -> Int32 {
+    func exec(_ machine: TrackedMachine, _ command: String, log: FileHandle?, sink: @escaping (Int32, Data) -> Void) throws -> Int32 {
         final class Sink { let write: (Int32, Data) -> Void; init(_ write: @escaping (Int32, Data) -> Void) { self.write = write } }
         let box = Sink(sink)
         var output = host_output(struct_size: MemoryLayout<host_output>.size,
@@ -126,15 +126,15 @@ final class BackendDriver: MachineReleasing {
         return status
     }
 
-    func upload(_ machine: Machine, _ local: String, to remote: String, log: FileHandle?) throws {
+    func upload(_ machine: TrackedMachine, _ local: String, to remote: String, log: FileHandle?) throws {
         try call(machine, log: log, "upload \(local) to") { machine.backend.table.upload($0, machine.object, local, remote) }
     }
 
-    func download(_ machine: Machine, _ remote: String, to local: String, log: FileHandle?) throws {
+    func download(_ machine: TrackedMachine, _ remote: String, to local: String, log: FileHandle?) throws {
         try call(machine, log: log, "download \(remote) from") { machine.backend.table.download($0, machine.object, remote, local) }
     }
 
-    func consoleSend(_ machine: Machine, _ bytes: [UInt8], log: FileHandle?) throws {
+    func consoleSend(_ machine: TrackedMachine, _ bytes: [UInt8], log: FileHandle?) throws {
         try call(machine, log: log, "type on the console of") { context in
             bytes.withUnsafeBytes { raw in
                 machine.backend.table.console_send(context, machine.object, raw.baseAddress?.assumingMemoryBound(to: CChar.self), raw.count)
@@ -143,7 +143,7 @@ final class BackendDriver: MachineReleasing {
     }
 
     /// What the console printed, waiting up to `timeoutMs` for the first byte.
-    func consoleRead(_ machine: Machine, capacity: Int, timeoutMs: Int64, log: FileHandle?) throws -> [UInt8] {
+    func consoleRead(_ machine: TrackedMachine, capacity: Int, timeoutMs: Int64, log: FileHandle?) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: max(capacity, 1))
         var got = 0
         try call(machine, log: log, "read the console of") { context in
@@ -161,7 +161,7 @@ final class BackendDriver: MachineReleasing {
     }
 
     /// Calls one backend function with a fresh call context.
-    private func call(_ machine: Machine, log: FileHandle?, _ operation: String,
+    private func call(_ machine: TrackedMachine, log: FileHandle?, _ operation: String,
                       _ body: (UnsafeMutablePointer<host_call>) -> host_status) throws {
         let context = CallContext(services: services, stepName: machine.backend.step.name, log: log)
         let status = CrashReport.during(Self.running(machine.backend, operation)) { body(context.raw) }

@@ -12,10 +12,10 @@ final class CallContext {
     let stepName: String
     /// The step's log file; nil for backend calls made outside a step.
     let log: FileHandle?
-    private(set) var machines: [Machine] = []
+    private(set) var machines: [TrackedMachine] = []
     var error: String?
     /// The machine the step returned to be kept.
-    var result: Machine?
+    var result: TrackedMachine?
     var expiryCap: Int64?
     var dependencies: [Manifest.Dependency] = []
     /// Buffers handed to the plugin, freed when the call ends.
@@ -78,16 +78,16 @@ final class CallContext {
         return url
     }
 
-    func adopt(_ machine: Machine) { machines.append(machine) }
+    func adopt(_ machine: TrackedMachine) { machines.append(machine) }
 
     /// A machine pointer from the plugin, checked against the ones this call
     /// owns: a stale or foreign pointer is an error, not a crash.
-    func machine(_ handle: OpaquePointer?) -> Machine? {
+    func machine(_ handle: OpaquePointer?) -> TrackedMachine? {
         guard let handle else { return nil }
         return machines.first { $0.handle == handle }
     }
 
-    func release(_ machine: Machine) { machines.removeAll { $0 === machine } }
+    func release(_ machine: TrackedMachine) { machines.removeAll { $0 === machine } }
 
     func write(log line: String) {
         log?.write(Data((line + "\n").utf8))

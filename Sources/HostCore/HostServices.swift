@@ -6,14 +6,14 @@ import PluginABI
 /// to let go of deleted machines) only logging works.
 protocol HostServiceHandler: AnyObject {
     func log(_ context: CallContext, _ level: host_log_level, _ message: String)
-    func exec(_ context: CallContext, _ machine: Machine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data)
-    func transfer(_ context: CallContext, _ machine: Machine, upload: Bool, _ local: String, _ remote: String) throws
-    func consoleSend(_ context: CallContext, _ machine: Machine, _ bytes: [UInt8]) throws
-    func consoleRead(_ context: CallContext, _ machine: Machine, capacity: Int, timeoutMs: Int64) throws -> [UInt8]
-    func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws
-    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine
-    func start(_ context: CallContext, _ machine: Machine) throws
-    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer?
+    func exec(_ context: CallContext, _ machine: TrackedMachine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data)
+    func transfer(_ context: CallContext, _ machine: TrackedMachine, upload: Bool, _ local: String, _ remote: String) throws
+    func consoleSend(_ context: CallContext, _ machine: TrackedMachine, _ bytes: [UInt8]) throws
+    func consoleRead(_ context: CallContext, _ machine: TrackedMachine, capacity: Int, timeoutMs: Int64) throws -> [UInt8]
+    func consoleExpect(_ context: CallContext, _ machine: TrackedMachine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws
+    func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine
+    func start(_ context: CallContext, _ machine: TrackedMachine) throws
+    func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer?
     func identity() throws -> UnsafePointer<CChar>
     func fetch(_ context: CallContext, url: String, checksum: String?) throws -> String
     func setExitStatus(_ status: Int32)
@@ -23,14 +23,14 @@ protocol HostServiceHandler: AnyObject {
 /// logging fails, saying so.
 extension HostServiceHandler {
     private var noRun: HostError { HostError(.plugin, "this service is only available to steps of a pipeline") }
-    func exec(_ context: CallContext, _ machine: Machine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) { throw noRun }
-    func transfer(_ context: CallContext, _ machine: Machine, upload: Bool, _ local: String, _ remote: String) throws { throw noRun }
-    func consoleSend(_ context: CallContext, _ machine: Machine, _ bytes: [UInt8]) throws { throw noRun }
-    func consoleRead(_ context: CallContext, _ machine: Machine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] { throw noRun }
-    func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws { throw noRun }
-    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine { throw noRun }
-    func start(_ context: CallContext, _ machine: Machine) throws { throw noRun }
-    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer? { nil }
+    func exec(_ context: CallContext, _ machine: TrackedMachine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) { throw noRun }
+    func transfer(_ context: CallContext, _ machine: TrackedMachine, upload: Bool, _ local: String, _ remote: String) throws { throw noRun }
+    func consoleSend(_ context: CallContext, _ machine: TrackedMachine, _ bytes: [UInt8]) throws { throw noRun }
+    func consoleRead(_ context: CallContext, _ machine: TrackedMachine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] { throw noRun }
+    func consoleExpect(_ context: CallContext, _ machine: TrackedMachine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws { throw noRun }
+    func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine { throw noRun }
+    func start(_ context: CallContext, _ machine: TrackedMachine) throws { throw noRun }
+    func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer? { nil }
     func identity() throws -> UnsafePointer<CChar> { throw noRun }
     func fetch(_ context: CallContext, url: String, checksum: String?) throws -> String { throw noRun }
     func setExitStatus(_ status: Int32) {}
@@ -52,7 +52,7 @@ enum HostServices {
         }
     }
 
-    private static func machine(_ context: CallContext, _ handle: OpaquePointer?) throws -> Machine {
+    private static func machine(_ context: CallContext, _ handle: OpaquePointer?) throws -> TrackedMachine {
         guard let machine = context.machine(handle) else {
             throw HostError(.plugin, "\(context.stepName) passed a machine that is not its own (or no longer exists)")
         }

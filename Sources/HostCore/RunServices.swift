@@ -23,15 +23,15 @@ final class RunServices: HostServiceHandler {
 
     func setExitStatus(_ status: Int32) { exitStatus = status }
 
-    func start(_ context: CallContext, _ machine: Machine) throws { try driver.up(machine, log: context.log) }
+    func start(_ context: CallContext, _ machine: TrackedMachine) throws { try driver.up(machine, log: context.log) }
 
-    func extensionTable(_ machine: Machine, _ id: String) -> UnsafeRawPointer? { driver.extensionTable(machine, id) }
+    func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer? { driver.extensionTable(machine, id) }
 
-    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine {
+    func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine {
         try engine.runner.apply(context, machine, words)
     }
 
-    func exec(_ context: CallContext, _ machine: Machine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) {
+    func exec(_ context: CallContext, _ machine: TrackedMachine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) {
         try start(context, machine)
         machine.isDirty = true
         context.write(log: "$ \(command)")
@@ -45,7 +45,7 @@ final class RunServices: HostServiceHandler {
         return (status, out, err)
     }
 
-    func transfer(_ context: CallContext, _ machine: Machine, upload: Bool, _ local: String, _ remote: String) throws {
+    func transfer(_ context: CallContext, _ machine: TrackedMachine, upload: Bool, _ local: String, _ remote: String) throws {
         try start(context, machine)
         if upload {
             machine.isDirty = true
@@ -55,7 +55,7 @@ final class RunServices: HostServiceHandler {
         }
     }
 
-    func consoleSend(_ context: CallContext, _ machine: Machine, _ bytes: [UInt8]) throws {
+    func consoleSend(_ context: CallContext, _ machine: TrackedMachine, _ bytes: [UInt8]) throws {
         try start(context, machine)
         machine.isDirty = true
         try driver.consoleSend(machine, bytes, log: context.log)
@@ -63,7 +63,7 @@ final class RunServices: HostServiceHandler {
 
     /// Console output for an interactive reader: what expect left over
     /// first, then what the backend reads within `timeoutMs`.
-    func consoleRead(_ context: CallContext, _ machine: Machine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] {
+    func consoleRead(_ context: CallContext, _ machine: TrackedMachine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] {
         try start(context, machine)
         if !machine.console.isEmpty {
             let bytes = Array(machine.console.prefix(capacity))
@@ -73,7 +73,7 @@ final class RunServices: HostServiceHandler {
         return try driver.consoleRead(machine, capacity: capacity, timeoutMs: timeoutMs, log: context.log)
     }
 
-    func consoleExpect(_ context: CallContext, _ machine: Machine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws {
+    func consoleExpect(_ context: CallContext, _ machine: TrackedMachine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws {
         try start(context, machine)
         let matcher = try ConsoleMatcher(pattern: pattern, regex: regex)
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)

@@ -101,7 +101,7 @@ final class StepRunner {
     }
 
     /// Saves the machine a step returned and moves it into the cache.
-    private func publish(_ result: Machine, of machine: Machine, _ planned: Planned, _ context: CallContext, key: String,
+    private func publish(_ result: TrackedMachine, of machine: TrackedMachine, _ planned: Planned, _ context: CallContext, key: String,
                          parent: CacheEntry?, started: Date) throws -> CacheEntry {
         try driver.up(result, log: context.log)
         try driver.down(result, log: context.log)
@@ -155,7 +155,7 @@ final class StepRunner {
     /// A step that failed keeps its log in CACHE/logs, named in the error,
     /// for the user to read (`host cleanup logs` removes them). Not when
     /// the failure is the command's own status (exec), which was shown.
-    private func keepingLog<T>(of machine: Machine, _ planned: Planned, _ body: () throws -> T) throws -> T {
+    private func keepingLog<T>(of machine: TrackedMachine, _ planned: Planned, _ body: () throws -> T) throws -> T {
         do {
             return try body()
         } catch let error as HostError where error.status == nil && error.kind != .usage {
@@ -171,7 +171,7 @@ final class StepRunner {
         }
     }
 
-    private func invoke(_ planned: Planned, _ context: CallContext, _ machine: Machine) throws {
+    private func invoke(_ planned: Planned, _ context: CallContext, _ machine: TrackedMachine) throws {
         var result: OpaquePointer?
         let entry = try planned.step.entry()
         let status = CrashReport.during("the plugin \(planned.step.plugin.path), running step \(planned.step.name),") {
@@ -193,7 +193,7 @@ final class StepRunner {
 
     // MARK: apply: a step running another step, cached on its own
 
-    func apply(_ context: CallContext, _ machine: Machine, _ words: [String]) throws -> Machine {
+    func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine {
         let planned = try engine.planner.plan(single: words)
         guard !planned.step.isBackend else { throw HostError(.plugin, "\(context.stepName): cannot apply backend step \(planned.step.name)") }
         if machine.backend.step.savesNothing {
@@ -217,7 +217,7 @@ final class StepRunner {
 
     // MARK: Machines
 
-    private func instantiate(_ planned: Planned, from parent: CacheEntry?) throws -> Machine {
+    private func instantiate(_ planned: Planned, from parent: CacheEntry?) throws -> TrackedMachine {
         guard let parent else {
             let directory = try store.makeTemporary(backend: planned.step.name, transient: planned.step.savesNothing)
             return try configured(try driver.create(planned, in: directory))
@@ -225,14 +225,14 @@ final class StepRunner {
         return try clone(parent, backend: try driver.backend(of: parent))
     }
 
-    private func clone(_ entry: CacheEntry, backend: BackendRef, transient: Bool = false) throws -> Machine {
+    private func clone(_ entry: CacheEntry, backend: BackendRef, transient: Bool = false) throws -> TrackedMachine {
         let directory = try store.makeTemporary(backend: backend.step.name, transient: transient)
         return try configured(try driver.clone(entry, backend: backend, into: directory))
     }
 
     /// A machine just made, with this run's run-time arguments; dropped
     /// when it refuses them.
-    private func configured(_ machine: Machine) throws -> Machine {
+    private func configured(_ machine: TrackedMachine) throws -> TrackedMachine {
         do {
             try driver.setRunArguments(machine, runArguments)
         } catch {
@@ -250,7 +250,7 @@ final class StepRunner {
         }
     }
 
-    private func openLog(_ machine: Machine) -> FileHandle? {
+    private func openLog(_ machine: TrackedMachine) -> FileHandle? {
         let path = machine.directory.url.appendingPathComponent("log.txt").path
         _ = FileManager.default.createFile(atPath: path, contents: nil)
         return FileHandle(forWritingAtPath: path)

@@ -25,11 +25,11 @@ public struct Step: Sendable {
     /// Capabilities (extension ids) of which the machine's backend must
     /// offer one; host refuses the pipeline up front otherwise.
     public let needs: [String]
-    public let run: @Sendable (StepCall) throws -> Machine?
+    public let run: @Sendable (StepCall) throws -> MachineHandle?
 
     public init(
         _ name: String, summary: String, flags: StepFlags = [], expiry: Int64 = 0,
-        parameters: [Parameter] = [], needs: [String] = [], run: @escaping @Sendable (StepCall) throws -> Machine?
+        parameters: [Parameter] = [], needs: [String] = [], run: @escaping @Sendable (StepCall) throws -> MachineHandle?
     ) {
         self.name = name
         self.summary = summary

@@ -4,7 +4,7 @@ import Glibc
 import PluginABI
 
 /// A machine handle host gave the step; only meaningful during the call.
-public struct Machine: @unchecked Sendable {
+public struct MachineHandle: @unchecked Sendable {
     public let handle: OpaquePointer
 }
 
@@ -25,10 +25,10 @@ public struct ExecResult: Sendable {
 /// the host services. Valid only until the step returns.
 public final class StepCall: @unchecked Sendable {
     let raw: UnsafeMutablePointer<host_call>
-    public let machine: Machine
+    public let machine: MachineHandle
     public let arguments: Arguments
 
-    init(raw: UnsafeMutablePointer<host_call>, machine: Machine, arguments: Arguments) {
+    init(raw: UnsafeMutablePointer<host_call>, machine: MachineHandle, arguments: Arguments) {
         self.raw = raw
         self.machine = machine
         self.arguments = arguments
@@ -59,7 +59,7 @@ public final class StepCall: @unchecked Sendable {
 
     /// Runs a shell command in `machine` (default: the step's own).
     @discardableResult
-    public func exec(_ command: String, on machine: Machine? = nil, stream: Bool = false) throws -> ExecResult {
+    public func exec(_ command: String, on machine: MachineHandle? = nil, stream: Bool = false) throws -> ExecResult {
         var result = host_exec_result()
         result.struct_size = MemoryLayout<host_exec_result>.size
         try check(services.exec(raw, (machine ?? self.machine).handle, command, stream ? HOST_EXEC_STREAM : 0, &result))
@@ -71,7 +71,7 @@ public final class StepCall: @unchecked Sendable {
 
     /// Runs a command that must succeed and returns its standard output.
     @discardableResult
-    public func run(_ command: String, on machine: Machine? = nil) throws -> String {
+    public func run(_ command: String, on machine: MachineHandle? = nil) throws -> String {
         let result = try exec(command, on: machine)
         guard result.status == 0 else {
             throw StepError("`\(command)` exited with status \(result.status): \(result.err)")
@@ -86,30 +86,30 @@ public final class StepCall: @unchecked Sendable {
 
     /// Applies another step, given as command-line words, to the machine this
     /// step was given (or `machine`); host caches it on its own.
-    public func apply(_ words: [String], to machine: Machine? = nil) throws -> Machine {
+    public func apply(_ words: [String], to machine: MachineHandle? = nil) throws -> MachineHandle {
         var result: OpaquePointer?
         let status = withCStrings(words) { argv in
             services.apply(raw, (machine ?? self.machine).handle, words.count, argv, &result)
         }
         try check(status)
         guard let result else { throw StepError("host applied \(words.first ?? "?") but returned no machine") }
-        return Machine(handle: result)
+        return MachineHandle(handle: result)
     }
 
-    public func upload(_ localPath: String, to machinePath: String, on machine: Machine? = nil) throws {
+    public func upload(_ localPath: String, to machinePath: String, on machine: MachineHandle? = nil) throws {
         try check(services.upload(raw, (machine ?? self.machine).handle, localPath, machinePath))
     }
-    public func download(_ machinePath: String, to localPath: String, on machine: Machine? = nil) throws {
+    public func download(_ machinePath: String, to localPath: String, on machine: MachineHandle? = nil) throws {
         try check(services.download(raw, (machine ?? self.machine).handle, machinePath, localPath))
     }
-    public func consoleSend(_ text: String, on machine: Machine? = nil) throws {
+    public func consoleSend(_ text: String, on machine: MachineHandle? = nil) throws {
         try consoleSend(bytes: Array(text.utf8), on: machine)
     }
-    public func consoleExpect(_ pattern: String, regex: Bool = false, timeoutMs: Int64 = 30_000, on machine: Machine? = nil) throws {
+    public func consoleExpect(_ pattern: String, regex: Bool = false, timeoutMs: Int64 = 30_000, on machine: MachineHandle? = nil) throws {
         try check(services.console_expect(raw, (machine ?? self.machine).handle, pattern, regex ? HOST_EXPECT_REGEX : 0, timeoutMs))
     }
     /// What the console printed, waiting up to `timeoutMs` for the first byte.
-    public func consoleRead(timeoutMs: Int64, on machine: Machine? = nil) throws -> [UInt8] {
+    public func consoleRead(timeoutMs: Int64, on machine: MachineHandle? = nil) throws -> [UInt8] {
         var buffer = [UInt8](repeating: 0, count: 4096)
         var length = 0
         let status = buffer.withUnsafeMutableBytes { bytes in
@@ -121,7 +121,7 @@ public final class StepCall: @unchecked Sendable {
     }
 
     /// Sends raw bytes (keystrokes, as the terminal gave them) to the console.
-    public func consoleSend(bytes: [UInt8], on machine: Machine? = nil) throws {
+    public func consoleSend(bytes: [UInt8], on machine: MachineHandle? = nil) throws {
         let status = bytes.withUnsafeBytes { keys in
             services.console_send(raw, (machine ?? self.machine).handle, keys.baseAddress?.assumingMemoryBound(to: CChar.self), keys.count)
         }
@@ -133,7 +133,7 @@ public final class StepCall: @unchecked Sendable {
     }
     public func capExpiry(seconds: Int64) { services.cap_expiry(raw, seconds) }
     /// Starts (or restores) the machine now.
-    public func start(_ machine: Machine? = nil) throws {
+    public func start(_ machine: MachineHandle? = nil) throws {
         try check(services.start(raw, (machine ?? self.machine).handle))
     }
     /// This user's SSH private key for machines (".pub" beside it).
@@ -152,12 +152,12 @@ public final class StepCall: @unchecked Sendable {
     public func setExitStatus(_ status: Int32) { services.set_exit_status(raw, status) }
 
     /// The backend's own object behind `machine`, when this plugin is its backend.
-    public func backendMachine<T: AnyObject>(_ machine: Machine? = nil, as type: T.Type) -> T? {
+    public func backendMachine<T: AnyObject>(_ machine: MachineHandle? = nil, as type: T.Type) -> T? {
         PluginKit.backendMachine(backendObject(machine), as: type)
     }
 
     /// The raw backend object, to pass to a backend extension's functions.
-    public func backendObject(_ machine: Machine? = nil) -> UnsafeMutableRawPointer? {
+    public func backendObject(_ machine: MachineHandle? = nil) -> UnsafeMutableRawPointer? {
         services.backend_machine(raw, (machine ?? self.machine).handle)
     }
 
@@ -166,7 +166,7 @@ public final class StepCall: @unchecked Sendable {
     /// nil also when the backend's table is older (smaller) than this build's
     /// `T`, so a function added later is never read past its end. Every
     /// extension table begins with its struct_size.
-    public func extensionTable<T>(_ id: String, as type: T.Type, on machine: Machine? = nil) -> T? {
+    public func extensionTable<T>(_ id: String, as type: T.Type, on machine: MachineHandle? = nil) -> T? {
         guard let table = services.extension(raw, (machine ?? self.machine).handle, id),
               table.load(as: Int.self) >= MemoryLayout<T>.size else { return nil }
         return table.load(as: type)

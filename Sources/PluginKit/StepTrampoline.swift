@@ -75,7 +75,7 @@ enum StepTrampoline {
             arguments[parameter.name] = decode(parameter.kind, slot)
         }
         do {
-            result.pointee = try step.run(StepCall(raw: call, machine: Machine(handle: machine), arguments: Arguments(arguments)))?.handle
+            result.pointee = try step.run(StepCall(raw: call, machine: MachineHandle(handle: machine), arguments: Arguments(arguments)))?.handle
             return HOST_OK
         } catch is HostServiceFailed {
             return HOST_ERROR // host already holds the message

@@ -19,7 +19,7 @@ struct BackendRef {
 /// A machine as host tracks it: the backend's object, the directory it lives
 /// in, and the saved state it started from. Plugins see it as an opaque
 /// `host_machine *`.
-final class Machine {
+final class TrackedMachine {
     let backend: BackendRef
     let directory: TemporaryDirectory
     /// The cache entry this machine was cloned from; nil for a fresh one.

@@ -1,0 +1,15 @@
+// HostCore: the engine. Plugins are found through the registry cache
+// (PluginRegistry, RegistryCache, PluginScanner), a pipeline is planned
+// (PipelinePlanner), run (StepRunner) and cached (CacheStore); BackendDriver
+// is the only caller of a backend's table, RunServices answers what plugins
+// ask of host, and CallContext is one host_call.
+//
+// The machines, by name (one name per idea, across the code base):
+// - TrackedMachine (here): host's record of one machine of a run: its
+//   backend, its directory, the entry it was cloned from, and the
+//   backend's own object for it.
+// - host_machine * (host_plugin.h): the opaque handle a step receives; it
+//   points at a TrackedMachine, and PluginKit wraps it as MachineHandle.
+// - void *machine in host_backend: the backend's own object, which PluginKit
+//   backends implement as a BackendMachine (QemuMachine, PodmanMachine).
+// - a saved machine: a cache entry's `machine/` directory (CacheEntry).
