@@ -57,17 +57,8 @@ struct AnsibleRun {
                      level: showOutput || isTask ? .info : .debug)
             if let message = Self.failure(in: line) { failures.append(message) }
         }
-        var ansible = Command(try HostTool.path("ansible-playbook", package: "ansible"), command, environment: environment)
-        ansible.output = .pipe
-        var pending: [UInt8] = []
-        let ending = try ansible.run { _, bytes in
-            pending += bytes
-            while let newline = pending.firstIndex(of: 10) {
-                handle(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
-            }
-        }
-        if !pending.isEmpty { handle(String(decoding: pending, as: UTF8.self)) }
+        let ansible = Command(try HostTool.path("ansible-playbook", package: "ansible"), command, environment: environment)
+        let ending = try ansible.runLines(handle).ending
         guard ending == .exited(0) else {
             throw StepError(failures.isEmpty
                             ? "ansible-playbook exited with status \(ending.status) (its output is in the step log; --show-output prints it)"

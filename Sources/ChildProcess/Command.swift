@@ -127,6 +127,26 @@ public struct Command: Sendable {
         return child.wait()
     }
 
+    /// Runs the program to its end, its standard output and error together,
+    /// handing each line to `line` as it comes (for progress); also the
+    /// output's last `tail` bytes, for a message should it fail.
+    public func runLines(tail keep: Int = 1500, _ line: (String) -> Void) throws -> (ending: Ending, tail: String) {
+        var command = self
+        command.output = .pipe
+        command.error = nil
+        var pending: [UInt8] = [], tail: [UInt8] = []
+        let ending = try command.run { _, bytes in
+            tail = Array((tail + bytes).suffix(keep))
+            pending += bytes
+            while let newline = pending.firstIndex(of: 10) {
+                line(String(decoding: pending[..<newline], as: UTF8.self))
+                pending.removeSubrange(...newline)
+            }
+        }
+        if !pending.isEmpty { line(String(decoding: pending, as: UTF8.self)) }
+        return (ending, String(decoding: tail, as: UTF8.self))
+    }
+
     /// Runs the program to its end and returns its standard output and error
     /// together, however it ended; they go through a file, so a program that
     /// leaves a daemon holding them (`ssh -f`) does not hold host up.

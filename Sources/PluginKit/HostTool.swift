@@ -36,20 +36,9 @@ public enum HostTool {
     /// As `run`, handing each line the program prints (either stream) to
     /// `line` as it comes, for progress.
     public static func run(_ name: String, _ arguments: [String], package: String, line: (String) -> Void) throws {
-        var command = Command(try path(name, package: package), arguments)
-        command.output = .pipe
-        var pending: [UInt8] = [], tail: [UInt8] = []
-        let ending = try command.run { _, bytes in
-            tail = Array((tail + bytes).suffix(1500))
-            pending += bytes
-            while let newline = pending.firstIndex(of: 10) {
-                line(String(decoding: pending[..<newline], as: UTF8.self))
-                pending.removeSubrange(...newline)
-            }
-        }
-        if !pending.isEmpty { line(String(decoding: pending, as: UTF8.self)) }
+        let (ending, tail) = try Command(try path(name, package: package), arguments).runLines(line)
         guard ending == .exited(0) else {
-            throw StepError("\(name) failed (status \(ending.status)): \(String(decoding: tail, as: UTF8.self).trimmingCharacters(in: .whitespacesAndNewlines))")
+            throw StepError("\(name) failed (status \(ending.status)): \(tail.trimmingCharacters(in: .whitespacesAndNewlines))")
         }
     }
 }
