@@ -172,13 +172,7 @@ import Testing
         let sandbox = try sandbox()
         _ = try sandbox.succeed(["os.busybox", "+", "exec", "true"])
         let run = try sandbox.start(["os.busybox", "+", "exec", "sleep 300"])
-        func qemus() -> [String] {
-            ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
-                guard Int(pid) != nil,
-                      let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
-                return line.hasPrefix("qemu-system") || line.contains("/qemu-system") ? line.contains(sandbox.cache.path) : false
-            }
-        }
+        func qemus() -> [String] { Self.qemus(of: sandbox) }
         var deadline = Date().addingTimeInterval(120)
         while qemus().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(!qemus().isEmpty, "QEMU never started")
@@ -188,6 +182,35 @@ import Testing
         deadline = Date().addingTimeInterval(60)
         while !qemus().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(qemus().isEmpty, "QEMU outlived host: \(qemus())")
+    }
+
+    /// Plugins that abort or hang while loading, or segfault in a step,
+    /// installed beside the real ones: VMs still run, and the crash is named.
+    @Test func brokenPluginsNeitherStopVMsNorLeaveThemRunning() throws {
+        let sandbox = try sandbox()
+        let source = PluginIsolationTests.source
+        var broken: [URL] = []
+        defer { broken.forEach { try? FileManager.default.removeItem(at: $0) } }
+        for (name, define) in [("aborts", "ENTRY_ABORTS"), ("hangs", "ENTRY_HANGS"), ("segfaults", "STEP_SEGFAULTS")] {
+            broken.append(try sandbox.compileC(source, as: name, defines: ["-D\(define)", "-DPLUGIN_NAME=\"\(name)\"", "-DSTEP_NAME=\"\(name).step\""]))
+        }
+        #expect(try sandbox.succeed(["os.busybox", "+", "exec", "echo works"]).out == "works\n")
+        let before = try sandbox.cacheSnapshot()
+        let crash = try sandbox.run(["os.busybox", "+", "segfaults.step"])
+        #expect(crash.status != 0)
+        #expect(crash.err.contains("the plugin \(broken[2].path), running step segfaults.step, crashed"), "\(crash.err)")
+        #expect(try sandbox.cacheSnapshot() == before)
+        let deadline = Date().addingTimeInterval(60) // a deadline, not a timing
+        while !Self.qemus(of: sandbox).isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(Self.qemus(of: sandbox).isEmpty, "QEMU outlived the crashed host")
+    }
+
+    /// QEMU processes of this sandbox's machines.
+    static func qemus(of sandbox: Sandbox) -> [String] {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { pid in
+            guard Int(pid) != nil, let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8) else { return false }
+            return line.hasPrefix("/usr/bin/qemu-system") && line.contains(sandbox.cache.path)
+        }
     }
 
     @Test func aCachedStepStoresOnlyItsDelta() throws {
