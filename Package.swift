@@ -36,11 +36,10 @@ let plugins = [
 let package = Package(
     name: "host",
     platforms: [.macOS(.v13)],
-    products: [
-        .executable(name: "host", targets: ["Host"]),
-        // Joins a restored container's time namespace (backend.podman-criu); static, as it runs inside any image.
-        .executable(name: "host-timens", targets: ["TimeNamespaceHelper"]),
-    ] + plugins.map(\.0),
+    // Sources/TimeNamespaceHelper/host-timens.c is no target here: a SwiftPM
+    // executable links the Swift runtime in, 6.7 MB that would be copied
+    // into every restored container. scripts/build-helper builds it with cc.
+    products: [.executable(name: "host", targets: ["Host"])] + plugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),
@@ -52,7 +51,6 @@ let package = Package(
         // The one way host and its plugins start programs.
         .target(name: "CChildProcess"),
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
-        .executableTarget(name: "TimeNamespaceHelper", linkerSettings: [.unsafeFlags(["-static-executable"])]),
         .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI", "ChildProcess"]),
         // What os.fedora and os.alpine share: mirror listings, checksum files,
         // the NoCloud seed and the first boot.
