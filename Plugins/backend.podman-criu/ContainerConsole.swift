@@ -13,12 +13,13 @@ final class ContainerConsole {
         command.input = .pipe
         command.output = .pipe
         command.diesWithHost = true
-        attach = try command.start()
-        // Read by the drain's thread; the descriptor lives as long as `attach`, which this console holds.
-        let fd = attach.output ?? -1
+        let attach = try command.start()
+        self.attach = attach
+        // The drain's thread holds `attach` too, so its descriptor stays open
+        // (and never becomes another file's) until the thread has read the end.
         output = DrainedOutput {
             var buffer = [UInt8](repeating: 0, count: 65536)
-            let count = Glibc.read(fd, &buffer, buffer.count)
+            let count = Glibc.read(attach.output ?? -1, &buffer, buffer.count)
             return count > 0 ? Array(buffer.prefix(count)) : nil
         }
     }

@@ -178,7 +178,7 @@ nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
                     _ = fail(call, "this machine runs no SSH server (use the console step)")
                     return nil
                 }
-                try machine.setClockIfStale(BackendCall(raw: call))
+                machine.setClockIfStale(BackendCall(raw: call))
                 return machine.exportSSHArguments(ssh.arguments)
             } catch {
                 _ = fail(call, String(describing: error))
@@ -200,8 +200,11 @@ func virtualSize(_ image: String) throws -> Int {
 func mebibytes(_ text: String, _ parameter: String) throws -> Int {
     let units: [Character: Int] = ["M": 1, "G": 1024, "T": 1024 * 1024]
     let upper = text.uppercased()
-    if let last = upper.last, let unit = units[last], let value = Int(upper.dropLast()), value > 0 { return value * unit }
-    if let value = Int(upper), value > 0 { return value }
+    let (digits, unit) = upper.last.flatMap { units[$0] }.map { (upper.dropLast(), $0) } ?? (Substring(upper), 1)
+    if let value = Int(digits), value > 0 {
+        let (size, overflow) = value.multipliedReportingOverflow(by: unit)
+        if !overflow { return size }
+    }
     throw StepError.usage("--\(parameter)=\(text) is not a size; write it like 512M or 2G")
 }
 

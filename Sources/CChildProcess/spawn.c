@@ -1,8 +1,10 @@
 #define _GNU_SOURCE
 #include "cchildprocess.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stdlib.h>
 #include <signal.h>
 #include <sys/prctl.h>
 #include <sys/syscall.h>
@@ -20,9 +22,29 @@ static void close_from(int first, int except) {
         return;
     }
 #endif
-    long limit = sysconf(_SC_OPEN_MAX);
-    for (int fd = first; fd < (limit > 0 ? limit : 1024); fd++)
-        if (fd != except) close(fd);
+    /* No close_range: close what /proc/self/fd lists, read with the raw
+     * syscall (opendir allocates), rather than try every number up to a
+     * limit that may be a billion. */
+    int directory = open("/proc/self/fd", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (directory < 0) {
+        for (int fd = first; fd < 1024; fd++)
+            if (fd != except) close(fd);
+        return;
+    }
+    char buffer[4096];
+    long got;
+    while ((got = syscall(SYS_getdents64, directory, buffer, sizeof buffer)) > 0) {
+        for (long offset = 0; offset < got;) {
+            struct dirent64 *entry = (struct dirent64 *)(buffer + offset);
+            offset += entry->d_reclen;
+            int fd = 0;
+            const char *digit = entry->d_name;
+            if (*digit < '0' || *digit > '9') continue;
+            while (*digit >= '0' && *digit <= '9') fd = fd * 10 + (*digit++ - '0');
+            if (fd >= first && fd != except && fd != directory) close(fd);
+        }
+    }
+    close(directory);
 }
 
 pid_t cchild_spawn(const cchild_options *options) {
@@ -52,8 +74,12 @@ pid_t cchild_spawn(const cchild_options *options) {
             sigprocmask(SIG_SETMASK, &none, NULL);
         }
         int wanted[3] = {options->stdin_fd, options->stdout_fd, options->stderr_fd};
-        for (int target = 0; target < 3; target++)
-            if (wanted[target] != CCHILD_INHERIT && wanted[target] != target && dup2(wanted[target], target) < 0) goto failed;
+        /* Host keeps 0, 1 and 2 open (Main), so what it passes is 3 or above;
+         * one passed as its own number only needs to survive the exec. */
+        for (int target = 0; target < 3; target++) {
+            if (wanted[target] == CCHILD_INHERIT) continue;
+            if (wanted[target] == target ? fcntl(target, F_SETFD, 0) < 0 : dup2(wanted[target], target) < 0) goto failed;
+        }
         close_from(3, report[1]);
         execve(options->path, options->argv, options->envp);
     failed:;

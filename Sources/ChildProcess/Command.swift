@@ -99,7 +99,7 @@ public struct Command: Sendable {
             var polls = open.map { pollfd(fd: $0.0, events: Int16(POLLIN), revents: 0) }
             let wait = deadline.map { Int32(max(0, min(Double(Int32.max), $0.timeIntervalSinceNow * 1000))) } ?? -1
             let ready = poll(&polls, nfds_t(polls.count), wait)
-            if ready == 0 {
+            if ready == 0 || deadline.map({ Date() > $0 }) == true { // also a child that never stops writing
                 child.kill()
                 _ = child.wait()
                 return .timedOut

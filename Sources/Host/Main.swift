@@ -12,6 +12,13 @@ enum Main {
     static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "completion", "__complete", "__manual", "__scan-plugins"]
 
     static func main() {
+        // Started with a standard descriptor closed (`host ... <&-`), the next
+        // file opened would become it: keep 0, 1 and 2 taken.
+        while true {
+            let fd = open("/dev/null", O_RDWR)
+            if fd < 0 { break }
+            if fd > 2 { close(fd); break }
+        }
         var words = Array(CommandLine.arguments.dropFirst())
         // The plugin scanner child: a plugin that crashes it is the finding.
         if words.first == "__scan-plugins" { PluginScanner.serve(Array(words.dropFirst())) }

@@ -45,7 +45,7 @@ enum ArgumentBinder {
             var key = String(body.prefix { $0 != "=" })
             var value: String? = body.contains("=") ? String(body.drop { $0 != "=" }.dropFirst()) : nil
             if key == "transient" && value == nil { forceTransient = true; continue }
-            if key == "cache" {
+            if key == "cache" && !step.parameters.contains(where: { $0.name == "cache" }) { // a 1.2 plugin's own --cache stays its own
                 guard let value, let seconds = seconds(value) else {
                     throw HostError.usage("\(step.name): --cache\(value.map { "=" + $0 } ?? "") is not a duration; write it like --cache=90s, 30m, 12h or 7d")
                 }

@@ -17,10 +17,15 @@ public enum CrashReport {
         return buffer
     }()
 
-    /// Installs the handler for the signals a crash raises.
+    /// Installs the handler for the signals a crash raises, on a stack of
+    /// its own so that a plugin's stack overflow is reported too.
     public static func install() {
         _ = sentence // made now, not first in a signal handler
-        for signal in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT] {
+        var stack = stack_t()
+        stack.ss_size = 1 << 16
+        stack.ss_sp = UnsafeMutableRawPointer.allocate(byteCount: stack.ss_size, alignment: 16)
+        sigaltstack(&stack, nil)
+        for signal in [SIGSEGV, SIGBUS, SIGILL, SIGFPE, SIGABRT, SIGTRAP] {
             var action = sigaction()
             action.__sigaction_handler.sa_handler = { signal in
                 if CrashReport.sentence[0] != 0 {
@@ -33,7 +38,7 @@ public enum CrashReport {
                 Glibc.signal(signal, SIG_DFL)
                 raise(signal)
             }
-            action.sa_flags = Int32(bitPattern: UInt32(SA_RESETHAND))
+            action.sa_flags = Int32(bitPattern: UInt32(SA_RESETHAND) | UInt32(SA_ONSTACK))
             sigaction(signal, &action, nil)
         }
     }
@@ -47,7 +52,17 @@ public enum CrashReport {
         return try body()
     }
 
+    /// Runs `body`, host's own code serving a plugin's call: a crash there
+    /// is host's, not the plugin's.
+    static func serving<T>(_ body: () throws -> T) rethrows -> T {
+        let previous = String(cString: sentence)
+        set("")
+        defer { set(previous) }
+        return try body()
+    }
+
     private static func set(_ text: String) {
+        guard !text.isEmpty else { sentence[0] = 0; return }
         let bytes = Array(text.utf8.prefix(capacity - 1))
         sentence.withMemoryRebound(to: UInt8.self, capacity: capacity) { target in
             for (index, byte) in bytes.enumerated() { target[index] = byte }

@@ -52,7 +52,7 @@ enum DescriptorReader {
             guard let stepPointer = plugin.steps[index] else {
                 throw Invalid(reason: "step #\(index) is a NULL pointer")
             }
-            let (step, entry, backend) = try readStep(UnsafeRawPointer(stepPointer), index: index)
+            let (step, entry, backend) = try readStep(UnsafeRawPointer(stepPointer), index: index, abiMinor: plugin.abi_minor)
             guard entries.updateValue(entry, forKey: step.name) == nil else {
                 throw Invalid(reason: "it declares step \(step.name) twice; each step name must be unique")
             }
@@ -87,7 +87,7 @@ enum DescriptorReader {
     private static let knownRequiredFlags = HOST_STEP_TRANSIENT | HOST_STEP_TRANSIENT_WHEN_LAST
         | HOST_STEP_STARTS_PIPELINE | HOST_STEP_BACKEND | HOST_STEP_NO_SAVE
 
-    private static func readStep(_ raw: UnsafeRawPointer, index: Int) throws -> (StepRecord, host_step_entry, host_backend?) {
+    private static func readStep(_ raw: UnsafeRawPointer, index: Int, abiMinor: UInt32) throws -> (StepRecord, host_step_entry, host_backend?) {
         let step: host_step = try copy(raw, minimum: stepV1Size, what: "step #\(index)")
         guard let namePointer = step.name else { throw Invalid(reason: "step #\(index) has a NULL name") }
         let name = String(cString: namePointer)
@@ -121,7 +121,8 @@ enum DescriptorReader {
             guard let paramPointer = step.params[position] else {
                 throw Invalid(reason: "step \(name): parameter #\(position) is a NULL pointer")
             }
-            let parameter = try readParameter(UnsafeRawPointer(paramPointer), step: name, position: position, isBackend: isBackend)
+            let parameter = try readParameter(UnsafeRawPointer(paramPointer), step: name, position: position, isBackend: isBackend,
+                                              abiMinor: abiMinor)
             if parameters.contains(where: { $0.name == parameter.name }) {
                 throw Invalid(reason: "step \(name) declares parameter \(parameter.name) twice")
             }
@@ -170,13 +171,15 @@ enum DescriptorReader {
     private static let backendV1Size = MemoryLayout<host_backend>.offset(of: \host_backend.check)! + MemoryLayout<UnsafeRawPointer>.size
     private static let stepV1Size = MemoryLayout<host_step>.offset(of: \host_step.backend)! + MemoryLayout<UnsafeRawPointer>.size
 
-    private static func readParameter(_ raw: UnsafeRawPointer, step: String, position: Int, isBackend: Bool) throws -> ParameterInfo {
+    private static func readParameter(_ raw: UnsafeRawPointer, step: String, position: Int, isBackend: Bool,
+                                      abiMinor: UInt32) throws -> ParameterInfo {
         let param: host_param = try copy(raw, minimum: paramV1Size, what: "step \(step) parameter #\(position)")
         guard let namePointer = param.name, validName(String(cString: namePointer), dotted: false) else {
             throw Invalid(reason: "step \(step): parameter #\(position) needs a name of lower-case letters, digits, _ and -")
         }
         let name = String(cString: namePointer)
-        guard name != "transient" && name != "cache" else {
+        // "cache" became host's in 1.3; a 1.2 plugin may still declare it.
+        guard name != "transient" && (name != "cache" || abiMinor < 3) else {
             throw Invalid(reason: "step \(step): parameter name \"\(name)\" is reserved for host's --\(name)")
         }
         guard let type = ParameterType(param.type) else {

@@ -43,12 +43,14 @@ extension HostServiceHandler {
 enum HostServices {
     private static func run(_ call: UnsafeMutablePointer<host_call>?, _ body: (CallContext) throws -> Void) -> host_status {
         guard let context = CallContext.from(call) else { return HOST_ERROR }
-        do {
-            try body(context)
-            return HOST_OK
-        } catch {
-            context.error = String(describing: error)
-            return HOST_ERROR
+        return CrashReport.serving {
+            do {
+                try body(context)
+                return HOST_OK
+            } catch {
+                context.error = String(describing: error)
+                return HOST_ERROR
+            }
         }
     }
 

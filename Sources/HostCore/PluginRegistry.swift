@@ -62,7 +62,7 @@ public final class PluginRegistry: @unchecked Sendable {
         }
         let records = paths.compactMap { known[$0] }
         if !stale.isEmpty || records.count != registry.records.count {
-            registry.records = records
+            registry.records = records.filter { $0.unscanned != true }
             try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
             registry.write(file)
         }
@@ -106,7 +106,7 @@ public final class PluginRegistry: @unchecked Sendable {
         let near = suggestions(for: name)
         if !near.isEmpty { message += "; did you mean \(near.joined(separator: ", "))?" }
         message += " (`host list-plugins` shows every step"
-        if !failures.isEmpty { message += "; \(failures.count) plugin file(s) failed to load" }
+        if !failures.isEmpty { message += "; \(failures.count) plugin file(s) failed to load, and it says why" }
         throw HostError.usage(message + ")")
     }
 

@@ -23,17 +23,22 @@ public enum PluginScanner {
     /// one with what it found; exits when done. A crash ends the process
     /// right after the `begin` line of the file that caused it.
     public static func serve(_ paths: [String]) -> Never {
+        // The lines go out on a copy of standard output, which itself goes
+        // where standard error does: a plugin printing while it loads
+        // cannot garble them.
+        let channel = FileHandle(fileDescriptor: dup(1), closeOnDealloc: true)
+        dup2(2, 1)
         for path in paths {
-            emit(Line(begin: path))
-            emit(Line(record: scan(path)))
+            emit(Line(begin: path), to: channel)
+            emit(Line(record: scan(path)), to: channel)
         }
         exit(0)
     }
 
-    private static func emit(_ line: Line) {
+    private static func emit(_ line: Line, to channel: FileHandle) {
         guard var data = try? JSONEncoder().encode(line) else { return }
         data.append(10)
-        FileHandle.standardOutput.write(data) // unbuffered: each line is out before the next file loads
+        channel.write(data) // unbuffered: each line is out before the next file loads
     }
 
     private static func scan(_ path: String) -> RegistryCache.Record {
@@ -70,7 +75,7 @@ public enum PluginScanner {
                 // The child failed before it named a file: nothing to blame, nothing to retry.
                 for path in remaining where !done.contains(path) {
                     records[path] = RegistryCache.Record(path: path, identity: FileIdentity(path),
-                                                         failure: "the plugin scanner did not run: \(why)", retryable: true)
+                                                         failure: "the plugin scanner did not run: \(why)", retryable: true, unscanned: true)
                 }
                 break
             }
@@ -94,13 +99,14 @@ public enum PluginScanner {
         var records: [RegistryCache.Record] = [], loading: String?, pending = Data()
         var deadline = Date().addingTimeInterval(timeLimit)
         var buffer = [UInt8](repeating: 0, count: 65536)
+        let hung = "it did not finish loading within \(Int(timeLimit)) s (its library constructor or \(HOST_PLUGIN_ENTRY_V1) hangs, or this machine is very busy); fix or remove the file"
         while true {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
             let ready = poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000))
-            if ready == 0 {
+            if ready == 0 || Date() > deadline {
                 child.kill()
                 child.wait()
-                return (records, loading, "it did not finish loading within \(Int(timeLimit)) s (its library constructor or \(HOST_PLUGIN_ENTRY_V1) hangs); fix or remove the file")
+                return (records, loading, hung)
             }
             if ready < 0 { if errno == EINTR { continue }; break }
             let count = read(fd, &buffer, buffer.count)
@@ -113,6 +119,13 @@ public enum PluginScanner {
                 if let record = line?.record { records.append(record); loading = nil }
                 // Anything else is a plugin writing to standard output while it loads: not ours.
             }
+        }
+        // The pipe is closed; the child itself gets the same deadline to end.
+        while child.isRunning && Date() < deadline { usleep(10_000) }
+        if child.isRunning {
+            child.kill()
+            child.wait()
+            return (records, loading, hung)
         }
         switch child.wait() {
         case let .killed(signal):

@@ -46,6 +46,9 @@ struct RegistryCache: Codable {
         /// The failure may lie outside the file (a shared library it needs
         /// is missing): `list-plugins` tries it again.
         var retryable = false
+        /// Not scanned at all (the scanner itself could not run): reported,
+        /// never kept, so the next run scans the file.
+        var unscanned: Bool?
     }
 
     var version = RegistryCache.version

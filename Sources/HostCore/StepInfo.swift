@@ -153,8 +153,15 @@ public struct StepInfo: Sendable {
     public var startsPipeline: Bool { flags & HOST_STEP_STARTS_PIPELINE != 0 || isBackend }
     public var isBackend: Bool { flags & HOST_STEP_BACKEND != 0 }
     public var isInteractive: Bool { flags & HOST_STEP_INTERACTIVE != 0 }
-    /// Whether this backend step's machines offer the extension `id`; loads its plugin.
-    func offers(_ id: String) -> Bool { ((try? backendTable()) ?? nil)?.extension?(id) != nil }
+    /// Whether this backend step's machines offer the extension `id` (or
+    /// its name before ABI 1.3); loads its plugin.
+    func offers(_ id: String) -> Bool {
+        guard let table = (try? backendTable()) ?? nil, let lookup = table.extension else { return false }
+        return ([id] + (Self.formerNames[id] ?? [])).contains { lookup($0) != nil }
+    }
+
+    /// Capability ids and what 1.2 backends call them (host_qemu.h, host_podman.h).
+    static let formerNames = [HOST_VM_V1: [HOST_QEMU_V1], HOST_CONTAINER_V1: [HOST_PODMAN_V1]]
 
     /// A backend whose machines cannot be saved (HOST_STEP_NO_SAVE).
     public var savesNothing: Bool { flags & HOST_STEP_NO_SAVE != 0 }

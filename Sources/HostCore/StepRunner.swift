@@ -45,7 +45,7 @@ final class StepRunner {
     /// reuse it). nil when the step returned nothing.
     private func cached(_ planned: Planned, parent: CacheEntry?) throws -> CacheEntry? {
         let key = try cacheKey(planned, parent: parent)
-        let (found, stale) = try usable(key, parent: parent)
+        let (found, stale) = try usable(key, parent: parent, planned)
         if let found { return hold(found, planned, "cached") }
 
         let lock = try store.buildLock(key)
@@ -53,17 +53,21 @@ final class StepRunner {
             output.progress("\(planned.step.name): waiting for another run (pid \(lock.owner() ?? "?")) that is building it")
         }
         defer { lock.unlock() }
-        if let found = try usable(key, parent: parent).entry { return hold(found, planned, "built by another run") }
+        if let found = try usable(key, parent: parent, planned).entry { return hold(found, planned, "built by another run") }
         lock.writeOwner()
         if let stale { output.progress("\(planned.step.name): rebuilding: \(stale)") }
         return try build(planned, key: key, parent: parent)
     }
 
-    /// A reusable entry that its backend also finds intact (a qcow2 chain
-    /// with every backing file in place, say); else why it must be rebuilt.
-    private func usable(_ key: String, parent: CacheEntry?) throws -> (entry: CacheEntry?, stale: String?) {
+    /// A reusable entry, younger than the step's --cache allows, that its
+    /// backend also finds intact (a qcow2 chain with every backing file in
+    /// place, say); else why it must be rebuilt.
+    private func usable(_ key: String, parent: CacheEntry?, _ planned: Planned) throws -> (entry: CacheEntry?, stale: String?) {
         let (found, stale) = try store.reusable(key, parent: parent)
         guard let found else { return (nil, stale) }
+        if let cap = planned.arguments.expiryCap, found.manifest.created.addingTimeInterval(TimeInterval(cap)) <= Date() {
+            return (nil, "it is older than --cache allows")
+        }
         if let problem = driver.problem(with: found, backend: try driver.backend(of: found)) { return (nil, problem) }
         return (found, nil)
     }

@@ -47,8 +47,11 @@ public struct ContainerMachine {
     /// The running container's name and how ansible reaches it (its
     /// connection plugin); starts the container first.
     public func reach() throws -> (name: String, connection: String) {
+        guard let connect = table.connection else {
+            throw StepError("the machine's backend was built against ABI 1.2 (host.podman/1), which does not say how tools reach its containers; rebuild it against host_container.h")
+        }
         try call.start()
-        guard let name = table.container(object), let connection = table.connection(object) else {
+        guard let name = table.container(object), let connection = connect(object) else {
             throw StepError("the container is not running")
         }
         return (String(cString: name), String(cString: connection))
@@ -56,13 +59,18 @@ public struct ContainerMachine {
 }
 
 extension StepCall {
-    /// The machine's host.vm/1 capability; nil when its backend makes no VMs.
+    /// The machine's host.vm/1 capability (or host.qemu/1, its name before
+    /// ABI 1.3, the same table); nil when its backend makes no VMs.
     public var virtualMachine: VirtualMachine? {
-        extensionTable(HOST_VM_V1, as: host_vm_v1.self).map { VirtualMachine(call: self, table: $0, object: backendObject()) }
+        (extensionTable(HOST_VM_V1, as: host_vm_v1.self) ?? extensionTable(HOST_QEMU_V1, as: host_vm_v1.self))
+            .map { VirtualMachine(call: self, table: $0, object: backendObject()) }
     }
 
-    /// The machine's host.container/1 capability; nil when its backend makes no containers.
+    /// The machine's host.container/1 capability (or host.podman/1, its
+    /// first two functions before ABI 1.3); nil when its backend makes no containers.
     public var container: ContainerMachine? {
-        extensionTable(HOST_CONTAINER_V1, as: host_container_v1.self).map { ContainerMachine(call: self, table: $0, object: backendObject()) }
+        (extensionTable(HOST_CONTAINER_V1, as: host_container_v1.self)
+            ?? extensionTable(HOST_PODMAN_V1, as: host_container_v1.self, atLeast: MemoryLayout<Int>.size + 2 * MemoryLayout<UnsafeRawPointer>.size))
+            .map { ContainerMachine(call: self, table: $0, object: backendObject()) }
     }
 }

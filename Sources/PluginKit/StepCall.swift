@@ -161,15 +161,22 @@ public final class StepCall: @unchecked Sendable {
         services.backend_machine(raw, (machine ?? self.machine).handle)
     }
 
-    /// A backend extension table by versioned id (such as HOST_QEMU_V1), or
-    /// nil when the machine's backend does not offer it.
-    /// nil also when the backend's table is older (smaller) than this build's
-    /// `T`, so a function added later is never read past its end. Every
-    /// extension table begins with its struct_size.
-    public func extensionTable<T>(_ id: String, as type: T.Type, on machine: MachineHandle? = nil) -> T? {
-        guard let table = services.extension(raw, (machine ?? self.machine).handle, id),
-              table.load(as: Int.self) >= MemoryLayout<T>.size else { return nil }
-        return table.load(as: type)
+    /// A backend extension table by versioned id (such as HOST_VM_V1), or
+    /// nil when the machine's backend does not offer it, or offers a table
+    /// smaller than `atLeast` bytes (default: all of this build's `T`). A
+    /// smaller table is read into a zeroed `T`, so functions added later
+    /// read as NULL, never past its end. Every extension table begins with
+    /// its struct_size.
+    public func extensionTable<T>(_ id: String, as type: T.Type, atLeast: Int = MemoryLayout<T>.size,
+                                  on machine: MachineHandle? = nil) -> T? {
+        guard let table = services.extension(raw, (machine ?? self.machine).handle, id) else { return nil }
+        let declared = table.load(as: Int.self)
+        guard declared >= atLeast else { return nil }
+        let copy = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
+        defer { copy.deallocate() }
+        copy.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)
+        copy.copyMemory(from: table, byteCount: min(declared, MemoryLayout<T>.size))
+        return copy.load(as: type)
     }
 
     /// The ssh(1) arguments that reach the machine, started first (host.ssh/1);

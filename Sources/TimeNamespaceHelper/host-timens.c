@@ -8,6 +8,7 @@
  * (which needs a privileged exec), takes init's capabilities instead of the
  * privileged ones, and runs the command as its child. */
 #define _GNU_SOURCE
+#include <errno.h>
 #include <fcntl.h>
 #include <linux/capability.h>
 #include <sched.h>
@@ -53,6 +54,7 @@ int main(int argc, char **argv) {
     if (child < 0) { perror("host-timens: fork"); return 126; }
     if (child == 0) { execv(argv[1], argv + 1); perror(argv[1]); _exit(127); }
     int status;
-    while (waitpid(child, &status, 0) < 0) {}
+    while (waitpid(child, &status, 0) < 0)
+        if (errno != EINTR) { perror("host-timens: waitpid"); return 126; }
     return WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
 }

@@ -171,6 +171,10 @@ import Testing
         let plain = try sandbox.succeed(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "+", "exec", "true"])
         #expect(plain.err.contains("self_test.count: cached"))
         #expect(sandbox.runs(record) == 1)
+        // An entry older than --cache allows is built again, whoever built it.
+        let none = try sandbox.succeed(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--cache=0s", "+", "exec", "true"])
+        #expect(none.err.contains("self_test.count: rebuilding: it is older than --cache allows"))
+        #expect(sandbox.runs(record) == 2)
         let bad = try sandbox.run(["backend.fixture", "+", "exec", "true", "--cache=soon"])
         #expect(bad.status == 64)
         #expect(bad.err.contains("exec: --cache=soon is not a duration; write it like --cache=90s, 30m, 12h or 7d"))

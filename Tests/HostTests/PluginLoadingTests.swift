@@ -68,6 +68,19 @@ import Testing
         #expect(!listing.out.contains("failed to load"), "\(listing.out)")
     }
 
+    /// "cache" became host's own parameter name in ABI 1.3: a 1.2 plugin
+    /// that declares it keeps it (and its --cache), a 1.3 one is refused.
+    @Test func aParameterNamedCacheIsHostsFromABI13() throws {
+        let old = try Sandbox()
+        _ = try old.compileC(Self.badSource, as: "old_cache", defines: ["-DPARAM_NAME=\"cache\"", "-DABI_MINOR=2"],
+                             include: Sandbox.repository.appendingPathComponent("Tests/Fixtures/abi-1.2").path)
+        let kept = try old.run(["list-plugins"])
+        #expect(kept.out.contains("bad.step") && !kept.out.contains("failed to load"), "\(kept.out)")
+        let fresh = try Sandbox()
+        let refused = try fresh.compileC(Self.badSource, as: "new_cache", defines: ["-DPARAM_NAME=\"cache\""])
+        try expectReported(fresh, file: refused, reason: "parameter name \"cache\" is reserved for host's --cache")
+    }
+
     @Test func notAnELFFile() throws {
         let sandbox = try Sandbox()
         let file = sandbox.plugins.appendingPathComponent("notes.so")

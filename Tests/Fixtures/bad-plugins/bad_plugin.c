@@ -25,6 +25,9 @@ __attribute__((constructor)) static void mark(void) {
 #ifndef PARAM_TYPE
 #define PARAM_TYPE HOST_PARAM_STRING
 #endif
+#ifndef PARAM_NAME
+#define PARAM_NAME "text"
+#endif
 #ifndef PARAM_DEFAULT
 #define PARAM_DEFAULT "text"
 #endif
@@ -48,7 +51,7 @@ static host_status run(host_call *call, host_machine *machine, host_machine **re
     return HOST_OK;
 }
 
-static const host_param text_param = {sizeof(host_param), "text", PARAM_TYPE, PARAM_DEFAULT, "a parameter"};
+static const host_param text_param = {sizeof(host_param), PARAM_NAME, PARAM_TYPE, PARAM_DEFAULT, "a parameter"};
 #ifdef DUPLICATE_PARAM
 static const host_param again_param = {sizeof(host_param), "text", HOST_PARAM_STRING, "", "the same name again"};
 static const host_param *const params[] = {&text_param, &again_param};
