@@ -4,7 +4,33 @@ import HostCore
 
 struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect cached machines.", subcommands: [List.self], defaultSubcommand: List.self)
+        abstract: "Inspect cached machines.", subcommands: [List.self, Verify.self], defaultSubcommand: List.self)
+
+    struct Verify: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            abstract: "Check saved machines' files against the sizes and SHA-256 digests recorded when they were saved.",
+            discussion: "Without --all, only machines not yet checked where they lie. A damaged one is rebuilt by the next run that needs it; host exits 1 when it found one.")
+
+        @Flag(help: "Check every saved machine.") var all = false
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func run() throws {
+            let results = try CacheAdmin(cache: .fromEnvironment()).verify(all: all)
+            if json {
+                print(try JSON.text(results.map { result -> [String: Any] in
+                    var item: [String: Any] = ["key": result.key, "pipeline": result.pipeline, "intact": result.problem == nil]
+                    if let problem = result.problem { item["problem"] = problem }
+                    return item
+                }))
+            } else if results.isEmpty {
+                print(all ? "no cached machines" : "every cached machine was checked already (--all checks them again)")
+            }
+            for result in results where !json {
+                print("\(result.key.prefix(12))  \(result.problem ?? "intact")  \(result.pipeline)")
+            }
+            if results.contains(where: { $0.problem != nil }) { throw ExitCode(1) }
+        }
+    }
 
     struct List: ParsableCommand {
         static let configuration = CommandConfiguration(commandName: "ls", abstract: "List cached machines.")

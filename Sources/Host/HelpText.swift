@@ -10,7 +10,7 @@ enum HelpText {
         "host [--quiet | --verbose] STEP [ARGS...] [+ STEP [ARGS...]]...",
         "host list-plugins [--json]",
         "host help STEP",
-        "host cache ls [--json]",
+        "host cache ls [--json] | verify [--all] [--json]",
         "host cleanup machines [all | expired] | downloads | logs | everything [--json]",
         "host completion bash | zsh | fish",
     ]
@@ -34,6 +34,7 @@ enum HelpText {
         ("list-plugins [--json]", "every step of every installed plugin, and plugins that failed to load"),
         ("help STEP", "one step: what it does and its parameters"),
         ("cache ls [--json]", "cached machines: key, size, age, expiry, pipeline"),
+        ("cache verify [--all]", "check saved machines' files against their recorded sizes and SHA-256 digests"),
         ("cleanup machines [all|expired]", "remove cached machines (default: expired ones); never one another run uses"),
         ("cleanup downloads", "remove downloaded images (cloud images, kept across pipelines)"),
         ("cleanup logs", "remove the logs kept of failed steps"),

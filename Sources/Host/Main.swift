@@ -101,6 +101,8 @@ enum Main {
             return 0
         } catch let error as HostError {
             throw error
+        } catch let exit as ExitCode {
+            return exit.rawValue // the command said what it had to
         } catch {
             let code = HostCommand.exitCode(for: error)
             if code == .success {

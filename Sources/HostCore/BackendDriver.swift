@@ -8,6 +8,10 @@ import PluginABI
 final class BackendDriver: MachineReleasing {
     let registry: PluginRegistry
     unowned let services: HostServiceHandler
+    /// The saved machine whose restore failed last, for the step runner to
+    /// check (RunServices starts machines inside a plugin's call, where the
+    /// error itself becomes only a message).
+    var restoreFailure: CacheEntry?
 
     init(registry: PluginRegistry, services: HostServiceHandler) {
         self.registry = registry
@@ -88,7 +92,12 @@ final class BackendDriver: MachineReleasing {
 
     func up(_ machine: TrackedMachine, log: FileHandle?) throws {
         guard !machine.isUp else { return }
-        try call(machine, log: log, "start") { machine.backend.table.up($0, machine.object) }
+        do {
+            try call(machine, log: log, "start") { machine.backend.table.up($0, machine.object) }
+        } catch {
+            if let origin = machine.origin { restoreFailure = origin }
+            throw error
+        }
         machine.isUp = true
     }
 

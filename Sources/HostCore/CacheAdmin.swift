@@ -34,7 +34,7 @@ public struct CacheAdmin {
     /// With `registry`, removed machines' backends are told (as `cleanup`
     /// needs); without, the cache is only read (`cache ls`).
     public init(cache: CacheLocation, registry: PluginRegistry? = nil, output: Output = Output()) throws {
-        store = try CacheStore(location: cache)
+        store = try CacheStore(location: cache, output: output)
         if let registry {
             let services = CleanupServices(output: output)
             self.services = services
@@ -50,6 +50,29 @@ public struct CacheAdmin {
         store.list().map {
             Row(key: $0.key, pipeline: $0.manifest?.pipeline ?? "?", bytes: $0.bytes,
                 created: $0.manifest?.created, expires: $0.manifest?.expires, problem: $0.problem)
+        }
+    }
+
+    public struct Verification: Sendable {
+        public let key: String
+        public let pipeline: String
+        /// nil: intact.
+        public let problem: String?
+    }
+
+    /// Checks saved machines' files against their manifests: those not yet
+    /// checked where they lie, or with `all` every one. A damaged entry is
+    /// marked, so the next run rebuilds it.
+    public func verify(all: Bool) -> [Verification] {
+        store.list().compactMap { listing in
+            let directory = store.location.entry(listing.key)
+            guard let manifest = listing.manifest else {
+                return Verification(key: listing.key, pipeline: "?", problem: listing.problem)
+            }
+            if !all && EntryVerifier.isVerified(directory) { return nil }
+            let problem = EntryVerifier.problem(manifest, in: directory)
+            if let problem { EntryVerifier.markDamaged(directory, problem) } else { EntryVerifier.markVerified(directory) }
+            return Verification(key: listing.key, pipeline: manifest.pipeline, problem: problem)
         }
     }
 
@@ -97,7 +120,7 @@ public struct CacheAdmin {
         report.downloads = downloads.downloads
         report.logs = logs.logs
         report.freedBytes += downloads.freedBytes + logs.freedBytes
-        rmdir(store.location.transient.path) // only once no run has a transient machine in it
+        for parent in store.location.transientCandidates() { rmdir(parent.path) } // only once no run has a transient machine in it
         return report
     }
 }

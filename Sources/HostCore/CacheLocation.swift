@@ -20,14 +20,16 @@ public struct CacheLocation: Sendable {
     public var machines: URL { root.appendingPathComponent("machines") }
     /// Machines being built or used by a run; swept when their run is gone.
     public var temporary: URL { machines.appendingPathComponent(".tmp") }
-    /// Machines of transient steps, never published: in memory where the
-    /// system offers a tmpfs (`$XDG_RUNTIME_DIR`, else /dev/shm), else /tmp.
-    public var transient: URL {
-        let environment = ProcessInfo.processInfo.environment
-        let base = environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? (FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm") : URL(fileURLWithPath: "/tmp"))
-        // One directory per cache, so test sandboxes and users never share one.
-        return base.appendingPathComponent("host-\(getuid())-\(Digest.of(root.path).prefix(12))")
+    /// Where machines of transient steps may live, never published, in
+    /// order: in memory where the system offers a tmpfs (`$XDG_RUNTIME_DIR`,
+    /// /dev/shm), else /tmp. One directory per user and cache, so test
+    /// sandboxes and users never share one; one another user made first is
+    /// passed over for the next.
+    public func transientCandidates(environment: [String: String] = ProcessInfo.processInfo.environment) -> [URL] {
+        let bases = [environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) },
+                     FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm") : nil,
+                     URL(fileURLWithPath: "/tmp")].compactMap { $0 }
+        return bases.map { $0.appendingPathComponent("host-\(getuid())-\(Digest.of(root.path).prefix(12))") }
     }
     /// Entries being deleted: renamed here first so removal is atomic.
     public var trash: URL { machines.appendingPathComponent(".trash") }

@@ -72,13 +72,15 @@ protocol MachineReleasing: AnyObject {
 /// or none.
 final class CacheStore {
     let location: CacheLocation
+    private let output: Output
     /// Told of every machine about to be deleted (its directory and its
     /// backend's name), so that the backend can release what it keeps
     /// elsewhere: published entries, and the builds of runs that died.
     weak var releaser: MachineReleasing?
 
-    init(location: CacheLocation) throws {
+    init(location: CacheLocation, output: Output) throws {
         self.location = location
+        self.output = output
         try location.prepare()
     }
 
@@ -124,15 +126,21 @@ final class CacheStore {
     /// A directory to build a machine of `backend` in; the backend's name
     /// is written first, so a sweep after a crash knows whom to tell.
     func makeTemporary(backend: String, transient: Bool = false) throws -> TemporaryDirectory {
-        do {
-            let directory = try TemporaryDirectory(in: transient ? location.transient : location.temporary)
-            try Data(backend.utf8).write(to: directory.url.appendingPathComponent("backend"))
-            return directory
-        } catch let error as HostError {
-            throw error
-        } catch {
-            throw HostError(.environment, "cannot create a machine directory in \(location.temporary.path): \(error.localizedDescription)")
+        let candidates = transient ? location.transientCandidates() : [location.temporary]
+        for (index, parent) in candidates.enumerated() {
+            do {
+                let directory = try TemporaryDirectory(in: parent)
+                try Data(backend.utf8).write(to: directory.url.appendingPathComponent("backend"))
+                return directory
+            } catch let error as HostError where error.kind == .environment && index < candidates.count - 1 {
+                output.progress("warning: \(error.message); using \(candidates[index + 1].deletingLastPathComponent().path) instead")
+            } catch let error as HostError {
+                throw error
+            } catch {
+                throw HostError(.environment, "cannot create a machine directory in \(parent.path): \(error.localizedDescription)")
+            }
         }
+        throw HostError(.environment, "no place for a transient machine") // the loop above returns or throws first
     }
 
     /// Moves a finished build into the cache under `manifest.key`, replacing
@@ -156,6 +164,7 @@ final class CacheStore {
             }
             if let stale { delete(stale) }
             temporary.markPublished()
+            EntryVerifier.forgetNotes(destination)
             try lock.lock(.shared)
             return CacheEntry(manifest: manifest, directory: destination, useLock: lock)
         } catch let error as HostError {
@@ -177,7 +186,13 @@ final class CacheStore {
     /// free, and trash.
     func sweep() {
         let fm = FileManager.default
-        for parent in [location.temporary, location.transient] {
+        for parent in [location.temporary] + location.transientCandidates() where (try? TemporaryDirectory.requirePrivate(parent)) != nil {
+            // A directory with no lock file beside it is a dead run's: a live
+            // one makes its lock first.
+            for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where !name.contains(".")
+                && !fm.fileExists(atPath: parent.appendingPathComponent(name + ".lock").path) {
+                delete(parent.appendingPathComponent(name))
+            }
             for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasSuffix(".new") {
                 // A lock file whose run died before renaming it into place.
                 let path = parent.appendingPathComponent(name).path
@@ -223,6 +238,7 @@ final class CacheStore {
         guard build.tryLock(.exclusive) else { return false }
         guard use.tryLock(.exclusive) else { return false }
         delete(try moveAside(location.entry(key)))
+        EntryVerifier.forgetNotes(location.entry(key))
         return true
     }
 

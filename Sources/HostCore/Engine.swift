@@ -17,7 +17,7 @@ public final class Engine {
     public init(registry: PluginRegistry, cache: CacheLocation, output: Output,
                 defaultBackend: String = ProcessInfo.processInfo.environment["HOST_DEFAULT_BACKEND"] ?? "backend.qemu") throws {
         self.registry = registry
-        self.store = try CacheStore(location: cache)
+        self.store = try CacheStore(location: cache, output: output)
         self.output = output
         planner = PipelinePlanner(registry: registry, defaultBackend: defaultBackend)
         store.releaser = driver

@@ -4,10 +4,20 @@ import Foundation
 /// newer host reads every older version and an unknown one is rebuilt,
 /// never misread.
 struct Manifest: Codable, Sendable {
-    static let currentVersion = 1
+    /// 2 added `arguments` and `files`; a version-1 entry is still read and
+    /// used, checked by its backend alone.
+    static let currentVersion = 2
 
     struct Dependency: Codable, Sendable, Equatable {
         let path: String
+        let sha256: String
+    }
+
+    /// One file of the saved machine, as it was when published.
+    struct SavedFile: Codable, Sendable, Equatable {
+        /// Relative to the entry's directory ("machine/state.zst").
+        let path: String
+        let size: Int64
         let sha256: String
     }
 
@@ -29,6 +39,17 @@ struct Manifest: Codable, Sendable {
     let created: Date
     let expires: Date
     let dependencies: [Dependency]
+    /// The step's canonical arguments, which the key was made from (v2).
+    var arguments: String?
+    /// Every file of the saved machine (v2): what damage is measured against.
+    var files: [SavedFile]?
+
+    /// Whether the key is the one its recorded inputs give: a manifest
+    /// edited, swapped in from another entry, or cut short is damage.
+    var keyIsConsistent: Bool {
+        guard let arguments else { return true } // version 1 recorded no arguments
+        return key == CacheKey.of(parentKey: parentKey, pluginDigest: pluginDigest, step: step, arguments: arguments)
+    }
 
     private struct VersionOnly: Decodable { let version: Int }
 
@@ -42,7 +63,7 @@ struct Manifest: Codable, Sendable {
         guard let version = try? decoder.decode(VersionOnly.self, from: data).version else {
             return .unreadable("its manifest is not valid JSON")
         }
-        guard version == currentVersion else {
+        guard (1...currentVersion).contains(version) else {
             return .unreadable("its manifest has version \(version), which this host (version \(currentVersion)) does not know")
         }
         do {

@@ -25,7 +25,38 @@ final class StepRunner {
         runArguments = zip(backend.step.parameters, backend.arguments.values).filter { $0.0.isRuntime }
         store.sweep()
         if backend.step.savesNothing { return try runUnsaved(steps) }
+        do {
+            try runCached(steps)
+        } catch {
+            // A saved machine that would not restore: damaged files are
+            // rebuilt, once, in this run; intact ones are kept and the cause
+            // is reported, since moving a parent aside discards its children.
+            guard let failed = driver.restoreFailure else { throw error }
+            driver.restoreFailure = nil
+            held.removeAll() // our own shared locks would keep the rebuild from replacing it
+            guard let (directory, damage) = damagedAncestor(of: failed) else {
+                let message = (error as? HostError)?.message ?? String(describing: error)
+                throw HostError((error as? HostError)?.kind ?? .stepFailed,
+                                message + " (the saved machine's files are intact, so the cause lies elsewhere, such as the accelerator, memory or a full /dev/shm; it is kept)")
+            }
+            output.progress("the saved machine \(directory.lastPathComponent.prefix(12)) did not restore and is \(damage); rebuilding it")
+            EntryVerifier.markDamaged(directory, damage)
+            try runCached(steps)
+        }
+    }
 
+    /// The entry `failed` or one it was built on whose files are not those
+    /// it was saved with, and what is wrong with it.
+    private func damagedAncestor(of failed: CacheEntry) -> (URL, String)? {
+        var directory: URL? = failed.directory
+        while let current = directory, case let .valid(manifest) = Manifest.read(from: current.appendingPathComponent("manifest.json")) {
+            if let problem = EntryVerifier.problem(manifest, in: current) { return (current, problem) }
+            directory = manifest.parentKey.map { store.location.entry($0) }
+        }
+        return nil
+    }
+
+    private func runCached(_ steps: [Planned]) throws {
         var current: CacheEntry?
         for (index, planned) in steps.enumerated() {
             let transient = planned.step.isTransient || planned.arguments.forceTransient
@@ -65,6 +96,13 @@ final class StepRunner {
     private func usable(_ key: String, parent: CacheEntry?, _ planned: Planned) throws -> (entry: CacheEntry?, stale: String?) {
         let (found, stale) = try store.reusable(key, parent: parent)
         guard let found else { return (nil, stale) }
+        if let damage = EntryVerifier.damage(found.directory) ?? EntryVerifier.quickProblem(found.manifest, in: found.directory) {
+            return (nil, damage)
+        }
+        if !EntryVerifier.isVerified(found.directory) {
+            if let damage = EntryVerifier.digestProblem(found.manifest, in: found.directory) { return (nil, damage) }
+            EntryVerifier.markVerified(found.directory)
+        }
         if let cap = planned.arguments.expiryCap, found.manifest.created.addingTimeInterval(TimeInterval(cap)) <= Date() {
             return (nil, "it is older than --cache allows")
         }
@@ -79,13 +117,8 @@ final class StepRunner {
     }
 
     private func cacheKey(_ planned: Planned, parent: CacheEntry?) throws -> String {
-        Digest.of("""
-            host-cache-key/1
-            parent=\(parent?.key ?? "")
-            plugin=\(planned.step.plugin.digest)
-            step=\(planned.step.name)
-            \(planned.arguments.canonical(planned.step))
-            """)
+        CacheKey.of(parentKey: parent?.key, pluginDigest: planned.step.plugin.digest, step: planned.step.name,
+                    arguments: planned.arguments.canonical(planned.step))
     }
 
     private func build(_ planned: Planned, key: String, parent: CacheEntry?) throws -> CacheEntry? {
@@ -108,7 +141,7 @@ final class StepRunner {
     private func publish(_ result: TrackedMachine, of machine: TrackedMachine, _ planned: Planned, _ context: CallContext, key: String,
                          parent: CacheEntry?, started: Date) throws -> CacheEntry {
         try driver.up(result, log: context.log)
-        try driver.down(result, log: context.log)
+        try DiskSpace.naming(store.location) { try driver.down(result, log: context.log) }
         driver.drop(result, log: context.log)
         if result.directory !== machine.directory {
             // The step returned a machine from `apply`: its log goes with it.
@@ -124,9 +157,13 @@ final class StepRunner {
             pipeline: (parent.map { $0.manifest.pipeline + " + " } ?? "") + planned.text,
             step: planned.step.name, plugin: planned.step.plugin.path, pluginDigest: planned.step.plugin.digest,
             backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
-            build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies)
-        let entry = try store.publish(result.directory, manifest: manifest) {
-            output.progress("\(planned.step.name): waiting for other runs to stop using the old \(key.prefix(12))")
+            build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies,
+            arguments: planned.arguments.canonical(planned.step),
+            files: try DiskSpace.naming(store.location) { try EntryVerifier.record(result.directory.url) })
+        let entry = try DiskSpace.naming(store.location) {
+            try store.publish(result.directory, manifest: manifest) {
+                output.progress("\(planned.step.name): waiting for other runs to stop using the old \(key.prefix(12))")
+            }
         }
         return hold(entry, planned, String(format: "built in %.2f s,", Date().timeIntervalSince(started)))
     }

@@ -150,22 +150,70 @@ import Testing
         }
     }
 
-    @Test(arguments: ["corrupted", "missing"])
-    func aDamagedOverlayIsRebuiltNeverBooted(_ damage: String) throws {
+    /// Each way a saved VM's files go bad (a disk error, a full disk at the
+    /// wrong moment, a careless copy) is found before it boots, said once,
+    /// and rebuilt; the run's output is right.
+    @Test(arguments: ["state.zst cut in half", "state.zst with 4 KiB inverted", "state.zst emptied", "disk.qcow2 missing",
+                      "disk.qcow2 overwritten", "qemu.json with another memory size"])
+    func aDamagedSavedVMIsRebuiltNeverBooted(_ damage: String) throws {
         let sandbox = try sandbox()
-        let pipeline = ["os.busybox", "+", "exec", "echo \(damage) > /root/damage", "+", "exec", "cat /root/damage"]
-        let first = try sandbox.succeed(pipeline)
-        let overlay = try sandbox.builtEntry(first, step: "exec").appendingPathComponent("machine/disk.qcow2")
-        if damage == "missing" {
-            try FileManager.default.removeItem(at: overlay)
-        } else {
-            let handle = try FileHandle(forWritingTo: overlay)
-            handle.write(Data(repeating: 0x5a, count: 4096))
+        let tag = damage.filter(\.isLetter)
+        let pipeline = ["os.busybox", "+", "exec", "echo \(tag) > /root/damage", "+", "exec", "cat /root/damage"]
+        let entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        let file = entry.appendingPathComponent("machine/" + String(damage.prefix { $0 != " " }))
+        let size = Int(try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? UInt64 ?? 0)
+        switch damage {
+        case "state.zst cut in half": try FileHandle(forWritingTo: file).truncate(atOffset: UInt64(size / 2))
+        case "state.zst emptied": try Data().write(to: file)
+        case "disk.qcow2 missing": try FileManager.default.removeItem(at: file)
+        case "qemu.json with another memory size":
+            try String(contentsOf: file, encoding: .utf8).replacingOccurrences(of: "\"memoryMiB\" : 512", with: "\"memoryMiB\" : 256")
+                .write(to: file, atomically: false, encoding: .utf8)
+        default:
+            let handle = try FileHandle(forUpdating: file)
+            try handle.seek(toOffset: UInt64(size / 2))
+            let middle = try handle.read(upToCount: 4096) ?? Data()
+            try handle.seek(toOffset: UInt64(size / 2))
+            handle.write(Data(middle.map { ~$0 }))
             try handle.close()
         }
         let second = try sandbox.succeed(pipeline)
-        #expect(second.err.contains("exec: rebuilding: backend.qemu cannot reuse the saved machine: image \(overlay.path) is \(damage == "missing" ? "missing" : "damaged")"))
-        #expect(second.out == "\(damage)\n")
+        #expect(second.err.contains("exec: rebuilding: damaged: machine/\(file.lastPathComponent)"), "\(second.err)")
+        #expect(second.out == "\(tag)\n")
+    }
+
+    /// Damage after the digests were checked where the entry lies (a disk
+    /// error later on) shows when the restore fails: host checks the files
+    /// then, finds the damage, and rebuilds in the same run.
+    @Test func aRestoreThatFailsOnDamageIsRebuiltInTheSameRun() throws {
+        let sandbox = try sandbox()
+        let pipeline = ["os.busybox", "+", "exec", "echo later > /root/damage", "+", "exec", "cat /root/damage"]
+        let entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        _ = try sandbox.succeed(pipeline) // the first use checks, and stamps, its digests
+        let state = entry.appendingPathComponent("machine/state.zst")
+        let handle = try FileHandle(forWritingTo: state)
+        handle.write(Data(repeating: 0, count: 4096)) // same size: only the digest can tell
+        try handle.close()
+        let run = try sandbox.succeed(pipeline)
+        #expect(run.err.contains("did not restore and is damaged: machine/state.zst is not the file it was saved as"), "\(run.err)")
+        #expect(run.out == "later\n")
+    }
+
+    /// A disk that fills up while a VM is saved: said so, with the place and
+    /// what to do; nothing is saved.
+    @Test func aFullDiskIsNamed() throws {
+        guard getuid() == 0 else { return } // mounting a small tmpfs needs root
+        let sandbox = try Sandbox(plugins: ["backend_qemu", "os_busybox", "exec"], defaultBackend: "backend.qemu")
+        let small = sandbox.file("small")
+        try FileManager.default.createDirectory(at: small, withIntermediateDirectories: true)
+        #expect(try Sandbox.execute("/bin/mount", ["-t", "tmpfs", "-o", "size=24m", "tmpfs", small.path]).status == 0)
+        defer { _ = try? Sandbox.execute("/bin/umount", ["-l", small.path]) }
+        let run = try sandbox.run(["os.busybox", "+", "exec", "true"],
+                                  extraEnvironment: ["HOST_CACHE_DIR": small.path, "HOST_QEMU_ACCEL": "tcg"])
+        #expect(run.status != 0)
+        #expect(run.err.contains("the disk holding \(small.path) is full ("), "\(run.err)")
+        #expect(run.err.contains("MiB free): nothing was saved; free space or set HOST_CACHE_DIR"), "\(run.err)")
+        #expect(!run.err.contains("could not save"))
     }
 
     @Test func sigkillOfHostLeavesNoQemu() throws {
@@ -182,6 +230,10 @@ import Testing
         deadline = Date().addingTimeInterval(60)
         while !qemus().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(qemus().isEmpty, "QEMU outlived host: \(qemus())")
+        // One more run sweeps the dead run's private directory.
+        _ = try sandbox.succeed(["os.busybox", "+", "exec", "true"])
+        let left = ((try? FileManager.default.contentsOfDirectory(atPath: sandbox.root.path)) ?? []).filter { $0.hasPrefix("qemu-\(run.processIdentifier)-") }
+        #expect(left.isEmpty, "the killed run's directories survived: \(left)")
     }
 
     /// Plugins that abort or hang while loading, or segfault in a step,

@@ -12,12 +12,18 @@ final class DirectoryMachine: BackendMachine {
     private var typed: [UInt8] = []
     /// The run-time --run-note of this run, written to /run-note at every start.
     private var runNote = ""
+    /// Cloned from a saved machine: with HOST_FIXTURE_FAIL_RESTORE=1 its start
+    /// fails, as a restore does when something outside the files is wrong.
+    var isRestored = false
 
     init(directory: String) {
         root = URL(fileURLWithPath: directory).appendingPathComponent("root")
     }
 
     func up(_ call: BackendCall) throws {
+        if isRestored && ProcessInfo.processInfo.environment["HOST_FIXTURE_FAIL_RESTORE"] == "1" {
+            throw StepError("TEST FIXTURE: this restore fails on purpose (HOST_FIXTURE_FAIL_RESTORE=1)")
+        }
         guard FileManager.default.fileExists(atPath: root.path) else {
             throw StepError("fixture machine \(root.path) is missing its root directory")
         }
@@ -110,6 +116,7 @@ struct DirectoryBackend: Backend {
     func clone(_ call: BackendCall, from source: String, to destination: String) throws -> BackendMachine {
         let machine = DirectoryMachine(directory: destination)
         try FileManager.default.copyItem(at: DirectoryMachine(directory: source).root, to: machine.root)
+        machine.isRestored = true
         return machine
     }
 }

@@ -1,0 +1,14 @@
+/// A cache key: the SHA-256 of the parent's key, the plugin file's digest,
+/// the step's name and its canonical arguments (run-time ones left out).
+/// One formula, for building an entry and for checking one.
+enum CacheKey {
+    static func of(parentKey: String?, pluginDigest: String, step: String, arguments: String) -> String {
+        Digest.of("""
+            host-cache-key/1
+            parent=\(parentKey ?? "")
+            plugin=\(pluginDigest)
+            step=\(step)
+            \(arguments)
+            """)
+    }
+}
