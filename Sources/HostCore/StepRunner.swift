@@ -31,9 +31,10 @@ final class StepRunner {
             // A saved machine that would not restore: damaged files are
             // rebuilt, once, in this run; intact ones are kept and the cause
             // is reported, since moving a parent aside discards its children.
-            guard let failed = driver.restoreFailure else { throw error }
+            guard let failed = driver.restoreFailure?.directory else { throw error }
+            // Our own shared locks would keep the rebuild from replacing it.
             driver.restoreFailure = nil
-            held.removeAll() // our own shared locks would keep the rebuild from replacing it
+            held.removeAll()
             guard let (directory, damage) = damagedAncestor(of: failed) else {
                 let message = (error as? HostError)?.message ?? String(describing: error)
                 throw HostError((error as? HostError)?.kind ?? .stepFailed,
@@ -47,8 +48,8 @@ final class StepRunner {
 
     /// The entry `failed` or one it was built on whose files are not those
     /// it was saved with, and what is wrong with it.
-    private func damagedAncestor(of failed: CacheEntry) -> (URL, String)? {
-        var directory: URL? = failed.directory
+    private func damagedAncestor(of failed: URL) -> (URL, String)? {
+        var directory: URL? = failed
         while let current = directory, case let .valid(manifest) = Manifest.read(from: current.appendingPathComponent("manifest.json")) {
             if let problem = EntryVerifier.problem(manifest, in: current) { return (current, problem) }
             directory = manifest.parentKey.map { store.location.entry($0) }
