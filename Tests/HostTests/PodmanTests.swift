@@ -46,6 +46,31 @@ import Testing
         #expect(try Self.containers(of: sandbox).isEmpty)
     }
 
+    /// A container's saved checkpoint cut short or changed is found before
+    /// podman restores it, said once, and rebuilt.
+    @Test(arguments: ["cut in half", "flipped"])
+    func aDamagedCheckpointIsRebuilt(_ damage: String) throws {
+        let sandbox = try sandbox()
+        let tag = damage.filter(\.isLetter)
+        let pipeline = Self.busybox + ["+", "exec", "echo \(tag) > /root/damage", "+", "exec", "cat /root/damage"]
+        let entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        let checkpoint = entry.appendingPathComponent("machine/checkpoint.tar.zst")
+        try #require(FileManager.default.fileExists(atPath: checkpoint.path), "saved without CRIU: no checkpoint to damage")
+        let size = try FileManager.default.attributesOfItem(atPath: checkpoint.path)[.size] as? UInt64 ?? 0
+        let handle = try FileHandle(forUpdating: checkpoint)
+        if damage == "flipped" {
+            try handle.seek(toOffset: size / 2)
+            handle.write(Data([0xde, 0xad, 0xbe, 0xef]))
+        } else {
+            try handle.truncate(atOffset: size / 2)
+        }
+        try handle.close()
+        let second = try sandbox.succeed(pipeline)
+        #expect(second.err.contains("exec: rebuilding: damaged: machine/checkpoint.tar.zst"), "\(second.err)")
+        #expect(second.out == "\(tag)\n")
+        #expect(try Self.containers(of: sandbox).isEmpty)
+    }
+
     @Test func cachingTransientAndTransientWhenLastHoldOnContainers() throws {
         let sandbox = try sandbox()
         let record = sandbox.file("runs")
