@@ -94,7 +94,13 @@ struct PodmanBackend: Backend {
 
     func forget(_ call: BackendCall, directory: String) {
         let url = URL(fileURLWithPath: directory)
-        guard let config = try? PodmanConfig.load(from: url), let podman = try? podmanCommand() else { return }
+        guard let podman = try? podmanCommand() else { return }
+        guard let config = try? PodmanConfig.load(from: url) else {
+            // Its record is unreadable: its own files still name the images made of them.
+            PodmanMachine.removeImages([(PodmanMachine.rootRepository, "rootfs.tar"), (PodmanMachine.savedRepository, PodmanMachine.filesystemFile)]
+                .compactMap { PodmanMachine.imageName(of: url.appendingPathComponent($1).path, repository: $0) }, podman)
+            return
+        }
         // A run that died building here may have left its container (the
         // watchdog removes it, perhaps not yet), which holds the image.
         let leftovers = (try? podman.run(["ps", "--all", "--quiet", "--filter", "label=host.machine=\(directory)"])) ?? ""
@@ -130,7 +136,9 @@ nonisolated(unsafe) let containerExtension: UnsafeMutablePointer<host_container_
                 let copy = machine.directory.appendingPathComponent("rootfs.tar")
                 try? FileManager.default.removeItem(at: copy)
                 try FileManager.default.copyItem(atPath: String(cString: tarball), toPath: copy.path)
-                let image = "localhost/host-rootfs:\(UUID().uuidString.prefix(12).lowercased())"
+                guard let image = PodmanMachine.imageName(of: copy.path, repository: PodmanMachine.rootRepository) else {
+                    return fail("set_root_filesystem: \(copy.path) vanished")
+                }
                 try machine.podman.run(["import", "--quiet", copy.path, image])
                 machine.importedImage = image
                 machine.config.image = image

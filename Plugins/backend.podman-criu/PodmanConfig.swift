@@ -41,7 +41,7 @@ struct PodmanConfig: MachineRecord {
         var images: [String] = []
         if let image, let rootFilesystem, !rootFilesystem.hasPrefix("/") { images.append(image) }
         if let filesystem, !filesystem.hasPrefix("/"),
-           let saved = PodmanMachine.savedImageName(Self.resolve(filesystem, in: directory)) {
+           let saved = PodmanMachine.imageName(of: Self.resolve(filesystem, in: directory), repository: PodmanMachine.savedRepository) {
             images.append(saved)
         }
         return images

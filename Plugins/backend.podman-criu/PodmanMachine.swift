@@ -71,17 +71,23 @@ final class PodmanMachine: BackendMachine {
 
     /// A saved filesystem as an image, so that later restores reuse it.
     private func importedFilesystem(_ podman: Podman, _ path: String) throws -> String {
-        guard let image = Self.savedImageName(path) else { throw StepError("\(path) is missing") }
+        guard let image = Self.imageName(of: path, repository: Self.savedRepository) else { throw StepError("\(path) is missing") }
         if !podman.succeeds(["image", "exists", image]) { try podman.run(["import", "--quiet", path, image]) }
         return image
     }
 
-    /// The image of a saved filesystem, named by its file (device, inode,
-    /// change time), which publishing the machine (a rename) keeps.
-    static func savedImageName(_ path: String) -> String? {
+    /// The images host makes of a machine's own files: its root filesystem
+    /// and a saved filesystem a cold restore starts from.
+    static let rootRepository = "localhost/host-rootfs", savedRepository = "localhost/host-saved"
+
+    /// The image of one of a machine's files, named by the file (device,
+    /// inode, change time), which publishing the machine (a rename) keeps:
+    /// so it is found from the file alone, even when the machine's record
+    /// cannot be read.
+    static func imageName(of path: String, repository: String) -> String? {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }
-        return "localhost/host-saved:\(info.st_dev)-\(info.st_ino)-\(info.st_ctim.tv_sec)-\(info.st_ctim.tv_nsec)"
+        return "\(repository):\(info.st_dev)-\(info.st_ino)-\(info.st_ctim.tv_sec)-\(info.st_ctim.tv_nsec)"
     }
 
     /// Removes images from podman's store; one still used by a container

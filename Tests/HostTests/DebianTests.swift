@@ -41,18 +41,14 @@ import Testing
         #expect(status.status == 3)
         #expect(status.out == "hi\n")
 
-        // Replace the recorded host key of the cached Debian with another key.
-        let entry = try sandbox.builtEntry(try sandbox.succeed(["os.debian", "+", "exec", "true", "+", "exec", "true"]), step: "exec")
-        let knownHosts = entry.appendingPathComponent("machine/known_hosts")
-        let original = try Data(contentsOf: knownHosts)
-        let other = sandbox.file("other_key")
-        _ = try Sandbox.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", other.path])
-        try ("host-machine " + String(contentsOf: URL(fileURLWithPath: other.path + ".pub"), encoding: .utf8)).write(to: knownHosts, atomically: true, encoding: .utf8)
-        defer { try? original.write(to: knownHosts) }
-        let refused = try sandbox.run(["os.debian", "+", "exec", "true", "+", "exec", "true", "+", "ssh", "--", "true"])
+        // A step gives the guest a new host key, as a reinstall or another
+        // machine on the same address would. Editing the recorded key in the
+        // cache instead would be damage, and damage is rebuilt.
+        let rekey = "rm -f /etc/ssh/ssh_host_ed25519_key*; ssh-keygen -q -t ed25519 -N '' -f /etc/ssh/ssh_host_ed25519_key"
+        let refused = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "ssh", "--", "true"])
         #expect(refused.status != 0)
         #expect(refused.err.contains("Host key verification failed"))
-        let exec = try sandbox.run(["os.debian", "+", "exec", "true", "+", "exec", "true", "+", "exec", "true"])
+        let exec = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "exec", "true"])
         #expect(exec.status != 0)
         #expect(exec.err.contains("refusing to connect: the machine's SSH host key is not the one recorded in"))
     }

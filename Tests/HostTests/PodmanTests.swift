@@ -205,6 +205,13 @@ import Testing
         #expect(try images().subtracting(before).count == 3)
         #expect(try sandbox.run(["cleanup", "everything"], extraEnvironment: ["HOST_CRIU": "none"]).status == 0)
         #expect(try images().subtracting(before).isEmpty)
+
+        // A machine whose record cannot be read still takes its image with it.
+        let built = try sandbox.builtEntry(try sandbox.succeed(Self.busybox + ["+", "exec", "true"]), step: "os.busybox")
+        #expect(try images().subtracting(before).count == 1)
+        try Data("{ not json".utf8).write(to: built.appendingPathComponent("machine/podman.json"))
+        #expect(try sandbox.run(["cleanup", "machines", "all"]).status == 0)
+        #expect(try images().subtracting(before).isEmpty)
     }
 
     /// A host killed while it builds (here as soon as the root filesystem is
