@@ -39,7 +39,11 @@ let package = Package(
     // Sources/TimeNamespaceHelper/host-timens.c is no target here: a SwiftPM
     // executable links the Swift runtime in, 6.7 MB that would be copied
     // into every restored container. scripts/build-helper builds it with cc.
-    products: [.executable(name: "host", targets: ["Host"])] + plugins.map(\.0),
+    products: [
+        .executable(name: "host", targets: ["Host"]),
+        // For Fuzz/, a package of its own: the readers its targets exercise.
+        .library(name: "HostCore", targets: ["HostCore", "PluginABI", "CloudImage"]),
+    ] + plugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
         .package(url: "https://github.com/apple/swift-crypto", from: "3.12.3"),

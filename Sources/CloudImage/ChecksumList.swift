@@ -33,6 +33,6 @@ public enum ChecksumList {
 
     private static func isDigest(_ hex: String, for algorithm: String) -> Bool {
         let length = ["sha256": 64, "sha512": 128][algorithm]
-        return hex.count == length && hex.allSatisfy(\.isHexDigit)
+        return hex.count == length && hex.allSatisfy { $0.isASCII && $0.isHexDigit } // not fullwidth digits
     }
 }

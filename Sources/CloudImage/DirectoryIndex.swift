@@ -13,12 +13,22 @@ public enum DirectoryIndex {
             guard let end = rest.firstIndex(of: "\"") else { break }
             let target = String(rest[..<end])
             rest = rest[end...]
-            // Sorting links (?C=M;O=A), parents and absolute links are not entries.
-            guard !target.contains("?"), !target.hasPrefix("/"), !target.hasPrefix(".."), !target.contains("://") else { continue }
+            // Sorting links (?C=M;O=A) are not entries; parents, absolute
+            // links and paths (%2F or %2E%2E spelt out too) are not names in
+            // this directory.
+            guard !target.contains("?"), !target.contains("://") else { continue }
             let name = target.removingPercentEncoding ?? target
-            if !names.contains(name) { names.append(name) }
+            guard Self.isEntry(name), !names.contains(name) else { continue }
+            names.append(name)
         }
         return names
+    }
+
+    /// A file, or a directory written with its trailing slash.
+    static func isEntry(_ name: String) -> Bool {
+        let parts = name.split(separator: "/", omittingEmptySubsequences: false)
+        let file = parts.count == 2 && parts[1].isEmpty ? parts[0] : parts.count == 1 ? parts[0] : ""
+        return !file.isEmpty && file != "." && file != ".." && !file.contains("\0")
     }
 }
 

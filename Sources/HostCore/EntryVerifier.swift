@@ -31,7 +31,9 @@ enum EntryVerifier {
         for file in manifest.files ?? [] {
             var info = stat()
             let path = directory.appendingPathComponent(file.path).path
-            guard stat(path, &info) == 0 else { return "damaged: \(file.path) is missing" }
+            // lstat: a link put in place of a file is damage, never followed.
+            guard lstat(path, &info) == 0 else { return "damaged: \(file.path) is missing" }
+            guard info.st_mode & S_IFMT == S_IFREG else { return "damaged: \(file.path) is no longer a plain file" }
             guard Int64(info.st_size) == file.size else {
                 return "damaged: \(file.path) is \(info.st_size) bytes, not the \(file.size) it was saved with"
             }

@@ -19,6 +19,13 @@ struct Manifest: Codable, Sendable {
         let path: String
         let size: Int64
         let sha256: String
+
+        /// Under `machine/`, no step up or aside, a size and a SHA-256.
+        var isWellFormed: Bool {
+            let parts = path.split(separator: "/", omittingEmptySubsequences: false)
+            return parts.count >= 2 && parts[0] == "machine" && !parts.dropFirst().contains { $0.isEmpty || $0 == "." || $0 == ".." }
+                && size >= 0 && sha256.utf8.count == 64 && sha256.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+        }
     }
 
     var version = Manifest.currentVersion
@@ -60,17 +67,29 @@ struct Manifest: Codable, Sendable {
 
     static func read(from url: URL) -> ReadResult {
         guard let data = try? Data(contentsOf: url) else { return .unreadable("its manifest is missing") }
+        return parse(data)
+    }
+
+    static func parse(_ data: Data) -> ReadResult {
         guard let version = try? decoder.decode(VersionOnly.self, from: data).version else {
             return .unreadable("its manifest is not valid JSON")
         }
         guard (1...currentVersion).contains(version) else {
             return .unreadable("its manifest has version \(version), which this host (version \(currentVersion)) does not know")
         }
+        let manifest: Manifest
         do {
-            return .valid(try decoder.decode(Manifest.self, from: data))
+            manifest = try decoder.decode(Manifest.self, from: data)
         } catch {
             return .unreadable("its manifest is damaged: \(error)")
         }
+        // An entry may come from another machine (a registry): a listed file
+        // outside its own machine directory would be hashed, or be read
+        // forever (/dev/zero), when the entry is checked.
+        if let stray = manifest.files?.first(where: { !$0.isWellFormed }) {
+            return .unreadable("its manifest lists \(stray.path.debugDescription), which is not a file of its machine")
+        }
+        return .valid(manifest)
     }
 
     func write(to url: URL) throws {

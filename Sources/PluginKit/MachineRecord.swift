@@ -14,8 +14,13 @@ extension MachineRecord {
     public static func load(from directory: URL) throws -> Self {
         let url = directory.appendingPathComponent(fileName)
         guard let data = FileManager.default.contents(atPath: url.path) else { throw StepError("\(url.path) is missing") }
+        return try decode(data, named: url.path)
+    }
+
+    /// The record in `data`, read from the file `name`.
+    public static func decode(_ data: Data, named name: String) throws -> Self {
         let record = try JSONDecoder().decode(Self.self, from: data)
-        guard record.version == 1 else { throw StepError("\(url.path) has unknown version \(record.version)") }
+        guard record.version == 1 else { throw StepError("\(name) has unknown version \(record.version)") }
         return record
     }
 
