@@ -3,18 +3,14 @@ import PackageDescription
 
 /// libFuzzer targets for what host reads from people, plugins, disks and
 /// mirrors. A package of its own, so that host's normal build and its tests
-/// are untouched and libFuzzer's `main` meets no other. Build and run (see
-/// README.md, "Fuzzing"):
-///
-///     swift build --package-path Fuzz -Xswiftc -sanitize=fuzzer,address
-///     Fuzz/.build/debug/FuzzPipeline Fuzz/Corpus/FuzzPipeline -max_total_time=60
+/// are untouched. `scripts/fuzz` builds it (with AddressSanitizer and
+/// libFuzzer's coverage) and runs each target; see README.md, "What host
+/// promises". Each target's main.swift hands its test to libFuzzer's driver.
 ///
 /// Debug builds are testable builds: the targets reach host's internal
 /// readers with `@testable import`, so nothing is made public for them.
 func fuzzTarget(_ name: String, _ dependencies: [Target.Dependency]) -> Target {
-    .executableTarget(name: name, dependencies: ["FuzzInput"] + dependencies,
-                      // No top-level code: libFuzzer supplies main.
-                      swiftSettings: [.unsafeFlags(["-parse-as-library"])])
+    .executableTarget(name: name, dependencies: ["FuzzInput"] + dependencies)
 }
 
 let host = Target.Dependency.product(name: "HostCore", package: "host")
@@ -23,7 +19,8 @@ let package = Package(
     name: "host-fuzz",
     dependencies: [.package(name: "host", path: "..")],
     targets: [
-        .target(name: "FuzzInput"),
+        .target(name: "CFuzzerDriver"),
+        .target(name: "FuzzInput", dependencies: ["CFuzzerDriver"]),
         fuzzTarget("FuzzPipeline", [host]),
         fuzzTarget("FuzzDescriptor", [host]),
         fuzzTarget("FuzzRecords", [host, .product(name: "backend_qemu", package: "host"),

@@ -205,13 +205,15 @@ public struct Command: Sendable {
         let argv = ([executable] + arguments).map { strdup($0) } + [nil]
         let envp = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
-        var options = cchild_options(path: executable, argv: argv, envp: envp, stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr,
-                                     new_session: ownSession ? 1 : 0, die_with_parent: diesWithHost ? 1 : 0, keep_signal_mask: 0)
-        let pid = argv.withUnsafeBufferPointer { argvBuffer in
-            envp.withUnsafeBufferPointer { envpBuffer in
-                options.argv = argvBuffer.baseAddress
-                options.envp = envpBuffer.baseAddress
-                return cchild_spawn(&options)
+        // Every pointer the options hold lives for the whole spawn call.
+        let pid = executable.withCString { path in
+            argv.withUnsafeBufferPointer { argvBuffer in
+                envp.withUnsafeBufferPointer { envpBuffer in
+                    var options = cchild_options(path: path, argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
+                                                 stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr, new_session: ownSession ? 1 : 0,
+                                                 die_with_parent: diesWithHost ? 1 : 0, keep_signal_mask: 0)
+                    return cchild_spawn(&options)
+                }
             }
         }
         guard pid > 0 else {

@@ -7,8 +7,7 @@ import PluginABI
 /// whose sizes, versions, counts, flags, types, names, defaults and
 /// ranges the fuzzer chooses. The reader accepts it or names what is
 /// wrong; it never reads past a struct or a string, and never traps.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzDescriptor(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+func fuzzDescriptor(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     var input = FuzzInput(data, count)
     var memory = Arena()
     defer { memory.release() }
@@ -33,7 +32,7 @@ public func fuzzDescriptor(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
 
 /// Never called: the reader only checks that entry points are there.
 private let entry: host_step_entry = {}
-private let somewhere = unsafeBitCast(entry, to: UnsafeRawPointer.self)
+private let somewhere = Int(bitPattern: unsafeBitCast(entry, to: UnsafeRawPointer.self))
 
 /// Everything one descriptor points to, freed after the read.
 struct Arena {
@@ -144,7 +143,7 @@ struct Arena {
     private mutating func backend(_ input: inout FuzzInput) -> UnsafePointer<host_backend> {
         let block = allocate(host_backend.self)
         let slots = MemoryLayout<host_backend>.size / 8
-        for slot in 1..<slots where input.below(8) != 0 { block.storeBytes(of: somewhere, toByteOffset: slot * 8, as: UnsafeRawPointer.self) }
+        for slot in 1..<slots where input.below(8) != 0 { block.storeBytes(of: somewhere, toByteOffset: slot * 8, as: Int.self) }
         block.storeBytes(of: structSize(host_backend.self, &input), as: Int.self)
         return UnsafePointer(block.assumingMemoryBound(to: host_backend.self))
     }

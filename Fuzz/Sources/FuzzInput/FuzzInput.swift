@@ -1,3 +1,16 @@
+import CFuzzerDriver
+import Foundation
+
+/// One fuzz target's program: libFuzzer's driver, with the command line it
+/// was given, calling `test` with each input. (Each target's main.swift
+/// calls this; libFuzzer's own main cannot be used, as SwiftPM names an
+/// executable's entry point itself.)
+public func runFuzzer(_ test: @convention(c) (UnsafePointer<UInt8>?, Int) -> CInt) -> Never {
+    var argc = CommandLine.argc
+    var argv: UnsafeMutablePointer<UnsafeMutablePointer<CChar>?>? = CommandLine.unsafeArgv
+    exit(LLVMFuzzerRunDriver(&argc, &argv, test))
+}
+
 /// The fuzzer's bytes read as a sequence of choices, so one input decides
 /// counts, flags, numbers and strings alike; once the bytes run out every
 /// choice is zero, so every input is a complete, well-formed case.
@@ -5,8 +18,8 @@ public struct FuzzInput {
     private let bytes: [UInt8]
     private var position = 0
 
-    public init(_ data: UnsafePointer<UInt8>, _ count: Int) {
-        bytes = Array(UnsafeBufferPointer(start: data, count: count))
+    public init(_ data: UnsafePointer<UInt8>?, _ count: Int) {
+        bytes = data.map { Array(UnsafeBufferPointer(start: $0, count: count)) } ?? []
     }
 
     public var isEmpty: Bool { position >= bytes.count }

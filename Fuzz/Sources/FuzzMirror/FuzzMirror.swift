@@ -1,12 +1,12 @@
+import FuzzInput
 @testable import CloudImage
 
 /// What a mirror serves: a directory listing and a checksum file. A
 /// mirror is someone else's server; whatever it sends, the names host
 /// takes from a listing stay names in that directory, and a checksum is
 /// only ever a whole SHA-256 or SHA-512 digest.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzMirror(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
-    let text = String(decoding: UnsafeBufferPointer(start: data, count: count), as: UTF8.self)
+func fuzzMirror(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
+    let text = String(decoding: UnsafeBufferPointer(start: data, count: data == nil ? 0 : count), as: UTF8.self)
     let names = DirectoryIndex.names(in: text)
     for name in names {
         let file = name.hasSuffix("/") ? String(name.dropLast()) : name

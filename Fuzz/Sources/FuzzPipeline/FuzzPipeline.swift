@@ -6,8 +6,7 @@ import Foundation
 /// its declared parameters. Whatever the words, host either binds them or
 /// says why with a usage error (exit 64); it never traps, and what it
 /// binds keeps every declared rule.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzPipeline(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+func fuzzPipeline(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     var input = FuzzInput(data, count)
     let vocabulary = ["+", "++", "--", "--transient", "--cache=", "--cache=90s", "--no-snapshot", "--snapshot",
                       "--memory=", "--memory=512", "--forward=8080:80", "--disk=8G", "--cores=2", "--ratio=0.5",

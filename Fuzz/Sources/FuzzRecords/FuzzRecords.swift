@@ -9,8 +9,7 @@ import FuzzInput
 /// and the backends' records of saved machines. A damaged file is an
 /// error or "unreadable", never a trap, and a manifest that reads never
 /// points outside its own machine.
-@_cdecl("LLVMFuzzerTestOneInput")
-public func fuzzRecords(_ data: UnsafePointer<UInt8>, _ count: Int) -> CInt {
+func fuzzRecords(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     var input = FuzzInput(data, count)
     let reader = input.below(4)
     let json = Data(input.rest())
