@@ -154,16 +154,22 @@ import Testing
     /// wrong moment, a careless copy) is found before it boots, said once,
     /// and rebuilt; the run's output is right.
     @Test(arguments: ["state.zst cut in half", "state.zst with 4 KiB inverted", "state.zst emptied", "disk.qcow2 missing",
-                      "disk.qcow2 overwritten", "qemu.json with another memory size"])
+                      "disk.qcow2 overwritten", "qemu.json with another memory size", "boot/kernel cut short"])
     func aDamagedSavedVMIsRebuiltNeverBooted(_ damage: String) throws {
         let sandbox = try sandbox()
         let tag = damage.filter(\.isLetter)
         let pipeline = ["os.busybox", "+", "exec", "echo \(tag) > /root/damage", "+", "exec", "cat /root/damage"]
-        let entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        var entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        var step = "exec"
+        if damage.hasPrefix("boot/") { // the kernel is os.busybox's, the entry below
+            let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: entry.appendingPathComponent("manifest.json"))) as? [String: Any]
+            entry = entry.deletingLastPathComponent().appendingPathComponent(try #require(manifest?["parentKey"] as? String))
+            step = "os.busybox"
+        }
         let file = entry.appendingPathComponent("machine/" + String(damage.prefix { $0 != " " }))
         let size = Int(try FileManager.default.attributesOfItem(atPath: file.path)[.size] as? UInt64 ?? 0)
         switch damage {
-        case "state.zst cut in half": try FileHandle(forWritingTo: file).truncate(atOffset: UInt64(size / 2))
+        case "state.zst cut in half", "boot/kernel cut short": try FileHandle(forWritingTo: file).truncate(atOffset: UInt64(size / 2))
         case "state.zst emptied": try Data().write(to: file)
         case "disk.qcow2 missing": try FileManager.default.removeItem(at: file)
         case "qemu.json with another memory size":
@@ -178,7 +184,7 @@ import Testing
             try handle.close()
         }
         let second = try sandbox.succeed(pipeline)
-        #expect(second.err.contains("exec: rebuilding: damaged: machine/\(file.lastPathComponent)"), "\(second.err)")
+        #expect(second.err.contains("\(step): rebuilding: damaged: machine/\(damage.prefix { $0 != " " })"), "\(second.err)")
         #expect(second.out == "\(tag)\n")
     }
 
