@@ -55,12 +55,14 @@ let package = Package(
         // The one way host and its plugins start programs.
         .target(name: "CChildProcess"),
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
-        .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI", "ChildProcess"]),
+        // HOST_TRACE's phase marks, shared by host and the plugins.
+        .target(name: "Trace"),
+        .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI", "ChildProcess", "Trace"]),
         // What os.fedora and os.alpine share: mirror listings, checksum files,
         // the NoCloud seed and the first boot.
         .target(name: "CloudImage", dependencies: ["PluginKit"]),
         .target(name: "HostCore", dependencies: [
-            "PluginABI", "CFFI", "ChildProcess",
+            "PluginABI", "CFFI", "ChildProcess", "Trace",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "Host", dependencies: [

@@ -17,18 +17,25 @@ struct ConsoleShell {
 
     func run(_ command: String, output: ([UInt8]) -> Void) throws -> Int32 {
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)
-        let file = "/tmp/.host-\(id)"
         let encoded = Data(command.utf8).base64EncodedString()
-        var offset = encoded.startIndex
-        var part = 0
-        repeat {
-            let end = encoded.index(offset, offsetBy: Self.chunk, limitedBy: encoded.endIndex) ?? encoded.endIndex
-            try type("printf %s \(encoded[offset..<end]) >> \(file); printf 'HOST%s\\n' ACK-\(id)-\(part)")
-            _ = try read(until: Array("HOSTACK-\(id)-\(part)\r\n".utf8))
-            offset = end
-            part += 1
-        } while offset < encoded.endIndex
-        try type("base64 -d \(file) > \(file).sh; printf 'HOST%s\\n' BEGIN-\(id); sh \(file).sh </dev/null 2>&1; printf 'HOST%s:%s\\n' END-\(id) $?; rm -f \(file) \(file).sh")
+        let begin = "printf 'HOST%s\\n' BEGIN-\(id)", end = "printf 'HOST%s:%s\\n' END-\(id) $?"
+        if encoded.count <= Self.chunk {
+            // A short command (most are) goes in the line that runs it: one
+            // round trip through the console instead of two.
+            try type("\(begin); sh -c \"$(printf %s \(encoded) | base64 -d)\" </dev/null 2>&1; \(end)")
+        } else {
+            let file = "/tmp/.host-\(id)"
+            var offset = encoded.startIndex
+            var part = 0
+            repeat {
+                let next = encoded.index(offset, offsetBy: Self.chunk, limitedBy: encoded.endIndex) ?? encoded.endIndex
+                try type("printf %s \(encoded[offset..<next]) >> \(file); printf 'HOST%s\\n' ACK-\(id)-\(part)")
+                _ = try read(until: Array("HOSTACK-\(id)-\(part)\r\n".utf8))
+                offset = next
+                part += 1
+            } while offset < encoded.endIndex
+            try type("base64 -d \(file) > \(file).sh; \(begin); sh \(file).sh </dev/null 2>&1; \(end); rm -f \(file) \(file).sh")
+        }
         var pending = try read(until: Array("HOSTBEGIN-\(id)\r\n".utf8))
         let endMarker = Array("HOSTEND-\(id):".utf8)
         while true {

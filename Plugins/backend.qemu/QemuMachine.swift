@@ -47,6 +47,7 @@ final class QemuMachine: BackendMachine {
                 guard Date() < deadline else { throw StepErrorText("QEMU did not finish restoring in 120 s: \(process.log)") }
                 usleep(2_000)
             }
+            Trace.mark("qemu: state loaded")
             try process.qmp.execute("cont")
             clockIsStale = true
             call.log(String(format: "restored in %.2f s", Date().timeIntervalSince(started)), level: .debug)
@@ -101,6 +102,9 @@ final class QemuMachine: BackendMachine {
             let info = try process.qmp.execute("query-migrate")
             switch info["status"] as? String {
             case "completed":
+                guard process.waitForHelpers(seconds: 60) else {
+                    throw StepErrorText("saving the machine failed: zstd did not finish writing \(target) within 60 s")
+                }
                 stop()
                 config.state = Self.stateFile
                 call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
@@ -115,9 +119,11 @@ final class QemuMachine: BackendMachine {
 
     func drop(_ call: BackendCall) { stop() }
 
+    /// QEMU goes at once; the run's SSH connection ends with it (its
+    /// forwarded port closes), so it needs no goodbye.
     private func stop() {
-        closeSSH()
-        process?.shutdown()
+        sshOpen = nil
+        process?.kill()
         process = nil
         clockIsStale = false
     }
@@ -184,7 +190,13 @@ final class QemuMachine: BackendMachine {
     }
 
     func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
-        try run(call, command) { stream, bytes in bytes.withUnsafeBytes { output(stream, $0) } }
+        var first = true
+        defer { Trace.mark("qemu: command ended") }
+        return try run(call, command) { stream, bytes in
+            if first { Trace.mark("qemu: first output") }
+            first = false
+            bytes.withUnsafeBytes { output(stream, $0) }
+        }
     }
 
     /// Every command host runs in the guest: over SSH when it runs sshd, else

@@ -37,7 +37,7 @@ final class QemuProcess {
     /// theirs (SIGKILL): named `qemu-PID-...`, gone when PID is.
     private static func sweep(_ parent: URL) {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix("qemu-") {
-            guard let pid = Int32(name.split(separator: "-")[1]), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            guard let pid = Int32(name.split(separator: "-")[1]), Glibc.kill(pid, 0) != 0, errno == ESRCH else { continue }
             try? FileManager.default.removeItem(at: parent.appendingPathComponent(name))
         }
     }
@@ -55,6 +55,7 @@ final class QemuProcess {
             command.ownSession = true
             command.diesWithHost = true
             qemu = try command.start()
+            Trace.mark("qemu: started")
         } catch {
             try? FileManager.default.removeItem(at: runDirectory)
             throw error
@@ -65,6 +66,7 @@ final class QemuProcess {
                                                    timeout: 30, alive: { qemu.isRunning }))
             console = ConsoleStream(socket: try UnixSocket(path: runDirectory.appendingPathComponent("console.sock").path,
                                                            timeout: 10, alive: { qemu.isRunning }))
+            Trace.mark("qemu: control and console connected")
         } catch {
             Self.stop(qemu)
             let text = ((try? String(contentsOf: log, encoding: .utf8)) ?? "").trimmingCharacters(in: .whitespacesAndNewlines)
@@ -73,19 +75,43 @@ final class QemuProcess {
         }
     }
 
-    /// Quit over QMP, then SIGTERM, a grace period, SIGKILL.
-    func shutdown() {
-        _ = try? qmp.execute("quit", timeoutMs: 2_000)
+    /// Ends QEMU at once: its machine has been saved, or is thrown away,
+    /// so nothing in it needs a clean shutdown (a save leaves the disk
+    /// flushed and the VM stopped). SIGKILL reaches QEMU's whole session
+    /// (QEMU and the helpers it started); then its run directory goes.
+    func kill() {
         Self.stop(qemu)
         try? FileManager.default.removeItem(at: runDirectory)
     }
 
+    /// Waits for the programs QEMU started to end, such as the zstd that
+    /// writes a saved state: QEMU reports a migration completed once it
+    /// has written its last byte, which zstd may still be compressing.
+    func waitForHelpers(seconds: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while Self.helpers(of: qemu.pid) > 0 {
+            guard Date() < deadline else { return false }
+            usleep(2_000)
+        }
+        return true
+    }
+
+    /// How many processes of QEMU's session, QEMU aside, are alive.
+    private static func helpers(of session: pid_t) -> Int {
+        ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).filter { name in
+            guard let pid = Int32(name), pid != session,
+                  let stat = try? String(contentsOfFile: "/proc/\(name)/stat", encoding: .utf8),
+                  let close = stat.lastIndex(of: ")") else { return false }
+            // After "(comm)": state, ppid, pgrp, session; a zombie has written all it will.
+            let fields = stat[stat.index(after: close)...].split(separator: " ")
+            return fields.count > 3 && fields[0] != "Z" && Int32(fields[3]) == session
+        }.count
+    }
+
     var log: String { (try? String(contentsOf: runDirectory.appendingPathComponent("qemu.log"), encoding: .utf8)) ?? "" }
 
-    /// Up to 3 s to quit by itself (after QMP quit), then RunningChild.stop.
     private static func stop(_ qemu: RunningChild) {
-        let deadline = Date().addingTimeInterval(3)
-        while qemu.isRunning && Date() < deadline { usleep(10_000) }
-        qemu.stop(grace: 2)
+        Glibc.kill(-qemu.pid, SIGKILL) // QEMU leads its own session and process group
+        qemu.wait()
     }
 }

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HostCore
+import Trace
 
 /// `host` runs a pipeline unless its first word names one of the commands
 /// below: pipelines have their own grammar (steps joined by `+`, free
@@ -12,6 +13,7 @@ enum Main {
     static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "completion", "__complete", "__manual", "__scan-plugins"]
 
     static func main() {
+        Trace.start()
         // Started with a standard descriptor closed (`host ... <&-`), the next
         // file opened would become it: keep 0, 1 and 2 taken.
         while true {

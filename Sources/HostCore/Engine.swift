@@ -1,4 +1,5 @@
 import Foundation
+import Trace
 
 /// Runs pipelines. The work is in named parts: the PipelinePlanner turns
 /// words into checked steps, the StepRunner reuses, builds and publishes
@@ -25,7 +26,10 @@ public final class Engine {
 
     /// Runs `host STEP [ARGS] + STEP ...` and returns the exit status.
     public func run(_ words: [String]) throws -> Int32 {
-        try runner.run(try planner.plan(words))
+        let steps = try planner.plan(words)
+        Trace.mark("pipeline planned")
+        try runner.run(steps)
+        Trace.mark("pipeline done")
         return services.exitStatus
     }
 }

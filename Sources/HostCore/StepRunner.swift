@@ -1,5 +1,6 @@
 import Foundation
 import PluginABI
+import Trace
 
 /// Runs the steps of a planned pipeline: reuses a cached machine or builds
 /// and publishes it, runs transient steps on throwaway clones, runs what a
@@ -78,7 +79,10 @@ final class StepRunner {
     private func cached(_ planned: Planned, parent: CacheEntry?) throws -> CacheEntry? {
         let key = try cacheKey(planned, parent: parent)
         let (found, stale) = try usable(key, parent: parent, planned)
-        if let found { return hold(found, planned, "cached") }
+        if let found {
+            Trace.mark("\(planned.step.name): cached entry found and checked")
+            return hold(found, planned, "cached")
+        }
 
         let lock = try store.buildLock(key)
         try lock.lock(.exclusive) {
@@ -178,10 +182,15 @@ final class StepRunner {
 
     private func runTransient(_ planned: Planned, on parent: CacheEntry) throws {
         let machine = try clone(parent, backend: try driver.backend(of: parent), transient: true)
+        Trace.mark("\(planned.step.name): machine cloned")
         let context = CallContext(services: engine.services, stepName: planned.step.name, log: openLog(machine))
         context.adopt(machine)
-        defer { dropAll(context) }
+        defer {
+            dropAll(context)
+            Trace.mark("\(planned.step.name): machine dropped")
+        }
         try keepingLog(of: machine, planned) { try invoke(planned, context, machine) }
+        Trace.mark("\(planned.step.name): step done")
     }
 
     /// Every step, in order, on the one machine of a backend that cannot

@@ -1,4 +1,5 @@
 @_exported import ChildProcess
+@_exported import Trace
 import Foundation
 
 /// Host programs a plugin runs (qemu-img, mmdebstrap, ...), through
