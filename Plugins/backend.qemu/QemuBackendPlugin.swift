@@ -20,6 +20,7 @@ struct QemuBackend: Backend {
         let machine = QemuMachine(directory: url, config: QemuConfig(
             binary: binary, binaryStamp: QemuConfig.stamp(of: binary),
             accel: try Accelerator.resolve(arguments.string("accel"), binary: binary) { call.log($0, level: .warning) },
+            machineType: try QemuConfig.machineType(of: binary), cpu: "qemu64",
             memoryMiB: memory, cores: Int(arguments.int("cores")), extraArguments: arguments.list("qemu-arg")))
         try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", url.appendingPathComponent("disk.qcow2").path, arguments.string("disk")])
         try machine.config.save(to: url)
@@ -46,12 +47,18 @@ struct QemuBackend: Backend {
     }
 
     /// Refuses a saved machine whose files are not exactly what its config
-    /// records, or that a different QEMU saved: host rebuilds it instead.
+    /// records, or that the installed QEMU cannot restore: host rebuilds it
+    /// instead. A QEMU upgrade keeps machines whose machine type it offers.
     func check(_ call: BackendCall, directory: String) throws {
         let url = URL(fileURLWithPath: directory)
         let config = try QemuConfig.load(from: url)
         if config.binaryStamp != QemuConfig.stamp(of: config.binary) {
-            throw StepErrorText("it was saved by another build of \(config.binary) (QEMU was upgraded)")
+            guard let type = config.machineType else {
+                throw StepErrorText("it was saved by another build of \(config.binary) (QEMU was upgraded) with no pinned machine type")
+            }
+            guard QemuConfig.offers(type, binary: config.binary) else {
+                throw StepErrorText("it was saved on machine type \(type), which the installed \(config.binary) does not offer (QEMU was changed)")
+            }
         }
         if let problem = ImageChain.problem([QemuConfig.resolve(config.disk, in: url)] + config.chain) {
             throw StepErrorText(problem)

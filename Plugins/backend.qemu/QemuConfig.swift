@@ -13,6 +13,13 @@ struct QemuConfig: MachineRecord {
     /// QEMU that wrote it, so an upgrade makes host rebuild, not crash.
     var binaryStamp: String
     var accel: String
+    /// The versioned machine type and the CPU model the machine was made
+    /// with ("pc-i440fx-7.2", "qemu64"), never an alias a newer QEMU
+    /// resolves differently: a saved state restores on a later QEMU that
+    /// still offers them. nil in records written before they were pinned
+    /// ("pc" and QEMU's default CPU; those restore only on the same QEMU).
+    var machineType: String?
+    var cpu: String?
     var memoryMiB: Int
     var cores: Int
     var extraArguments: [String] = []
@@ -45,6 +52,22 @@ struct QemuConfig: MachineRecord {
         copy.state = state.map { Self.resolve($0, in: directory) }
         copy.chain = [Self.resolve(disk, in: directory)] + chain
         return copy
+    }
+
+    /// What "pc" stands for in `binary` (`-machine help`: "pc ... (alias of pc-i440fx-7.2)").
+    static func machineType(of binary: String) throws -> String {
+        let types = try HostTool.run(binary, ["-machine", "help"], package: "qemu-system-x86")
+        guard let line = types.split(separator: "\n").first(where: { $0.hasPrefix("pc ") }),
+              let alias = line.range(of: "(alias of ") else {
+            throw StepErrorText("\(binary) -machine help names no versioned type behind \"pc\"")
+        }
+        return String(line[alias.upperBound...].prefix { $0 != ")" })
+    }
+
+    /// Whether `binary` offers the machine type `type`.
+    static func offers(_ type: String, binary: String) -> Bool {
+        let types = (try? HostTool.run(binary, ["-machine", "help"], package: "qemu-system-x86")) ?? ""
+        return types.split(separator: "\n").contains { $0.split(separator: " ").first.map(String.init) == type }
     }
 
     static func stamp(of binary: String) -> String {

@@ -59,13 +59,14 @@ final class QemuMachine: BackendMachine {
         var hostfwd = "hostfwd=tcp:127.0.0.1:\(sshPort)-:22"
         for forward in forwards { hostfwd += ",hostfwd=tcp:127.0.0.1:\(forward.host)-:\(forward.guest)" }
         var arguments = [
-            "-nodefaults", "-no-user-config", "-display", "none", "-machine", "pc", "-accel", config.accel,
+            "-nodefaults", "-no-user-config", "-display", "none", "-machine", config.machineType ?? "pc", "-accel", config.accel,
             "-m", "\(config.memoryMiB)", "-smp", "\(config.cores)",
             "-drive", "file=\(escaped(QemuConfig.resolve(config.disk, in: directory))),if=virtio,format=qcow2",
             "-netdev", "user,id=net0,\(hostfwd)", "-device", "virtio-net-pci,netdev=net0",
             "-chardev", "socket,id=qmp,path=\(run.path)/qmp.sock,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
             "-chardev", "socket,id=console,path=\(run.path)/console.sock,server=on,wait=off", "-serial", "chardev:console",
         ]
+        if let cpu = config.cpu { arguments += ["-cpu", cpu] }
         if let kernel = config.kernel {
             arguments += ["-kernel", QemuConfig.resolve(kernel, in: directory),
                           "-append", "console=ttyS0 " + (config.append ?? "")]

@@ -70,6 +70,11 @@ enum DescriptorReader {
         guard declared >= minimum else {
             throw Invalid(reason: "\(what) has struct_size \(declared), smaller than the \(minimum) bytes of ABI v1; set struct_size = sizeof(...) from host_plugin.h")
         }
+        // A size that ends inside a field would tear it: half a pointer is
+        // an address nobody gave (found by Fuzz/FuzzDescriptor).
+        guard declared % MemoryLayout<T>.alignment == 0 else {
+            throw Invalid(reason: "\(what) has struct_size \(declared), which ends inside a field; set struct_size = sizeof(...) from host_plugin.h")
+        }
         let value = UnsafeMutableRawPointer.allocate(byteCount: MemoryLayout<T>.size, alignment: MemoryLayout<T>.alignment)
         defer { value.deallocate() }
         value.initializeMemory(as: UInt8.self, repeating: 0, count: MemoryLayout<T>.size)

@@ -205,6 +205,41 @@ import Testing
         #expect(run.out == "later\n")
     }
 
+    /// A saved VM records its versioned machine type: a changed QEMU binary
+    /// (an upgrade) that still offers it restores the machine; one that
+    /// does not is named, and the machine rebuilt.
+    @Test func aQEMUUpgradeKeepsMachinesItCanRestore() throws {
+        let sandbox = try Sandbox(plugins: ["backend_qemu", "os_busybox", "exec"], defaultBackend: "backend.qemu")
+        let bin = sandbox.file("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let qemu = bin.appendingPathComponent("qemu-system-x86_64")
+        func install(_ script: String) throws {
+            try ("#!/bin/sh\n" + script + "\nexec /usr/bin/qemu-system-x86_64 \"$@\"\n").write(to: qemu, atomically: true, encoding: .utf8)
+            chmod(qemu.path, 0o755)
+        }
+        let environment = ["PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), "HOST_QEMU_ACCEL": "tcg"]
+        let pipeline = ["os.busybox", "+", "exec", "echo kept > /root/k", "+", "exec", "cat /root/k"]
+        try install("")
+        let first = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(first.status == 0, "\(first.err)")
+        let type = try String(contentsOf: sandbox.builtEntry(first, step: "exec")
+            .appendingPathComponent("machine/qemu.json"), encoding: .utf8)
+        #expect(type.contains("\"machineType\" : \"pc-i440fx-"), "\(type)")
+
+        try install("# upgraded")
+        let upgraded = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(upgraded.status == 0 && upgraded.out == "kept\n", "\(upgraded.err)")
+        #expect(upgraded.err.contains("exec: cached"), "\(upgraded.err)")
+
+        // A QEMU without the machine type (the filter hides it from -machine help).
+        let pinned = try #require(type.split(separator: "\"").first { $0.hasPrefix("pc-i440fx-") })
+        try install("[ \"$1 $2\" = \"-machine help\" ] && { /usr/bin/qemu-system-x86_64 -machine help | grep -v '^\(pinned) '; exit; }")
+        let changed = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(changed.status == 0 && changed.out == "kept\n", "\(changed.err)")
+        #expect(changed.err.contains("rebuilding: it was saved on machine type \(pinned), which the installed \(qemu.path) does not offer"),
+                "\(changed.err)")
+    }
+
     /// A disk that fills up while a VM is saved: said so, with the place and
     /// what to do; nothing is saved.
     @Test func aFullDiskIsNamed() throws {
