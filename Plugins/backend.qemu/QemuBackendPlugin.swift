@@ -169,6 +169,12 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
                 try FileManager.default.copyItem(atPath: String(cString: image), toPath: copy.path)
                 machine.config.cdrom = "cdrom.img"
             }
+        },
+        set_guest_agent: { call, raw in
+            guard let machine = machine(raw) else { return fail(call, "set_guest_agent needs a QEMU machine") }
+            guard machine.config.state == nil, machine.process == nil else { return fail(call, "set_guest_agent: the machine has booted already") }
+            machine.config.guestAgent = true
+            return HOST_OK
         }))
     return table
 }()

@@ -36,6 +36,9 @@ struct QemuConfig: MachineRecord {
     /// The user host logs in as when the guest runs sshd; its host key is
     /// in the machine's known_hosts. nil: no SSH, use the console.
     var sshUser: String?
+    /// The guest runs QEMU's guest agent (host_vm_v1.set_guest_agent):
+    /// its ports are part of the machine, and commands after a restore use it.
+    var guestAgent: Bool?
     /// This machine's own qcow2 overlay (or base image).
     var disk = "disk.qcow2"
     /// The backing images below `disk`, nearest first.

@@ -19,6 +19,9 @@ final class QemuMachine: BackendMachine {
     /// A restored guest's clock shows the moment it was saved until host
     /// sets it, on the first contact after the restore.
     private var clockIsStale = false
+    /// Whether the guest agent answered this run: nil until asked (after a
+    /// restore), false for a fresh boot (the agent may not be up yet).
+    private var agentAnswers: Bool? = false
 
     static let stateFile = "state.zst"
 
@@ -36,7 +39,7 @@ final class QemuMachine: BackendMachine {
         try config.save(to: directory)
         let incoming = config.state
         let started = Date()
-        let process = try QemuProcess(binary: config.binary) { run, sshPort in
+        let process = try QemuProcess(binary: config.binary, guestAgent: config.guestAgent == true) { run, sshPort in
             self.arguments(run: run, sshPort: sshPort, incoming: incoming)
         }
         self.process = process
@@ -50,6 +53,7 @@ final class QemuMachine: BackendMachine {
             Trace.mark("qemu: state loaded")
             try process.qmp.execute("cont")
             clockIsStale = true
+            agentAnswers = nil // asked on first use: it was running when the machine was saved
             call.log(String(format: "restored in %.2f s", Date().timeIntervalSince(started)), level: .debug)
         }
     }
@@ -67,6 +71,13 @@ final class QemuMachine: BackendMachine {
             "-chardev", "socket,id=console,path=\(run.path)/console.sock,server=on,wait=off", "-serial", "chardev:console",
         ]
         if let cpu = config.cpu { arguments += ["-cpu", cpu] }
+        if config.guestAgent == true {
+            arguments += ["-device", "virtio-serial-pci,id=ports"]
+            for (index, port) in GuestAgent.ports.enumerated() {
+                arguments += ["-chardev", "socket,id=port\(index),path=\(run.path)/\(port.socket),server=on,wait=off",
+                              "-device", "virtserialport,bus=ports.0,chardev=port\(index),name=\(port.name)"]
+            }
+        }
         if let kernel = config.kernel {
             arguments += ["-kernel", QemuConfig.resolve(kernel, in: directory),
                           "-append", "console=ttyS0 " + (config.append ?? "")]
@@ -127,6 +138,7 @@ final class QemuMachine: BackendMachine {
         process?.kill()
         process = nil
         clockIsStale = false
+        agentAnswers = false
     }
 
     private func closeSSH() {
@@ -177,6 +189,20 @@ final class QemuMachine: BackendMachine {
         consoleBacklog.removeAll()
     }
 
+    /// The guest agent, when this run may use it and it answers (asked once).
+    private func guestAgent(_ call: BackendCall) -> GuestAgent? {
+        guard let agent = process?.agent, agentAnswers != false else { return nil }
+        if agentAnswers == nil {
+            agentAnswers = agent.answers(timeoutMs: 3_000)
+            Trace.mark("qemu: guest agent \(agentAnswers == true ? "answered" : "did not answer")")
+            if agentAnswers == false {
+                call.log("the guest agent does not answer (is qemu-guest-agent running in the guest?); using \(config.sshUser == nil ? "the console" : "SSH")",
+                         level: .warning)
+            }
+        }
+        return agentAnswers == true ? agent : nil
+    }
+
     private func running() throws -> QemuProcess {
         guard let process else { throw StepErrorText("the machine is not running (no operating system was installed on it yet)") }
         return process
@@ -200,9 +226,13 @@ final class QemuMachine: BackendMachine {
         }
     }
 
-    /// Every command host runs in the guest: over SSH when it runs sshd, else
+    /// Every command host runs in the guest: through the guest agent when a
+    /// restored guest has one that answers, over SSH when it runs sshd, else
     /// through the console shell (which merges stderr into stdout).
     private func run(_ call: BackendCall, _ command: String, input: URL? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
+        if input == nil, let agent = guestAgent(call) {
+            return try agent.run(withClock(command), user: config.sshUser ?? "root", output: output)
+        }
         if let ssh = try ssh(call) {
             return try ssh.run(withClock(command), input: input, output: output)
         }

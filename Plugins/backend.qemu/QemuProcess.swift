@@ -10,6 +10,8 @@ final class QemuProcess {
     let qmp: QMPClient
     let console: ConsoleStream
     let sshPort: Int32
+    /// The guest agent's ports, connected when the machine has them.
+    let agent: GuestAgent?
     private let qemu: RunningChild
 
     static func freePort() throws -> Int32 {
@@ -42,7 +44,7 @@ final class QemuProcess {
         }
     }
 
-    init(binary: String, arguments: (_ run: URL, _ sshPort: Int32) -> [String]) throws {
+    init(binary: String, guestAgent: Bool, arguments: (_ run: URL, _ sshPort: Int32) -> [String]) throws {
         let parent = Self.runParent
         Self.sweep(parent)
         let runDirectory = try PrivateDirectory.make("qemu-\(getpid())", in: parent)
@@ -66,6 +68,9 @@ final class QemuProcess {
                                                    timeout: 30, alive: { qemu.isRunning }))
             console = ConsoleStream(socket: try UnixSocket(path: runDirectory.appendingPathComponent("console.sock").path,
                                                            timeout: 10, alive: { qemu.isRunning }))
+            // Connected at once, like the console: a port with no reader
+            // would hold up the guest's writes.
+            agent = guestAgent ? try GuestAgent(runDirectory: runDirectory, alive: { qemu.isRunning }) : nil
             Trace.mark("qemu: control and console connected")
         } catch {
             Self.stop(qemu)

@@ -6,7 +6,8 @@ import PluginKit
 /// no loop mount), booted with its own kernel and initrd on a VM backend,
 /// reached over SSH with the user's key; its host key is made here, so host
 /// knows it before the first boot and checks it on every connection.
-let packages = ["systemd-sysv", "udev", "openssh-server", "python3", "linux-image-amd64", "iproute2", "ca-certificates"]
+let packages = ["systemd-sysv", "udev", "openssh-server", "python3", "linux-image-amd64", "iproute2", "ca-certificates",
+                "qemu-guest-agent"]
 
 /// Run by mmdebstrap with the root filesystem as $1; $2 is the work directory.
 let customize = #"""
@@ -95,6 +96,8 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         try vm.setDisk(image.path, format: "raw")
         try vm.boot(kernel: kernel, initrd: initrd, append: "root=/dev/vda rw quiet")
         try vm.setSSH(user: "root", hostKey: hostKey.publicKey)
+        // Commands after a restore then skip SSH's key exchange (slow under TCG).
+        try vm.setGuestAgent()
         try? FileManager.default.removeItem(at: root) // the image holds it now; free the disk before booting
 
         // Up when SSH answers and systemd has finished starting.

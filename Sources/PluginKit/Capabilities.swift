@@ -24,6 +24,14 @@ public struct VirtualMachine {
     public func setDisk(_ image: String, format: String) throws {
         try check(table.set_disk(call.rawCall, object, image, format))
     }
+    /// The guest runs QEMU's guest agent: exec uses it. false when the
+    /// backend's table is older than the function (ABI 1.4).
+    @discardableResult
+    public func setGuestAgent() throws -> Bool {
+        guard let set = table.set_guest_agent else { return false }
+        try check(set(call.rawCall, object))
+        return true
+    }
     /// The guest runs sshd: host logs in as `user` and accepts only `hostKey`.
     public func setSSH(user: String, hostKey: String) throws {
         try check(table.set_ssh(call.rawCall, object, user, hostKey))
@@ -62,7 +70,10 @@ extension StepCall {
     /// The machine's host.vm/1 capability (or host.qemu/1, its name before
     /// ABI 1.3, the same table); nil when its backend makes no VMs.
     public var virtualMachine: VirtualMachine? {
-        (extensionTable(HOST_VM_V1, as: host_vm_v1.self) ?? extensionTable(HOST_QEMU_V1, as: host_vm_v1.self))
+        // A table from before set_guest_agent (ABI 1.4) is whole without it.
+        let before14 = MemoryLayout<host_vm_v1>.offset(of: \host_vm_v1.set_guest_agent)! // a stored field: its offset exists
+        return (extensionTable(HOST_VM_V1, as: host_vm_v1.self, atLeast: before14)
+                ?? extensionTable(HOST_QEMU_V1, as: host_vm_v1.self, atLeast: before14))
             .map { VirtualMachine(call: self, table: $0, object: backendObject()) }
     }
 

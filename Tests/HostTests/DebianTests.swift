@@ -48,9 +48,13 @@ import Testing
         let refused = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "ssh", "--", "true"])
         #expect(refused.status != 0)
         #expect(refused.err.contains("Host key verification failed"))
-        let exec = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "exec", "true"])
-        #expect(exec.status != 0)
-        #expect(exec.err.contains("refusing to connect: the machine's SSH host key is not the one recorded in"))
+        // Commands go through the guest agent, a channel of host's own
+        // QEMU; what still travels over SSH (an upload) is refused.
+        let file = sandbox.file("upload-me")
+        try "x".write(to: file, atomically: true, encoding: .utf8)
+        let upload = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "upload", file.path, "/root/x"])
+        #expect(upload.status != 0)
+        #expect(upload.err.contains("refusing to connect: the machine's SSH host key is not the one recorded in"), "\(upload.err)")
     }
 
     @Test func anInteractiveShellOnARealTerminal() throws {
@@ -75,9 +79,30 @@ import Testing
         #expect(clock.guest >= clock.before - 2 && clock.guest <= clock.after + 2, "\(clock)")
     }
 
+    /// A restored Debian runs commands through QEMU's guest agent, as root
+    /// in its home with its login shell: output apart, the command's status.
+    /// A guest whose agent is gone is reached over SSH, and host says so.
+    @Test func commandsGoThroughTheGuestAgent() throws {
+        let sandbox = try sandbox()
+        let parent = "cat /proc/$(cut -d' ' -f4 /proc/$PPID/stat)/comm" // the wrapper's parent
+        let run = try sandbox.run(["os.debian", "+", "exec", "echo out; echo err >&2; pwd; echo $SHELL; \(parent); exit 3"])
+        #expect(run.status == 3, "\(run.err)")
+        #expect(run.out == "out\n/root\n/bin/bash\nqemu-ga\n", "\(run.out)")
+        #expect(run.err.contains("err\n"), "\(run.err)")
+
+        let fallback = try sandbox.run(Self.withoutAgent + ["+", "exec", "echo over ssh"])
+        #expect(fallback.status == 0 && fallback.out == "over ssh\n", "\(fallback.err)")
+        #expect(fallback.err.contains("the guest agent does not answer (is qemu-guest-agent running in the guest?); using SSH"),
+                "\(fallback.err)")
+    }
+
+    /// A Debian whose guest agent was stopped (over SSH, by ansible): host
+    /// falls back to SSH for everything.
+    static let withoutAgent = ["os.debian", "+", "ansible", "systemd", "--name=qemu-guest-agent", "--state=stopped"]
+
     @Test func commandsAndTransfersShareOneConnection() throws {
-        let run = try sandbox().succeed(["os.debian", "+", "self_test.connections"])
-        #expect(run.out.hasPrefix("1 connection(s): 10.0.2.2 "), "\(run.out)")
+        let run = try sandbox().succeed(Self.withoutAgent + ["+", "self_test.connections"])
+        #expect(run.out.hasPrefix("1 connection(s) for 4 use(s) of SSH: 10.0.2.2 "), "\(run.out)")
     }
 
     @Test func uploadIsADependencyAndDownloadBringsFilesBack() throws {

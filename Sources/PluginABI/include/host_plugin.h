@@ -46,8 +46,9 @@ extern "C" {
  *        "cache" reserved; host_backend.create_with, .set_run_arguments;
  *        the capability extensions host.vm/1 (host_vm.h) and
  *        host.container/1 (host_container.h), which replace host.qemu/1
- *        and host.podman/1 (kept as aliases until 1.4) */
-#define HOST_ABI_MINOR 3
+ *        and host.podman/1 (still accepted, as aliases)
+ *   1.4  host_vm_v1.set_guest_agent */
+#define HOST_ABI_MINOR 4
 
 /* The name of the one function a plugin exports. A future incompatible ABI
  * gets a new name (…_v2), so an old host never calls a new plugin's entry. */

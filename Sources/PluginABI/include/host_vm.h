@@ -46,6 +46,13 @@ typedef struct host_vm_v1 {
     /* Attaches `image` (a host file, copied) as a read-only raw drive after
      * the disk, such as a cloud-init NoCloud seed; only before the first boot. */
     host_status (*attach_cdrom)(host_call *call, void *machine, const char *image);
+
+    /* Since ABI 1.4 (check struct_size): the guest runs QEMU's guest agent
+     * (qemu-guest-agent) on the virtio-serial port org.qemu.guest_agent.0,
+     * and /dev/virtio-ports/ names ports: from now on exec and the clock
+     * after a restore go through the agent (no key exchange), SSH staying
+     * for sessions and file transfer. Only before the first boot. */
+    host_status (*set_guest_agent)(host_call *call, void *machine);
 } host_vm_v1;
 
 #ifdef __cplusplus
