@@ -19,10 +19,16 @@ struct ConsoleShell {
         let id = String(UInt64.random(in: 0...UInt64.max), radix: 36)
         let encoded = Data(command.utf8).base64EncodedString()
         let begin = "printf 'HOST%s\\n' BEGIN-\(id)", end = "printf 'HOST%s:%s\\n' END-\(id) $?"
-        if encoded.count <= Self.chunk {
-            // A short command (most are) goes in the line that runs it: one
-            // round trip through the console instead of two.
-            try type("\(begin); sh -c \"$(printf %s \(encoded) | base64 -d)\" </dev/null 2>&1; \(end)")
+        // A short command (most are) goes in the line that runs it: one
+        // round trip through the console. It runs in a subshell of the
+        // console's shell (a fork, no exec: each exec costs tens of
+        // milliseconds in an emulated guest), so its cd, variables and exit
+        // stay its own; printable text goes as it is, in single quotes.
+        let quoted = "'" + command.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        if command.utf8.allSatisfy({ (0x20...0x7e).contains($0) }), quoted.utf8.count <= Self.chunk {
+            try type("\(begin); (eval \(quoted)) </dev/null 2>&1; \(end)")
+        } else if encoded.count <= Self.chunk {
+            try type("\(begin); (eval \"$(printf %s \(encoded) | base64 -d)\") </dev/null 2>&1; \(end)")
         } else {
             let file = "/tmp/.host-\(id)"
             var offset = encoded.startIndex

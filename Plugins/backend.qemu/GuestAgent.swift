@@ -52,30 +52,47 @@ final class GuestAgent {
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"],
         ])
         guard let pid = started["pid"] as? Int else { throw StepErrorText("the guest agent started no process: \(started)") }
-        var streams = [(1, stdout, [UInt8](), false), (2, stderr, [UInt8](), false)]
+        var relays = [Relay(stream: 1, port: stdout), Relay(stream: 2, port: stderr)]
         var status: Int32?
-        while status == nil || streams.contains(where: { !$0.3 }) {
-            for index in streams.indices where !streams[index].3 {
-                streams[index].2 += try streams[index].1.read(timeoutMs: status == nil ? 5 : 50)
-                if let end = streams[index].2.firstRange(of: marker) {
-                    output(Int32(streams[index].0), Array(streams[index].2[..<end.lowerBound]))
-                    streams[index].2 = []
-                    streams[index].3 = true
-                } else if streams[index].2.count > marker.count {
-                    // What cannot be the marker's start goes out now: the output streams.
-                    let safe = streams[index].2.count - marker.count
-                    output(Int32(streams[index].0), Array(streams[index].2[..<safe]))
-                    streams[index].2.removeFirst(safe)
-                }
+        // The wrapper writes the markers before it exits: once it has, they
+        // are on their way, and a few seconds is plenty.
+        var deadline = Date.distantFuture
+        while relays.contains(where: { !$0.ended }) || status == nil {
+            for index in relays.indices where !relays[index].ended {
+                try relays[index].take(timeoutMs: status == nil ? 5 : 50, until: marker, output)
             }
             if status == nil {
                 let state = try execute("guest-exec-status", ["pid": pid])
                 if state["exited"] as? Bool == true {
                     status = (state["signal"] as? Int).map { 128 + Int32($0) } ?? Int32(state["exitcode"] as? Int ?? 255)
+                    deadline = Date().addingTimeInterval(10)
                 }
+            } else if Date() > deadline {
+                break // the wrapper failed before its relays started (status 125)
             }
         }
         return status ?? 255
+    }
+
+    /// One of the command's streams, from its port up to the end marker.
+    private struct Relay {
+        let stream: Int32
+        let port: ConsoleStream
+        var pending: [UInt8] = []
+        var ended = false
+
+        /// Hands `output` what arrived, holding back what may be the marker's start.
+        mutating func take(timeoutMs: Int64, until marker: [UInt8], _ output: (Int32, [UInt8]) -> Void) throws {
+            pending += try port.read(timeoutMs: timeoutMs)
+            if let end = pending.firstRange(of: marker) {
+                output(stream, Array(pending[..<end.lowerBound]))
+                pending = []
+                ended = true
+            } else if pending.count > marker.count {
+                output(stream, Array(pending[..<(pending.count - marker.count)]))
+                pending.removeFirst(pending.count - marker.count)
+            }
+        }
     }
 
     /// $1 the command, $2 the end marker, $3 the user. Relays through FIFOs,

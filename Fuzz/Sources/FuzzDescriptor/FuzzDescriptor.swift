@@ -90,7 +90,7 @@ struct Arena {
         plugin.name = string(&input, ["fuzz", "", "a.b"])
         plugin.version = string(&input, ["1.0"])
         let steps = input.below(4)
-        plugin.step_count = input.below(16) == 0 ? Int(input.uint32()) : steps
+        plugin.step_count = input.below(16) == 0 ? Int(input.uint32()) | 0x800 : steps // over 1024, refused unread
         plugin.steps = input.below(16) == 0 ? nil : array(steps, &input) { arena, input in arena.step(&input) }
         block.storeBytes(of: plugin, as: host_plugin.self)
         return UnsafePointer(block.assumingMemoryBound(to: host_plugin.self))
@@ -108,7 +108,9 @@ struct Arena {
             | (input.below(16) == 0 ? input.uint32() : 0)
         step.default_expiry = input.below(4) == 0 ? input.int64() : 0
         let parameters = input.below(6)
-        step.param_count = input.below(16) == 0 ? Int(input.uint32()) : parameters
+        // A count beyond the array must be one the reader refuses unread
+        // (over 32): a struct claiming more than it has is no descriptor.
+        step.param_count = input.below(16) == 0 ? Int(input.uint32()) | 0x40 : parameters
         step.params = input.below(16) == 0 ? nil : array(parameters, &input) { arena, input in arena.parameter(&input) }
         step.entry = input.below(16) == 0 ? nil : entry
         if input.below(3) == 0 { step.backend = backend(&input) }
