@@ -15,16 +15,15 @@ final class GuestAgent {
     static let ports = [(name: "org.qemu.guest_agent.0", socket: "qga.sock"),
                         (name: "host.stdout", socket: "stdout.sock"), (name: "host.stderr", socket: "stderr.sock")]
 
-    private let socket: UnixSocket
+    private let channel: JSONCommandChannel
     private let stdout: ConsoleStream
     private let stderr: ConsoleStream
-    private var pending: [UInt8] = []
 
     init(runDirectory: URL, alive: () -> Bool) throws {
         func connect(_ name: String) throws -> UnixSocket {
             try UnixSocket(path: runDirectory.appendingPathComponent(name).path, timeout: 10, alive: alive)
         }
-        socket = try connect(Self.ports[0].socket)
+        channel = JSONCommandChannel(socket: try connect(Self.ports[0].socket), peer: "the guest agent")
         stdout = ConsoleStream(socket: try connect(Self.ports[1].socket))
         stderr = ConsoleStream(socket: try connect(Self.ports[2].socket))
     }
@@ -33,10 +32,10 @@ final class GuestAgent {
     /// earlier, interrupted exchange left (guest-sync-delimited's purpose).
     func answers(timeoutMs: Int64) -> Bool {
         let id = Int.random(in: 1...Int(Int32.max))
-        guard (try? send("guest-sync-delimited", ["id": id])) != nil else { return false }
+        guard (try? channel.send("guest-sync-delimited", ["id": id])) != nil else { return false }
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
         while Date() < deadline {
-            if let reply = try? readObject(until: deadline), reply["return"] as? Int == id { return true }
+            if let reply = try? channel.readObject(until: deadline), reply["return"] as? Int == id { return true }
         }
         return false
     }
@@ -47,7 +46,7 @@ final class GuestAgent {
     /// not used for the clock: it waits for the hardware clock's next second.)
     func run(_ command: String, user: String, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         let marker = Array("HOST-END-\(UInt64.random(in: 0...UInt64.max))-\(UInt64.random(in: 0...UInt64.max))".utf8)
-        let started = try execute("guest-exec", [
+        let started = try channel.execute("guest-exec", [
             "path": "/bin/sh", "arg": ["-c", Self.wrapper, "host-exec", command, String(decoding: marker, as: UTF8.self), user],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"],
         ])
@@ -62,7 +61,7 @@ final class GuestAgent {
                 try relays[index].take(timeoutMs: status == nil ? 5 : 50, until: marker, output)
             }
             if status == nil {
-                let state = try execute("guest-exec-status", ["pid": pid])
+                let state = try channel.execute("guest-exec-status", ["pid": pid])
                 if state["exited"] as? Bool == true {
                     status = (state["signal"] as? Int).map { 128 + Int32($0) } ?? Int32(state["exitcode"] as? Int ?? 255)
                     deadline = Date().addingTimeInterval(10)
@@ -115,36 +114,4 @@ final class GuestAgent {
         rm -f "$o" "$e"
         exit $s
         """#
-
-    @discardableResult
-    private func execute(_ command: String, _ arguments: [String: Any]) throws -> [String: Any] {
-        try send(command, arguments)
-        let deadline = Date().addingTimeInterval(30)
-        while true {
-            let reply = try readObject(until: deadline)
-            if let error = reply["error"] as? [String: Any] {
-                throw StepErrorText("the guest agent refused \(command): \(error["desc"] as? String ?? "\(error)")")
-            }
-            if let result = reply["return"] { return result as? [String: Any] ?? [:] }
-        }
-    }
-
-    private func send(_ command: String, _ arguments: [String: Any]) throws {
-        try socket.write(Array(try JSONSerialization.data(withJSONObject: ["execute": command, "arguments": arguments])) + [10])
-    }
-
-    private func readObject(until deadline: Date) throws -> [String: Any] {
-        while true {
-            if let newline = pending.firstIndex(of: 10) {
-                // guest-sync-delimited puts a 0xFF byte before its reply.
-                let line = pending[..<newline].filter { $0 != 0xFF }
-                pending.removeSubrange(...newline)
-                if let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { return object }
-                continue
-            }
-            let remaining = Int64(deadline.timeIntervalSinceNow * 1000)
-            guard remaining > 0 else { throw StepErrorText("the guest agent did not answer in time") }
-            pending += try socket.read(timeoutMs: remaining)
-        }
-    }
 }

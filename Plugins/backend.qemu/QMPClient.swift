@@ -1,48 +1,71 @@
 import Foundation
 
-/// QEMU's machine protocol over its Unix socket: one JSON object per line;
-/// replies carry "return" or "error", and events may come in between.
-final class QMPClient {
+/// QEMU's JSON command protocol over a Unix socket, as both QMP and the
+/// guest agent speak it: one JSON object per line; replies carry "return"
+/// or "error", and events may come in between.
+final class JSONCommandChannel {
     private let socket: UnixSocket
+    /// Who answers, for errors ("QEMU", "the guest agent").
+    private let peer: String
     private var pending: [UInt8] = []
 
-    init(socket: UnixSocket) throws {
+    init(socket: UnixSocket, peer: String) {
         self.socket = socket
-        _ = try readObject(timeoutMs: 10_000) // the greeting
-        _ = try execute("qmp_capabilities")
+        self.peer = peer
     }
 
     @discardableResult
     func execute(_ command: String, _ arguments: [String: Any] = [:], timeoutMs: Int64 = 30_000) throws -> [String: Any] {
-        var request: [String: Any] = ["execute": command]
-        if !arguments.isEmpty { request["arguments"] = arguments }
-        try socket.write(Array(try JSONSerialization.data(withJSONObject: request)) + [10])
+        try send(command, arguments)
+        let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
         while true {
-            let reply = try readObject(timeoutMs: timeoutMs)
+            let reply = try readObject(until: deadline)
             if let error = reply["error"] as? [String: Any] {
-                throw StepErrorText("QEMU refused \(command): \(error["desc"] as? String ?? "\(error)")")
+                throw StepErrorText("\(peer) refused \(command): \(error["desc"] as? String ?? "\(error)")")
             }
             if let result = reply["return"] { return result as? [String: Any] ?? [:] }
         }
     }
 
-    /// The VM's run state ("running", "paused", "inmigrate", ...).
-    func status() throws -> String {
-        try execute("query-status")["status"] as? String ?? "unknown"
+    func send(_ command: String, _ arguments: [String: Any] = [:]) throws {
+        var request: [String: Any] = ["execute": command]
+        if !arguments.isEmpty { request["arguments"] = arguments }
+        try socket.write(Array(try JSONSerialization.data(withJSONObject: request)) + [10])
     }
 
-    private func readObject(timeoutMs: Int64) throws -> [String: Any] {
-        let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
+    func readObject(until deadline: Date) throws -> [String: Any] {
         while true {
             if let newline = pending.firstIndex(of: 10) {
-                let line = Array(pending[..<newline])
+                // The guest agent's guest-sync-delimited puts a 0xFF byte before its reply.
+                let line = pending[..<newline].filter { $0 != 0xFF }
                 pending.removeSubrange(...newline)
-                if let object = try JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { return object }
+                if let object = try? JSONSerialization.jsonObject(with: Data(line)) as? [String: Any] { return object }
                 continue
             }
             let remaining = Int64(deadline.timeIntervalSinceNow * 1000)
-            guard remaining > 0 else { throw StepErrorText("QEMU did not answer on its control socket in time") }
+            guard remaining > 0 else { throw StepErrorText("\(peer) did not answer on its socket in time") }
             pending += try socket.read(timeoutMs: remaining)
         }
+    }
+}
+
+/// QEMU's machine protocol (QMP): a greeting, capabilities, then commands.
+final class QMPClient {
+    private let channel: JSONCommandChannel
+
+    init(socket: UnixSocket) throws {
+        channel = JSONCommandChannel(socket: socket, peer: "QEMU")
+        _ = try channel.readObject(until: Date().addingTimeInterval(10)) // the greeting
+        try channel.execute("qmp_capabilities")
+    }
+
+    @discardableResult
+    func execute(_ command: String, _ arguments: [String: Any] = [:], timeoutMs: Int64 = 30_000) throws -> [String: Any] {
+        try channel.execute(command, arguments, timeoutMs: timeoutMs)
+    }
+
+    /// The VM's run state ("running", "paused", "inmigrate", ...).
+    func status() throws -> String {
+        try execute("query-status")["status"] as? String ?? "unknown"
     }
 }
