@@ -54,7 +54,8 @@ final class GuestAgent {
         var relays = [Relay(stream: 1, port: stdout), Relay(stream: 2, port: stderr)]
         var status: Int32?
         // The wrapper writes the markers before it exits: once it has, they
-        // are on their way, and a few seconds is plenty.
+        // are on their way, and a few seconds is plenty (a wrapper whose
+        // relays could not open their ports wrote none).
         var deadline = Date.distantFuture
         while relays.contains(where: { !$0.ended }) || status == nil {
             for index in relays.indices where !relays[index].ended {
@@ -67,7 +68,7 @@ final class GuestAgent {
                     deadline = Date().addingTimeInterval(10)
                 }
             } else if Date() > deadline {
-                break // the wrapper failed before its relays started (status 125)
+                break
             }
         }
         return status ?? 255
@@ -94,24 +95,19 @@ final class GuestAgent {
         }
     }
 
-    /// $1 the command, $2 the end marker, $3 the user. Relays through FIFOs,
-    /// so a port is opened once per command and closed when every holder of
-    /// the command's output has let go of it. Few processes: each costs
+    /// $1 the command, $2 the end marker, $3 the user. Relays through
+    /// pipes, so a port is opened once per command and closed when every
+    /// holder of the command's output has let go of it; the command's status
+    /// comes back on fd 5. Few processes (the shell, two cats): each costs
     /// tens of milliseconds in an emulated guest.
     private static let wrapper = #"""
         while IFS=: read -r n _ _ _ _ h s; do [ "$n" = "$3" ] && break; done </etc/passwd
         export HOME="${h:-/}" USER="$3" LOGNAME="$3" SHELL="${s:-/bin/sh}"
         cd "$HOME" 2>/dev/null || cd /
-        o=/run/$2.o e=/run/$2.e
-        mkfifo -m 600 "$o" "$e" || exit 125
-        cat "$o" >/dev/virtio-ports/host.stdout &
-        cat "$e" >/dev/virtio-ports/host.stderr &
-        "$SHELL" -c "$1" >"$o" 2>"$e" </dev/null
-        s=$?
-        wait
+        s=$({ { { "$SHELL" -c "$1" </dev/null 3>&- 5>&-; echo $? >&5; } 2>&1 >&3 3>&- |
+                cat >/dev/virtio-ports/host.stderr; } 3>&1 | cat >/dev/virtio-ports/host.stdout; } 5>&1)
         printf %s "$2" >/dev/virtio-ports/host.stdout
         printf %s "$2" >/dev/virtio-ports/host.stderr
-        rm -f "$o" "$e"
-        exit $s
+        exit "${s:-125}"
         """#
 }

@@ -16,6 +16,11 @@ final class JSONCommandChannel {
 
     @discardableResult
     func execute(_ command: String, _ arguments: [String: Any] = [:], timeoutMs: Int64 = 30_000) throws -> [String: Any] {
+        try answer(command, arguments, timeoutMs: timeoutMs) as? [String: Any] ?? [:]
+    }
+
+    /// What `command` returned, whatever its JSON type (a list, for some).
+    func answer(_ command: String, _ arguments: [String: Any] = [:], timeoutMs: Int64 = 30_000) throws -> Any {
         try send(command, arguments)
         let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
         while true {
@@ -23,7 +28,7 @@ final class JSONCommandChannel {
             if let error = reply["error"] as? [String: Any] {
                 throw StepErrorText("\(peer) refused \(command): \(error["desc"] as? String ?? "\(error)")")
             }
-            if let result = reply["return"] { return result as? [String: Any] ?? [:] }
+            if let result = reply["return"] { return result }
         }
     }
 
@@ -62,6 +67,12 @@ final class QMPClient {
     @discardableResult
     func execute(_ command: String, _ arguments: [String: Any] = [:], timeoutMs: Int64 = 30_000) throws -> [String: Any] {
         try channel.execute(command, arguments, timeoutMs: timeoutMs)
+    }
+
+    /// Whether this QEMU offers the migration capability `name` ("mapped-ram").
+    func offers(capability name: String) throws -> Bool {
+        let capabilities = try channel.answer("query-migrate-capabilities") as? [[String: Any]] ?? []
+        return capabilities.contains { $0["capability"] as? String == name }
     }
 
     /// The VM's run state ("running", "paused", "inmigrate", ...).

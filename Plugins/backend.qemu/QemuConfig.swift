@@ -45,6 +45,10 @@ struct QemuConfig: MachineRecord {
     var chain: [String] = []
     /// RAM and device state to restore from; nil until the first boot.
     var state: String?
+    /// How `state` was written: "mapped-ram" (QEMU 9 and later: a sparse
+    /// file, a page at its own offset, loaded without decompressing), or
+    /// nil for a zstd-compressed migration stream. Restored the same way.
+    var stateFormat: String?
 
     /// This config as seen from a clone: every own file made absolute.
     func anchored(at directory: URL) -> QemuConfig {
@@ -71,6 +75,14 @@ struct QemuConfig: MachineRecord {
     static func offers(_ type: String, binary: String) -> Bool {
         let types = (try? HostTool.run(binary, ["-machine", "help"], package: "qemu-system-x86")) ?? ""
         return types.split(separator: "\n").contains { $0.split(separator: " ").first.map(String.init) == type }
+    }
+
+    /// 7 for "QEMU emulator version 7.2.22 (Debian ...)"; 0 when unreadable.
+    static func majorVersion(of binary: String) -> Int {
+        let text = (try? HostTool.run(binary, ["--version"], package: "qemu-system-x86")) ?? ""
+        guard let words = text.split(separator: "\n").first?.split(separator: " "),
+              let index = words.firstIndex(of: "version"), index + 1 < words.count else { return 0 }
+        return Int(words[index + 1].prefix { $0.isNumber }) ?? 0
     }
 
     static func stamp(of binary: String) -> String {

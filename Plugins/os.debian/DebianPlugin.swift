@@ -102,8 +102,9 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
 
         // Up when SSH answers and systemd has finished starting.
         call.log("first boot: waiting for systemd to finish starting")
+        let booting = Date()
         try call.start()
-        let deadline = Date().addingTimeInterval(TimeInterval(call.int("boot-timeout")))
+        let deadline = booting.addingTimeInterval(TimeInterval(call.int("boot-timeout")))
         while true {
             if let result = try? call.exec("systemctl is-system-running --wait"), ["running", "degraded"].contains(result.out.trimmingCharacters(in: .whitespacesAndNewlines)) {
                 break
@@ -111,6 +112,8 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             guard Date() < deadline else { throw StepError("Debian did not finish booting within \(call.int("boot-timeout")) s") }
             sleep(1)
         }
+        // scripts/benchmark reads this line: what a warm run saves.
+        call.log(String(format: "first boot: up in %.1f s", Date().timeIntervalSince(booting)))
         return call.machine
     },
 ])

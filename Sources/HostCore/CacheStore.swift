@@ -114,11 +114,7 @@ final class CacheStore {
             return "its parent machine was rebuilt"
         }
         if manifest.expires <= Date() { return "it expired" }
-        for dependency in manifest.dependencies {
-            guard let digest = try? Digest.ofPath(dependency.path) else { return "\(dependency.path) is gone" }
-            if digest != dependency.sha256 { return "\(dependency.path) changed" }
-        }
-        return nil
+        return manifest.dependencies.lazy.compactMap(\.change).first
     }
 
     /// A directory for a machine being built (next to the cache, so that it

@@ -16,7 +16,9 @@ enum EntryVerifier {
             let path = machine.appendingPathComponent(relative).path
             var info = stat()
             guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
-            files.append(.init(path: "machine/" + relative, size: Int64(info.st_size), sha256: try Digest.ofFile(path)))
+            let sparse = SparseDigest.isSparse(info)
+            files.append(.init(path: "machine/" + relative, size: Int64(info.st_size),
+                               sha256: sparse ? try SparseDigest.of(path) : try Digest.ofFile(path), sparse: sparse ? true : nil))
         }
         return files.sorted { $0.path < $1.path }
     }
@@ -45,7 +47,7 @@ enum EntryVerifier {
     static func digestProblem(_ manifest: Manifest, in directory: URL) -> String? {
         for file in manifest.files ?? [] {
             let path = directory.appendingPathComponent(file.path).path
-            guard let digest = try? Digest.ofFile(path) else { return "damaged: \(file.path) cannot be read" }
+            guard let digest = try? file.digest(at: path) else { return "damaged: \(file.path) cannot be read" }
             guard digest == file.sha256 else { return "damaged: \(file.path) is not the file it was saved as (its SHA-256 differs)" }
         }
         return nil

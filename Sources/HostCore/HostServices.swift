@@ -116,7 +116,7 @@ enum HostServices {
             depend_file: { call, path in
                 run(call) { context in
                     let path = URL(fileURLWithPath: try string(path, "dependency path")).standardizedFileURL.path
-                    context.dependencies.append(.init(path: path, sha256: try Digest.ofPath(path)))
+                    context.dependencies.append(try .of(path))
                 }
             },
             cap_expiry: { call, seconds in

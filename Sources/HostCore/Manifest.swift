@@ -11,6 +11,23 @@ struct Manifest: Codable, Sendable {
     struct Dependency: Codable, Sendable, Equatable {
         let path: String
         let sha256: String
+        /// The file's identity when it was hashed (FileStamp): while it is
+        /// the same, so are the bytes, and a warm run need not read them.
+        var stamp: String?
+
+        /// `path` as it is now, stamped before it is read, so that a change
+        /// made while it is hashed leaves a stamp that no longer matches.
+        static func of(_ path: String) throws -> Dependency {
+            let stamp = FileStamp.of(path)
+            return Dependency(path: path, sha256: try Digest.ofPath(path), stamp: stamp)
+        }
+
+        /// nil when the file still has these bytes, else what happened to it.
+        var change: String? {
+            if let stamp, FileStamp.of(path) == stamp { return nil }
+            guard let digest = try? Digest.ofPath(path) else { return "\(path) is gone" }
+            return digest == sha256 ? nil : "\(path) changed"
+        }
     }
 
     /// One file of the saved machine, as it was when published.
@@ -19,6 +36,12 @@ struct Manifest: Codable, Sendable {
         let path: String
         let size: Int64
         let sha256: String
+        /// `sha256` is a SparseDigest (of the data pages), not of every byte.
+        var sparse: Bool?
+
+        func digest(at path: String) throws -> String {
+            sparse == true ? try SparseDigest.of(path) : try Digest.ofFile(path)
+        }
 
         /// Under `machine/`, no step up or aside, a size and a SHA-256.
         var isWellFormed: Bool {

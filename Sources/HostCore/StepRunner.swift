@@ -18,6 +18,12 @@ final class StepRunner {
     private var runArguments: [(ParameterInfo, ArgumentValue)] = []
     /// Entries this run reads from, kept (with their shared locks) until it ends.
     private var held: [CacheEntry] = []
+    /// Builds of entries their backend accepted this run, and those it
+    /// refused with why (rebuilt when looked up again).
+    private var accepted: Set<String> = []
+    private var refused: [String: String] = [:]
+    /// Builds whose reuse this run has reported.
+    private var announced: Set<String> = []
 
     init(engine: Engine) { self.engine = engine }
 
@@ -58,7 +64,21 @@ final class StepRunner {
         return nil
     }
 
+    /// Runs the steps from the start again whenever a backend refused an
+    /// entry this run had found (each time one more, so it ends): the
+    /// lookups are cheap, and the refused entry is rebuilt from its parent.
     private func runCached(_ steps: [Planned]) throws {
+        while true {
+            let refusals = refused.count
+            do {
+                return try runCachedOnce(steps)
+            } catch where refused.count > refusals {
+                held.removeAll() // our own shared locks would keep the rebuild from replacing it
+            }
+        }
+    }
+
+    private func runCachedOnce(_ steps: [Planned]) throws {
         var current: CacheEntry?
         for (index, planned) in steps.enumerated() {
             let transient = planned.step.isTransient || planned.arguments.forceTransient
@@ -69,6 +89,7 @@ final class StepRunner {
                 current = entry
             }
         }
+        if let current { try accept(current, backend: try driver.backend(of: current)) }
     }
 
     // MARK: Cached steps
@@ -80,7 +101,7 @@ final class StepRunner {
         let key = try cacheKey(planned, parent: parent)
         let (found, stale) = try usable(key, parent: parent, planned)
         if let found {
-            Trace.mark("\(planned.step.name): cached entry found and checked")
+            Trace.mark("\(planned.step.name): cached entry found")
             return hold(found, planned, "cached")
         }
 
@@ -95,9 +116,9 @@ final class StepRunner {
         return try build(planned, key: key, parent: parent)
     }
 
-    /// A reusable entry, younger than the step's --cache allows, that its
-    /// backend also finds intact (a qcow2 chain with every backing file in
-    /// place, say); else why it must be rebuilt.
+    /// A reusable entry, younger than the step's --cache allows, whose files
+    /// are those it was saved with; else why it must be rebuilt. Its backend
+    /// checks it only when a machine is made from it (accept).
     private func usable(_ key: String, parent: CacheEntry?, _ planned: Planned) throws -> (entry: CacheEntry?, stale: String?) {
         let (found, stale) = try store.reusable(key, parent: parent)
         guard let found else { return (nil, stale) }
@@ -111,13 +132,39 @@ final class StepRunner {
         if let cap = planned.arguments.expiryCap, found.manifest.created.addingTimeInterval(TimeInterval(cap)) <= Date() {
             return (nil, "it is older than --cache allows")
         }
-        if let problem = driver.problem(with: found, backend: try driver.backend(of: found)) { return (nil, problem) }
+        if let problem = refused[found.manifest.build] { return (nil, problem) }
         return (found, nil)
+    }
+
+    /// Lets the backend check an entry (a qcow2 chain with every backing
+    /// file in place, say) before a machine is made from it. Only then: on
+    /// a deep pipeline only the last entry is restored, and the chain its
+    /// backend checks holds the disks of the ones below it. A refused entry
+    /// ends this pass of runCached, which starts over and rebuilds it from
+    /// the nearest entry before it that its backend accepts.
+    private func accept(_ entry: CacheEntry, backend: BackendRef) throws {
+        guard !accepted.contains(entry.manifest.build) else { return }
+        guard let problem = driver.problem(with: entry, backend: backend) else {
+            accepted.insert(entry.manifest.build)
+            return
+        }
+        refused[entry.manifest.build] = problem
+        for earlier in held.reversed() where !accepted.contains(earlier.manifest.build) && refused[earlier.manifest.build] == nil {
+            guard let problem = driver.problem(with: earlier, backend: try driver.backend(of: earlier)) else {
+                accepted.insert(earlier.manifest.build)
+                break
+            }
+            refused[earlier.manifest.build] = problem
+        }
+        throw HostError(.stepFailed, "\(entry.manifest.step): \(problem)")
     }
 
     private func hold(_ entry: CacheEntry, _ planned: Planned, _ how: String) -> CacheEntry {
         held.append(entry)
-        output.progress("\(planned.step.name): \(how) \(entry.key.prefix(12))")
+        // A second pass of runCached finds the same entries: said once.
+        if announced.insert(entry.manifest.build).inserted {
+            output.progress("\(planned.step.name): \(how) \(entry.key.prefix(12))")
+        }
         return entry
     }
 
@@ -175,6 +222,7 @@ final class StepRunner {
                 output.progress("\(planned.step.name): waiting for other runs to stop using the old \(key.prefix(12))")
             }
         }
+        accepted.insert(manifest.build)
         return hold(entry, planned, String(format: "built in %.2f s,", Date().timeIntervalSince(started)))
     }
 
@@ -282,6 +330,7 @@ final class StepRunner {
     }
 
     private func clone(_ entry: CacheEntry, backend: BackendRef, transient: Bool = false) throws -> TrackedMachine {
+        try accept(entry, backend: backend)
         let directory = try store.makeTemporary(backend: backend.step.name, transient: transient)
         return try configured(try driver.clone(entry, backend: backend, into: directory))
     }

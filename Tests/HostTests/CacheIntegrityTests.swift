@@ -1,5 +1,5 @@
 import Foundation
-import HostCore
+@testable import HostCore
 import Testing
 
 /// A damaged or half-written cache entry never traps a user: it is found
@@ -45,6 +45,33 @@ import Testing
         default: "damaged: machine/root/a is not the file it was saved as (its SHA-256 differs)"
         }
         try expectRebuilt(sandbox, because: reason)
+    }
+
+    /// A sparse file's digest is of its bytes, not of where the filesystem
+    /// keeps holes: the same bytes written out in full hash the same; one
+    /// byte changed in a data page, or the size, does not.
+    @Test func aSparseFilesDigestIsOfItsBytesAlone() throws {
+        let sandbox = try Sandbox()
+        let sparse = sandbox.file("sparse").path, full = sandbox.file("full").path
+        var bytes = Data(count: 1 << 20)
+        bytes[300_000] = 7
+        bytes[900_001] = 9
+        try bytes.write(to: URL(fileURLWithPath: full))
+        // The same bytes with holes: only two pages written, into a file of the full size.
+        let fd = open(sparse, O_WRONLY | O_CREAT, 0o600)
+        #expect(ftruncate(fd, off_t(bytes.count)) == 0)
+        for offset in [300_000, 900_001] { #expect(pwrite(fd, [bytes[offset]], 1, off_t(offset)) == 1) }
+        close(fd)
+        var info = stat()
+        #expect(stat(sparse, &info) == 0 && SparseDigest.isSparse(info))
+        #expect(try SparseDigest.of(sparse) == SparseDigest.of(full))
+        bytes[300_001] = 1
+        try bytes.write(to: URL(fileURLWithPath: full))
+        #expect(try SparseDigest.of(sparse) != SparseDigest.of(full))
+        bytes[300_001] = 0
+        bytes.append(0)
+        try bytes.write(to: URL(fileURLWithPath: full))
+        #expect(try SparseDigest.of(sparse) != SparseDigest.of(full))
     }
 
     @Test func aManifestThatDoesNotFitIsRebuilt() throws {

@@ -105,6 +105,29 @@ import Testing
         #expect(sandbox.runs(record) == 2)
     }
 
+    /// A reuse trusts a dependency's stamp (inode, size, times) instead of
+    /// hashing it: the same bytes written over it in place, with only its
+    /// times moved, still reuse; other bytes of the same size rebuild.
+    @Test func aDependencyRewrittenInPlaceIsHashedAgain() throws {
+        let sandbox = try Sandbox()
+        let record = sandbox.file("runs"), input = sandbox.file("input.txt")
+        try "one".write(to: input, atomically: true, encoding: .utf8)
+        let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--depend=\(input.path)"]
+        _ = try sandbox.run(pipeline)
+        func overwrite(_ text: String) throws {
+            let handle = try FileHandle(forWritingTo: input)
+            try handle.write(contentsOf: Data(text.utf8))
+            try handle.close()
+        }
+        try overwrite("one")
+        _ = try sandbox.run(pipeline)
+        #expect(sandbox.runs(record) == 1)
+        try overwrite("two")
+        let run = try sandbox.run(pipeline)
+        #expect(run.err.contains("rebuilding: \(input.path) changed"))
+        #expect(sandbox.runs(record) == 2)
+    }
+
     @Test func aRebuiltParentInvalidatesItsChildren() throws {
         let sandbox = try Sandbox()
         let parentRecord = sandbox.file("parent"), childRecord = sandbox.file("child")

@@ -240,6 +240,44 @@ import Testing
                 "\(changed.err)")
     }
 
+    /// With QEMU 10 (scripts/test unpacks bookworm-backports' into a private
+    /// prefix and names it in HOST_TEST_QEMU10), RAM is saved with mapped-ram,
+    /// a sparse file, and restored the same way; damage to its data is found
+    /// by its digest, which reads only the data.
+    @Test(.enabled(if: ProcessInfo.processInfo.environment["HOST_TEST_QEMU10"] != nil, "needs HOST_TEST_QEMU10 (scripts/test sets it)"))
+    func mappedRamSavesAndRestoresOnQEMU10() throws {
+        let bin = try #require(ProcessInfo.processInfo.environment["HOST_TEST_QEMU10"])
+        let sandbox = try Sandbox(plugins: ["backend_qemu", "os_busybox", "exec"], defaultBackend: "backend.qemu")
+        let environment = ["PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), "HOST_QEMU_ACCEL": "tcg"]
+        let pipeline = ["os.busybox", "+", "exec", "echo mapped > /root/m", "+", "exec", "cat /root/m; date +%Y"]
+        let first = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(first.status == 0 && first.out.hasPrefix("mapped\n"), "\(first.err)")
+        let entry = try sandbox.builtEntry(first, step: "exec")
+        let config = try String(contentsOf: entry.appendingPathComponent("machine/qemu.json"), encoding: .utf8)
+        #expect(config.contains("\"stateFormat\" : \"mapped-ram\"") && config.contains("\"state\" : \"state.ram\""), "\(config)")
+        let state = entry.appendingPathComponent("machine/state.ram").path
+        var info = stat()
+        #expect(stat(state, &info) == 0 && Int64(info.st_blocks) * 512 < Int64(info.st_size) / 2, "state.ram is not sparse")
+
+        // 4 KiB of guest RAM inverted past the middle of the file, before
+        // the entry's first use: the restore might not notice, the digest does.
+        let fd = open(state, O_RDWR)
+        defer { close(fd) }
+        let data = lseek(fd, off_t(info.st_size / 2), 3 /* SEEK_DATA */)
+        try #require(data >= 0)
+        var page = [UInt8](repeating: 0, count: 4096)
+        #expect(pread(fd, &page, page.count, data) == page.count)
+        page = page.map { ~$0 }
+        #expect(pwrite(fd, page, page.count, data) == page.count)
+        let damaged = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(damaged.status == 0 && damaged.out == first.out, "\(damaged.err)")
+        #expect(damaged.err.contains("exec: rebuilding: damaged: machine/state.ram is not the file it was saved as"), "\(damaged.err)")
+
+        let restored = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(restored.status == 0 && restored.out == first.out, "\(restored.err)")
+        #expect(restored.err.contains("exec: cached"), "\(restored.err)")
+    }
+
     /// A disk that fills up while a VM is saved: said so, with the place and
     /// what to do; nothing is saved.
     @Test func aFullDiskIsNamed() throws {
