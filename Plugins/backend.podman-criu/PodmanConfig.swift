@@ -23,6 +23,11 @@ struct PodmanConfig: MachineRecord {
     /// Without CRIU: the container's whole filesystem (podman export);
     /// restored by a cold start, so processes do not survive.
     var filesystem: String?
+    /// The host-timens (size and mtime) a restore copied into the
+    /// container's /run, which the next checkpoint keeps with the rest of
+    /// that tmpfs: a restore of that checkpoint by the same helper needs no
+    /// copy (each podman call costs a tenth of a second).
+    var timensHelper: String?
 
     /// This config as seen from a clone: every own file made absolute.
     func anchored(at directory: URL) -> PodmanConfig {

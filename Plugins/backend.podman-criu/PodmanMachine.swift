@@ -42,7 +42,10 @@ final class PodmanMachine: BackendMachine {
             try podman.run(["container", "restore", "--import", PodmanConfig.resolve(checkpoint, in: directory), "--name", name],
                            started: watch)
             container = name
-            try podman.run(["cp", try TimeNamespaceHelper.binary(), "\(name):\(TimeNamespaceHelper.pathInContainer)"])
+            let helper = try TimeNamespaceHelper.binary()
+            if config.timensHelper != TimeNamespaceHelper.stamp(of: helper) {
+                try podman.run(["cp", helper, "\(name):\(TimeNamespaceHelper.pathInContainer)"])
+            }
             restored = true
         } else {
             let image: String
@@ -106,12 +109,14 @@ final class PodmanMachine: BackendMachine {
             try podman.run(["container", "checkpoint", "--export", directory.appendingPathComponent(Self.checkpointFile).path,
                             "--compress", "zstd", container])
             config.checkpoint = Self.checkpointFile
+            config.timensHelper = restored ? TimeNamespaceHelper.stamp(of: try TimeNamespaceHelper.binary()) : nil
             config.imageID = try podman.run(["container", "inspect", "--format", "{{.Image}}", container])
             config.filesystem = nil
         } else {
             try podman.run(["export", "--output", directory.appendingPathComponent(Self.filesystemFile).path, container])
             config.filesystem = Self.filesystemFile
             config.checkpoint = nil
+            config.timensHelper = nil
         }
         remove(podman)
         try config.save(to: directory)

@@ -16,4 +16,11 @@ enum TimeNamespaceHelper {
         }
         return found.path
     }
+
+    /// Size and mtime: a rebuilt helper differs.
+    static func stamp(of path: String) -> String {
+        var info = stat()
+        guard stat(path, &info) == 0 else { return "missing" }
+        return "\(info.st_size):\(info.st_mtim.tv_sec).\(info.st_mtim.tv_nsec)"
+    }
 }
