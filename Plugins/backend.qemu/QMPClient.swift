@@ -69,9 +69,11 @@ final class QMPClient {
         try channel.execute(command, arguments, timeoutMs: timeoutMs)
     }
 
+    func answer(_ command: String) throws -> Any { try channel.answer(command) }
+
     /// Whether this QEMU offers the migration capability `name` ("mapped-ram").
     func offers(capability name: String) throws -> Bool {
-        let capabilities = try channel.answer("query-migrate-capabilities") as? [[String: Any]] ?? []
+        let capabilities = try answer("query-migrate-capabilities") as? [[String: Any]] ?? []
         return capabilities.contains { $0["capability"] as? String == name }
     }
 

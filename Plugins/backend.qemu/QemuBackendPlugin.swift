@@ -31,6 +31,22 @@ struct QemuBackend: Backend {
         let sourceURL = URL(fileURLWithPath: source), destinationURL = URL(fileURLWithPath: destination)
         var config = try QemuConfig.load(from: sourceURL).anchored(at: sourceURL)
         let disk = destinationURL.appendingPathComponent("disk.qcow2").path
+        // The QEMU that saved the source, still running, unless the chain is flattened now.
+        let parked = ParkedMachine.take(config.chain.count > maximumChainDepth ? nil : config.savedID)
+        if let parked {
+            config.disk = "disk.qcow2"
+            let machine = QemuMachine(directory: destinationURL, config: config)
+            do {
+                try copyKnownHosts(from: sourceURL, to: destinationURL)
+                try machine.adopt(parked)
+                try config.save(to: destinationURL)
+                return machine
+            } catch {
+                parked.kill()
+                try? FileManager.default.removeItem(atPath: disk)
+                call.log("could not continue the machine that was just saved (\(error)); restoring it", level: .warning)
+            }
+        }
         if config.chain.count > maximumChainDepth {
             try Tool.run("qemu-img", ["convert", "-O", "qcow2", config.chain[0], disk])
             config.chain = []
@@ -38,12 +54,17 @@ struct QemuBackend: Backend {
             try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", config.chain[0], "-F", "qcow2", disk])
         }
         config.disk = "disk.qcow2"
-        let knownHosts = sourceURL.appendingPathComponent(SSHAccess.knownHostsFile)
-        if FileManager.default.fileExists(atPath: knownHosts.path) {
-            try FileManager.default.copyItem(at: knownHosts, to: destinationURL.appendingPathComponent(SSHAccess.knownHostsFile))
-        }
+        try copyKnownHosts(from: sourceURL, to: destinationURL)
         try config.save(to: destinationURL)
         return QemuMachine(directory: destinationURL, config: config)
+    }
+
+    private func copyKnownHosts(from source: URL, to destination: URL) throws {
+        let knownHosts = source.appendingPathComponent(SSHAccess.knownHostsFile)
+        let copy = destination.appendingPathComponent(SSHAccess.knownHostsFile)
+        if FileManager.default.fileExists(atPath: knownHosts.path), !FileManager.default.fileExists(atPath: copy.path) {
+            try FileManager.default.copyItem(at: knownHosts, to: copy)
+        }
     }
 
     /// Refuses a saved machine whose files are not exactly what its config

@@ -49,6 +49,9 @@ struct QemuConfig: MachineRecord {
     /// file, a page at its own offset, loaded without decompressing), or
     /// nil for a zstd-compressed migration stream. Restored the same way.
     var stateFormat: String?
+    /// Which save wrote `state`: its QEMU may still be running, parked for
+    /// the next step (ParkedMachine).
+    var savedID: String?
 
     /// This config as seen from a clone: every own file made absolute.
     func anchored(at directory: URL) -> QemuConfig {
