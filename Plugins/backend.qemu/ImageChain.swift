@@ -22,6 +22,17 @@ enum ImageChain {
 
     struct ReadError: Error, CustomStringConvertible { let description: String }
 
+    /// The disk size `path` gives its guest, read from its header; nil when unreadable.
+    static func virtualSize(of path: String) -> UInt64? {
+        var file: UnsafeMutablePointer<libqcow_file_t>?
+        guard libqcow_file_initialize(&file, nil) == 1 else { return nil }
+        defer { libqcow_file_free(&file, nil) }
+        guard libqcow_file_open(file, path, Int32(LIBQCOW_ACCESS_FLAG_READ.rawValue), nil) == 1 else { return nil }
+        defer { libqcow_file_close(file, nil) }
+        var size: size64_t = 0
+        return libqcow_file_get_media_size(file, &size, nil) == 1 ? UInt64(size) : nil
+    }
+
     static func backingFile(of path: String) -> Result<String?, ReadError> {
         var file: UnsafeMutablePointer<libqcow_file_t>?
         var error: UnsafeMutablePointer<libqcow_error_t>?

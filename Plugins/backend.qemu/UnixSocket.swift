@@ -31,7 +31,7 @@ final class UnixSocket {
             }
             close(fd)
             guard alive(), Date() < deadline else { throw StepErrorText("could not connect to \(path)") }
-            usleep(5_000)
+            usleep(1_000) // QEMU makes its sockets within tens of milliseconds of starting
         }
     }
 
