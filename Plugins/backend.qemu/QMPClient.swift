@@ -77,6 +77,11 @@ final class QMPClient {
         return capabilities.contains { $0["capability"] as? String == name }
     }
 
+    /// Turns on the migration capability `name`, on both sides of a migration.
+    func enable(capability name: String) throws {
+        try execute("migrate-set-capabilities", ["capabilities": [["capability": name, "state": true]]])
+    }
+
     /// The VM's run state ("running", "paused", "inmigrate", ...).
     func status() throws -> String {
         try execute("query-status")["status"] as? String ?? "unknown"

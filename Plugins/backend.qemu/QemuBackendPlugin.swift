@@ -31,43 +31,42 @@ struct QemuBackend: Backend {
         let sourceURL = URL(fileURLWithPath: source), destinationURL = URL(fileURLWithPath: destination)
         var config = try QemuConfig.load(from: sourceURL).anchored(at: sourceURL)
         let disk = destinationURL.appendingPathComponent("disk.qcow2").path
+        let flatten = config.chain.count > maximumChainDepth
         // The QEMU that saved the source, still running, unless the chain is flattened now.
-        let parked = ParkedMachine.take(config.chain.count > maximumChainDepth ? nil : config.savedID)
+        let parked = ParkedMachine.take(flatten ? nil : config.savedID)
+        let backing = config.chain[0]
+        func makeOverlay() throws {
+            if let size = ImageChain.virtualSize(of: backing) {
+                // -u with the size from the header: qemu-img need not open the
+                // chain (a third of its time; the parked QEMU holds the top).
+                try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", "qcow2", disk, String(size)])
+            } else {
+                try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", backing, "-F", "qcow2", disk])
+            }
+        }
+        if flatten {
+            try Tool.run("qemu-img", ["convert", "-O", "qcow2", backing, disk])
+            config.chain = []
+        } else {
+            try makeOverlay()
+        }
+        config.disk = "disk.qcow2"
+        let knownHosts = sourceURL.appendingPathComponent(SSHAccess.knownHostsFile)
+        if FileManager.default.fileExists(atPath: knownHosts.path) {
+            try FileManager.default.copyItem(at: knownHosts, to: destinationURL.appendingPathComponent(SSHAccess.knownHostsFile))
+        }
+        try config.save(to: destinationURL)
+        let machine = QemuMachine(directory: destinationURL, config: config)
         if let parked {
-            config.disk = "disk.qcow2"
-            let machine = QemuMachine(directory: destinationURL, config: config)
             do {
-                try copyKnownHosts(from: sourceURL, to: destinationURL)
                 try machine.adopt(parked)
-                try config.save(to: destinationURL)
-                return machine
             } catch {
                 parked.kill()
-                try? FileManager.default.removeItem(atPath: disk)
+                try makeOverlay() // afresh: whatever the attempt left in it goes
                 call.log("could not continue the machine that was just saved (\(error)); restoring it", level: .warning)
             }
         }
-        if config.chain.count > maximumChainDepth {
-            try Tool.run("qemu-img", ["convert", "-O", "qcow2", config.chain[0], disk])
-            config.chain = []
-        } else if let size = ImageChain.virtualSize(of: config.chain[0]) {
-            // -u with the size from the header: qemu-img need not open the whole chain (a third of its time).
-            try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", config.chain[0], "-F", "qcow2", disk, String(size)])
-        } else {
-            try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-b", config.chain[0], "-F", "qcow2", disk])
-        }
-        config.disk = "disk.qcow2"
-        try copyKnownHosts(from: sourceURL, to: destinationURL)
-        try config.save(to: destinationURL)
-        return QemuMachine(directory: destinationURL, config: config)
-    }
-
-    private func copyKnownHosts(from source: URL, to destination: URL) throws {
-        let knownHosts = source.appendingPathComponent(SSHAccess.knownHostsFile)
-        let copy = destination.appendingPathComponent(SSHAccess.knownHostsFile)
-        if FileManager.default.fileExists(atPath: knownHosts.path), !FileManager.default.fileExists(atPath: copy.path) {
-            try FileManager.default.copyItem(at: knownHosts, to: copy)
-        }
+        return machine
     }
 
     /// Refuses a saved machine whose files are not exactly what its config

@@ -48,7 +48,7 @@ final class QemuMachine: BackendMachine {
         }
         self.process = process
         if let incoming, mapped {
-            try process.qmp.execute("migrate-set-capabilities", ["capabilities": [["capability": Self.mappedRam, "state": true]]])
+            try process.qmp.enable(capability: Self.mappedRam)
             try process.qmp.execute("migrate-incoming", ["uri": "file:" + QemuConfig.resolve(incoming, in: directory)])
         }
         if incoming != nil {
@@ -125,9 +125,7 @@ final class QemuMachine: BackendMachine {
         // guest's network; this one is stopped and goes to a local file, so
         // the cap only made a save three times slower.
         try process.qmp.execute("migrate-set-parameters", ["max-bandwidth": 1 << 40])
-        if mapped {
-            try process.qmp.execute("migrate-set-capabilities", ["capabilities": [["capability": Self.mappedRam, "state": true]]])
-        }
+        if mapped { try process.qmp.enable(capability: Self.mappedRam) }
         try process.qmp.execute("migrate", ["uri": mapped ? "file:" + target : "exec:zstd -1 -q -T0 -o \(Self.quoted(target))"])
         while true {
             let info = try process.qmp.execute("query-migrate")
@@ -155,21 +153,17 @@ final class QemuMachine: BackendMachine {
     func drop(_ call: BackendCall) { stop() }
 
     /// Takes over the QEMU that saved this machine's parent, stopped just
-    /// after the save: a new overlay (this machine's disk) goes on top of
-    /// the saved one, so the saved entry is never written again, and the
-    /// guest continues. Milliseconds, where a restore costs a QEMU start and
-    /// a state load.
+    /// after the save: this machine's disk, an overlay on the saved one,
+    /// becomes the top of QEMU's chain, so the saved entry is never written
+    /// again, and the guest continues. Milliseconds, where a restore costs a
+    /// QEMU start and a state load.
     func adopt(_ process: QemuProcess) throws {
         let drives = try process.qmp.answer("query-block") as? [[String: Any]] ?? []
         guard let drive = drives.first(where: { ($0["inserted"] as? [String: Any])?["drv"] as? String == "qcow2" }),
-              let device = drive["device"] as? String,
-              let size = ((drive["inserted"] as? [String: Any])?["image"] as? [String: Any])?["virtual-size"] as? Int,
-              let backing = config.chain.first else {
+              let device = drive["device"] as? String else {
             throw StepErrorText("QEMU named no qcow2 disk to put the new overlay on")
         }
         let disk = QemuConfig.resolve(config.disk, in: directory)
-        // -u: the saved overlay is QEMU's, open; the size is QEMU's word.
-        try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", "-u", "-b", backing, "-F", "qcow2", disk, String(size)])
         try process.qmp.execute("blockdev-snapshot-sync", ["device": device, "snapshot-file": disk, "format": "qcow2", "mode": "existing"])
         try process.qmp.execute("cont")
         self.process = process

@@ -18,7 +18,7 @@ enum EntryVerifier {
             guard lstat(path, &info) == 0, info.st_mode & S_IFMT == S_IFREG else { continue }
             let sparse = SparseDigest.isSparse(info)
             files.append(.init(path: "machine/" + relative, size: Int64(info.st_size),
-                               sha256: sparse ? try SparseDigest.of(path) : try Digest.ofFile(path), sparse: sparse ? true : nil))
+                               sha256: try Manifest.SavedFile.digest(of: path, sparse: sparse), sparse: sparse ? true : nil))
         }
         return files.sorted { $0.path < $1.path }
     }

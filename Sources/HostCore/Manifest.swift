@@ -39,8 +39,10 @@ struct Manifest: Codable, Sendable {
         /// `sha256` is a SparseDigest (of the data pages), not of every byte.
         var sparse: Bool?
 
-        func digest(at path: String) throws -> String {
-            sparse == true ? try SparseDigest.of(path) : try Digest.ofFile(path)
+        func digest(at path: String) throws -> String { try Self.digest(of: path, sparse: sparse == true) }
+
+        static func digest(of path: String, sparse: Bool) throws -> String {
+            sparse ? try SparseDigest.of(path) : try Digest.ofFile(path)
         }
 
         /// Under `machine/`, no step up or aside, a size and a SHA-256.
