@@ -15,6 +15,10 @@ final class GuestAgent {
     static let ports = [(name: "org.qemu.guest_agent.0", socket: "qga.sock"),
                         (name: "host.stdout", socket: "stdout.sock"), (name: "host.stderr", socket: "stderr.sock")]
 
+    /// The most input a command takes through the agent: the request
+    /// carries it as base64, and QEMU's JSON parser takes tokens up to 64 MiB.
+    static let inputLimit = 16 << 20
+
     private let channel: JSONCommandChannel
     private let stdout: ConsoleStream
     private let stderr: ConsoleStream
@@ -42,14 +46,21 @@ final class GuestAgent {
 
     /// Runs `command` as `user`, with their login shell in their home (as
     /// sshd would), streaming its standard output and error apart; returns
-    /// its exit status (128+N when killed by signal N). (guest-set-time is
-    /// not used for the clock: it waits for the hardware clock's next second.)
-    func run(_ command: String, user: String, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
+    /// its exit status (128+N when killed by signal N). `input`, when given,
+    /// is its standard input: it travels inside the request (so at most
+    /// `inputLimit` bytes), which spares an upload SSH's key exchange.
+    /// (guest-set-time is not used for the clock: it waits for the hardware
+    /// clock's next second.)
+    func run(_ command: String, user: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         let marker = Array("HOST-END-\(UInt64.random(in: 0...UInt64.max))-\(UInt64.random(in: 0...UInt64.max))".utf8)
-        let started = try channel.execute("guest-exec", [
-            "path": "/bin/sh", "arg": ["-c", Self.wrapper, "host-exec", command, String(decoding: marker, as: UTF8.self), user],
+        var request: [String: Any] = [
+            "path": "/bin/sh",
+            "arg": ["-c", Self.wrapper, "host-exec", command, String(decoding: marker, as: UTF8.self), user,
+                    input == nil ? "/dev/null" : "/dev/stdin"],
             "env": ["PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LANG=C.UTF-8"],
-        ])
+        ]
+        if let input { request["input-data"] = input.base64EncodedString() }
+        let started = try channel.execute("guest-exec", request)
         guard let pid = started["pid"] as? Int else { throw StepErrorText("the guest agent started no process: \(started)") }
         var relays = [Relay(stream: 1, port: stdout), Relay(stream: 2, port: stderr)]
         var status: Int32?
@@ -58,10 +69,12 @@ final class GuestAgent {
         // relays could not open their ports wrote none).
         var deadline = Date.distantFuture
         while relays.contains(where: { !$0.ended }) || status == nil {
+            var arrived = false
             for index in relays.indices where !relays[index].ended {
-                try relays[index].take(timeoutMs: status == nil ? 5 : 50, until: marker, output)
+                arrived = try relays[index].take(timeoutMs: status == nil ? 5 : 50, until: marker, output) || arrived
             }
-            if status == nil {
+            // Asked when output pauses: a download's stream is not slowed by a round trip per read.
+            if status == nil && (!arrived || !relays.contains(where: { !$0.ended })) {
                 let state = try channel.execute("guest-exec-status", ["pid": pid])
                 if state["exited"] as? Bool == true {
                     status = (state["signal"] as? Int).map { 128 + Int32($0) } ?? Int32(state["exitcode"] as? Int ?? 255)
@@ -81,9 +94,11 @@ final class GuestAgent {
         var pending: [UInt8] = []
         var ended = false
 
-        /// Hands `output` what arrived, holding back what may be the marker's start.
-        mutating func take(timeoutMs: Int64, until marker: [UInt8], _ output: (Int32, [UInt8]) -> Void) throws {
-            pending += try port.read(timeoutMs: timeoutMs)
+        /// Hands `output` what arrived, holding back what may be the marker's
+        /// start; says whether anything did.
+        mutating func take(timeoutMs: Int64, until marker: [UInt8], _ output: (Int32, [UInt8]) -> Void) throws -> Bool {
+            let arrived = try port.read(timeoutMs: timeoutMs)
+            pending += arrived
             if let end = pending.firstRange(of: marker) {
                 output(stream, Array(pending[..<end.lowerBound]))
                 pending = []
@@ -92,10 +107,11 @@ final class GuestAgent {
                 output(stream, Array(pending[..<(pending.count - marker.count)]))
                 pending.removeFirst(pending.count - marker.count)
             }
+            return !arrived.isEmpty
         }
     }
 
-    /// $1 the command, $2 the end marker, $3 the user. Relays through
+    /// $1 the command, $2 the end marker, $3 the user, $4 its input. Relays through
     /// pipes, so a port is opened once per command and closed when every
     /// holder of the command's output has let go of it; the command's status
     /// comes back on fd 5. Few processes (the shell, two cats): each costs
@@ -104,7 +120,7 @@ final class GuestAgent {
         while IFS=: read -r n _ _ _ _ h s; do [ "$n" = "$3" ] && break; done </etc/passwd
         export HOME="${h:-/}" USER="$3" LOGNAME="$3" SHELL="${s:-/bin/sh}"
         cd "$HOME" 2>/dev/null || cd /
-        s=$({ { { "$SHELL" -c "$1" </dev/null 3>&- 5>&-; echo $? >&5; } 2>&1 >&3 3>&- |
+        s=$({ { { "$SHELL" -c "$1" <"$4" 3>&- 5>&-; echo $? >&5; } 2>&1 >&3 3>&- |
                 cat >/dev/virtio-ports/host.stderr; } 3>&1 | cat >/dev/virtio-ports/host.stdout; } 5>&1)
         printf %s "$2" >/dev/virtio-ports/host.stdout
         printf %s "$2" >/dev/virtio-ports/host.stderr

@@ -272,19 +272,29 @@ final class QemuMachine: BackendMachine {
 
     /// Every command host runs in the guest: through the guest agent when a
     /// restored guest has one that answers, over SSH when it runs sshd, else
-    /// through the console shell (which merges stderr into stdout).
-    private func run(_ call: BackendCall, _ command: String, input: URL? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
-        if input == nil, let agent = guestAgent(call) {
-            return try agent.run(withClock(command), user: config.sshUser ?? "root", output: output)
+    /// through the console shell (which merges stderr into stdout and takes
+    /// no input: an upload there travels inside the command).
+    private func run(_ call: BackendCall, _ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
+        if input?.count ?? 0 <= GuestAgent.inputLimit, let agent = guestAgent(call) {
+            return try agent.run(withClock(command), user: config.sshUser ?? "root", input: input, output: output)
         }
         if let ssh = try ssh(call) {
-            return try ssh.run(withClock(command), input: input, output: output)
+            guard let input else { return try ssh.run(withClock(command), output: output) }
+            let staged = FileManager.default.temporaryDirectory.appendingPathComponent("host-upload-\(UUID().uuidString)")
+            defer { try? FileManager.default.removeItem(at: staged) }
+            try input.write(to: staged)
+            return try ssh.run(withClock(command), input: staged, output: output)
         }
+        guard input == nil else { throw StepErrorText("the console shell takes no input; this machine has no SSH server") }
         return try shell().run(withClock(command, busybox: true)) { output(1, $0) }
     }
 
+    /// Whether a command's bytes travel as they are: through the guest
+    /// agent or SSH, not the console (a terminal).
+    private func carriesBytes(_ call: BackendCall) throws -> Bool { try guestAgent(call) != nil || ssh(call) != nil }
+
     /// Runs a command that must succeed, returning its standard output.
-    private func check(_ call: BackendCall, _ command: String, input: URL? = nil) throws -> [UInt8] {
+    private func check(_ call: BackendCall, _ command: String, input: Data? = nil) throws -> [UInt8] {
         var collected: [UInt8] = [], errors: [UInt8] = []
         let status = try run(call, command, input: input) { stream, bytes in
             if stream == 2 { errors += bytes } else { collected += bytes }
@@ -313,12 +323,8 @@ final class QemuMachine: BackendMachine {
             payload = try Data(contentsOf: URL(fileURLWithPath: localPath))
         }
         let target = Self.quoted(machinePath)
-        if try ssh(call) != nil {
-            // Over SSH the bytes travel as they are, on standard input.
-            let staged = FileManager.default.temporaryDirectory.appendingPathComponent("host-upload-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: staged) }
-            try payload.write(to: staged)
-            _ = try check(call, isDirectory.boolValue ? "mkdir -p \(target) && tar -x -C \(target)" : "cat > \(target)", input: staged)
+        if try carriesBytes(call) {
+            _ = try check(call, isDirectory.boolValue ? "mkdir -p \(target) && tar -x -C \(target)" : "cat > \(target)", input: payload)
             return
         }
         let body = "\n\(payload.base64EncodedString(options: .lineLength76Characters))\nHOST_UPLOAD_EOF"
@@ -332,7 +338,7 @@ final class QemuMachine: BackendMachine {
     func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws {
         let source = Self.quoted(machinePath)
         // The console is a terminal: bytes cross it only as base64.
-        let encode = try ssh(call) == nil ? " | base64" : ""
+        let encode = try carriesBytes(call) ? "" : " | base64"
         let reply = try check(call, "if [ -d \(source) ]; then echo dir; tar -C \(source) -cf - .\(encode); "
                                   + "elif [ -e \(source) ]; then echo file; cat \(source)\(encode); else echo none; fi")
         let newline = reply.firstIndex(of: 10) ?? reply.endIndex

@@ -37,11 +37,19 @@ final class UnixSocket {
 
     deinit { close(fd) }
 
-    func write(_ bytes: [UInt8]) throws {
+    /// Writes all of `bytes`, failing when the other side takes none of
+    /// them for `stallMs` (a guest that stopped reading its port).
+    func write(_ bytes: [UInt8], stallMs: Int32 = 30_000) throws {
         var offset = 0
         while offset < bytes.count {
-            let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL)) }
-            if written < 0 && errno == EINTR { continue }
+            var poller = pollfd(fd: fd, events: Int16(POLLOUT), revents: 0)
+            let ready = poll(&poller, 1, stallMs)
+            if ready < 0 && errno == EINTR { continue }
+            guard ready > 0 else {
+                throw StepErrorText(ready == 0 ? "the machine took no input for \(stallMs / 1000) s" : "poll(): \(String(cString: strerror(errno)))")
+            }
+            let written = bytes[offset...].withUnsafeBytes { send(fd, $0.baseAddress, $0.count, Int32(MSG_NOSIGNAL | MSG_DONTWAIT)) }
+            if written < 0 && (errno == EINTR || errno == EAGAIN) { continue }
             guard written > 0 else { throw StepErrorText("write to the machine failed: \(String(cString: strerror(errno)))") }
             offset += written
         }

@@ -48,11 +48,18 @@ import Testing
         let refused = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "ssh", "--", "true"])
         #expect(refused.status != 0)
         #expect(refused.err.contains("Host key verification failed"))
-        // Commands go through the guest agent, a channel of host's own
-        // QEMU; what still travels over SSH (an upload) is refused.
-        let file = sandbox.file("upload-me")
-        try "x".write(to: file, atomically: true, encoding: .utf8)
-        let upload = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "upload", file.path, "/root/x"])
+        // Commands and file transfers go through the guest agent, a channel
+        // of host's own QEMU, so the new key does not stop them; every byte
+        // value arrives as it was sent.
+        let file = sandbox.file("bytes")
+        try Data(Array(0...255) + [UInt8](repeating: 0, count: 100_000) + Array((0...255).reversed())).write(to: file)
+        let back = sandbox.file("bytes-back")
+        let agent = try sandbox.run(["os.debian", "+", "exec", rekey, "+", "upload", file.path, "/root/bytes",
+                                     "+", "download", "/root/bytes", back.path])
+        #expect(agent.status == 0, "\(agent.err)")
+        #expect(try Data(contentsOf: back) == Data(contentsOf: file))
+        // Over SSH (a guest whose agent is stopped) the same upload is refused.
+        let upload = try sandbox.run(Self.withoutAgent + ["+", "exec", rekey, "+", "upload", file.path, "/root/bytes"])
         #expect(upload.status != 0)
         #expect(upload.err.contains("refusing to connect: the machine's SSH host key is not the one recorded in"), "\(upload.err)")
     }
