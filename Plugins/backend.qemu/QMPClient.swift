@@ -69,7 +69,7 @@ final class QMPClient {
         try channel.execute(command, arguments, timeoutMs: timeoutMs)
     }
 
-    func answer(_ command: String) throws -> Any { try channel.answer(command) }
+    func answer(_ command: String, _ arguments: [String: Any] = [:]) throws -> Any { try channel.answer(command, arguments) }
 
     /// Whether this QEMU offers the migration capability `name` ("mapped-ram").
     func offers(capability name: String) throws -> Bool {

@@ -161,7 +161,7 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
             machine.config.consolePrompt = String(cString: prompt)
             return HOST_OK
         },
-        ssh_port: { raw in machine(raw)?.process?.sshPort ?? 0 },
+        ssh_port: { raw in (try? machine(raw)?.sshPort()).flatMap { $0 } ?? 0 },
         set_disk: { call, raw, image, format in
             guard let machine = machine(raw), let image, let format else { return fail(call, "set_disk needs a QEMU machine, an image and a format") }
             guard machine.config.state == nil, machine.process == nil else { return fail(call, "set_disk: the machine has booted already") }

@@ -43,8 +43,8 @@ final class QemuMachine: BackendMachine {
         let incoming = config.state
         let mapped = config.stateFormat == Self.mappedRam
         let started = Date()
-        let process = try QemuProcess(binary: config.binary, guestAgent: config.guestAgent == true) { run, sshPort in
-            self.arguments(run: run, sshPort: sshPort, incoming: incoming, mapped: mapped)
+        let process = try QemuProcess(binary: config.binary, guestAgent: config.guestAgent == true) { run in
+            self.arguments(run: run, incoming: incoming, mapped: mapped)
         }
         self.process = process
         if let incoming, mapped {
@@ -66,9 +66,9 @@ final class QemuMachine: BackendMachine {
         }
     }
 
-    func arguments(run: URL, sshPort: Int32, incoming: String?, mapped: Bool) -> [String] {
+    func arguments(run: URL, incoming: String?, mapped: Bool) -> [String] {
         func escaped(_ path: String) -> String { path.replacingOccurrences(of: ",", with: ",,") }
-        var hostfwd = "hostfwd=tcp:127.0.0.1:\(sshPort)-:22"
+        var hostfwd = "hostfwd=tcp:127.0.0.1:0-:22" // QEMU picks the port (QemuProcess.sshPort)
         for forward in forwards { hostfwd += ",hostfwd=tcp:127.0.0.1:\(forward.host)-:\(forward.guest)" }
         var arguments = [
             "-nodefaults", "-no-user-config", "-display", "none", "-machine", config.machineType ?? "pc", "-accel", config.accel,
@@ -198,7 +198,7 @@ final class QemuMachine: BackendMachine {
         let process = try running()
         let access = SSHAccess(identity: try call.identity(),
                                knownHosts: directory.appendingPathComponent(SSHAccess.knownHostsFile).path,
-                               port: process.sshPort, user: user,
+                               port: try sshPort(), user: user,
                                controlPath: process.runDirectory.appendingPathComponent("ssh.sock").path)
         try access.open()
         sshOpen = access
@@ -246,6 +246,9 @@ final class QemuMachine: BackendMachine {
         }
         return agentAnswers == true ? agent : nil
     }
+
+    /// The host port that leads to the guest's sshd, on 127.0.0.1.
+    func sshPort() throws -> Int32 { try running().sshPort(besides: forwards.map { Int32($0.host) }) }
 
     private func running() throws -> QemuProcess {
         guard let process else { throw StepErrorText("the machine is not running (no operating system was installed on it yet)") }
@@ -401,7 +404,8 @@ final class QemuMachine: BackendMachine {
     deinit { releaseSSHArguments() }
 
     func describe() -> String? {
-        guard let process else { return "QEMU machine (stopped) in \(directory.path)" }
-        return "QEMU machine, SSH on 127.0.0.1:\(process.sshPort)"
+        guard process != nil else { return "QEMU machine (stopped) in \(directory.path)" }
+        guard let port = try? sshPort() else { return "QEMU machine" }
+        return "QEMU machine, SSH on 127.0.0.1:\(port)"
     }
 }

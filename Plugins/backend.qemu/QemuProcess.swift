@@ -9,27 +9,9 @@ final class QemuProcess {
     let runDirectory: URL
     let qmp: QMPClient
     let console: ConsoleStream
-    let sshPort: Int32
     /// The guest agent's ports, connected when the machine has them.
     let agent: GuestAgent?
     private let qemu: RunningChild
-
-    static func freePort() throws -> Int32 {
-        let fd = socket(AF_INET, Int32(SOCK_STREAM.rawValue), 0)
-        guard fd >= 0 else { throw StepErrorText("socket(): \(String(cString: strerror(errno)))") }
-        defer { close(fd) }
-        var address = sockaddr_in()
-        address.sin_family = sa_family_t(AF_INET)
-        address.sin_addr.s_addr = inet_addr("127.0.0.1")
-        var length = socklen_t(MemoryLayout<sockaddr_in>.size)
-        let ok = withUnsafeMutablePointer(to: &address) {
-            $0.withMemoryRebound(to: sockaddr.self, capacity: 1) {
-                bind(fd, $0, length) == 0 && getsockname(fd, $0, &length) == 0
-            }
-        }
-        guard ok else { throw StepErrorText("no free TCP port on 127.0.0.1: \(String(cString: strerror(errno)))") }
-        return Int32(UInt16(bigEndian: address.sin_port))
-    }
 
     /// Where run directories live: the user's private runtime directory
     /// (short enough for socket paths), else /tmp.
@@ -44,15 +26,14 @@ final class QemuProcess {
         }
     }
 
-    init(binary: String, guestAgent: Bool, arguments: (_ run: URL, _ sshPort: Int32) -> [String]) throws {
+    init(binary: String, guestAgent: Bool, arguments: (_ run: URL) -> [String]) throws {
         let parent = Self.runParent
         Self.sweep(parent)
         let runDirectory = try PrivateDirectory.make("qemu-\(getpid())", in: parent)
         self.runDirectory = runDirectory
         let log = runDirectory.appendingPathComponent("qemu.log")
         do {
-            sshPort = try Self.freePort()
-            var command = Command(binary, arguments(runDirectory, sshPort))
+            var command = Command(binary, arguments(runDirectory))
             command.output = .file(log.path)
             command.ownSession = true
             command.diesWithHost = true
@@ -111,6 +92,28 @@ final class QemuProcess {
             let fields = stat[stat.index(after: close)...].split(separator: " ")
             return fields.count > 3 && fields[0] != "Z" && Int32(fields[3]) == session
         }.count
+    }
+
+    private var foundSSHPort: Int32?
+
+    /// The host port QEMU forwards to the guest's port 22: QEMU picked it
+    /// (hostfwd on port 0), so nothing probes for a free port before QEMU
+    /// starts and nothing can take it in between. Asked once, when SSH is
+    /// first needed; only the human monitor's `info usernet` shows it.
+    /// `userPorts` are the host ports of the user's own forwards, which
+    /// may lead to port 22 too.
+    func sshPort(besides userPorts: [Int32]) throws -> Int32 {
+        if let foundSSHPort { return foundSSHPort }
+        let table = try qmp.answer("human-monitor-command", ["command-line": "info usernet"]) as? String ?? ""
+        // Protocol[State] FD SourceAddress Port DestAddress Port RecvQ SendQ
+        for line in table.split(whereSeparator: { $0.isNewline }) {
+            let fields = line.split(separator: " ")
+            guard fields.count >= 6, fields[0].contains("HOST_FORWARD"), fields[2] == "127.0.0.1", fields[5] == "22",
+                  let port = Int32(fields[3]), !userPorts.contains(port) else { continue }
+            foundSSHPort = port
+            return port
+        }
+        throw StepErrorText("QEMU reports no forwarded SSH port: \(table)")
     }
 
     var log: String { (try? String(contentsOf: runDirectory.appendingPathComponent("qemu.log"), encoding: .utf8)) ?? "" }
