@@ -16,6 +16,7 @@ let plugins = [
     plugin("self_test", target: "SelfTestPlugin", path: "Plugins/self_test"),
     plugin("exec", target: "ExecPlugin", path: "Plugins/exec"),
     plugin("backend.qemu", target: "QemuBackendPlugin", path: "Plugins/backend.qemu", extra: ["CQcow"]),
+    plugin("backend.ssh", target: "SSHBackendPlugin", path: "Plugins/backend.ssh"),
     plugin("backend.podman-criu", target: "PodmanBackendPlugin", path: "Plugins/backend.podman-criu"),
     plugin("os.busybox", target: "BusyboxPlugin", path: "Plugins/os.busybox"),
     plugin("os.debian", target: "DebianPlugin", path: "Plugins/os.debian"),

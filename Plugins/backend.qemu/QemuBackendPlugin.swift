@@ -218,7 +218,7 @@ nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
                     return nil
                 }
                 machine.setClockIfStale(BackendCall(raw: call))
-                return machine.exportSSHArguments(ssh.arguments)
+                return machine.exportedSSHArguments.export(ssh.arguments)
             } catch {
                 _ = fail(call, String(describing: error))
                 return nil

@@ -97,7 +97,7 @@ final class QemuMachine: BackendMachine {
         if incoming != nil && mapped {
             arguments += ["-incoming", "defer"] // its capability is set first, over QMP (up)
         } else if let incoming {
-            arguments += ["-incoming", "exec:zstd -dc \(Self.quoted(QemuConfig.resolve(incoming, in: directory)))"]
+            arguments += ["-incoming", "exec:zstd -dc \(ShellTransfer.quoted(QemuConfig.resolve(incoming, in: directory)))"]
         }
         return arguments + config.extraArguments
     }
@@ -126,7 +126,7 @@ final class QemuMachine: BackendMachine {
         // the cap only made a save three times slower.
         try process.qmp.execute("migrate-set-parameters", ["max-bandwidth": 1 << 40])
         if mapped { try process.qmp.enable(capability: Self.mappedRam) }
-        try process.qmp.execute("migrate", ["uri": mapped ? "file:" + target : "exec:zstd -1 -q -T0 -o \(Self.quoted(target))"])
+        try process.qmp.execute("migrate", ["uri": mapped ? "file:" + target : "exec:zstd -1 -q -T0 -o \(ShellTransfer.quoted(target))"])
         while true {
             let info = try process.qmp.execute("query-migrate")
             switch info["status"] as? String {
@@ -308,61 +308,25 @@ final class QemuMachine: BackendMachine {
         return collected
     }
 
-    /// For /bin/sh: QEMU runs `exec:` migration commands through it.
-    static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
-
     func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {
-        var isDirectory: ObjCBool = false
-        guard FileManager.default.fileExists(atPath: localPath, isDirectory: &isDirectory) else {
-            throw StepErrorText("\(localPath) does not exist")
-        }
-        let payload: Data
-        if isDirectory.boolValue {
-            let archive = FileManager.default.temporaryDirectory.appendingPathComponent("host-upload-\(UUID().uuidString).tar")
-            defer { try? FileManager.default.removeItem(at: archive) }
-            try Tool.run("tar", ["-C", localPath, "-cf", archive.path, "."])
-            payload = try Data(contentsOf: archive)
-        } else {
-            payload = try Data(contentsOf: URL(fileURLWithPath: localPath))
-        }
-        let target = Self.quoted(machinePath)
+        let (command, payload, isTree) = try ShellTransfer.upload(localPath, to: machinePath)
         if try carriesBytes(call) {
-            _ = try check(call, isDirectory.boolValue ? "mkdir -p \(target) && tar -x -C \(target)" : "cat > \(target)", input: payload)
+            _ = try check(call, command, input: payload)
             return
         }
+        // The whole file travels inside one command, as base64; ConsoleShell
+        // splits it into acknowledged lines.
+        let target = ShellTransfer.quoted(machinePath)
         let body = "\n\(payload.base64EncodedString(options: .lineLength76Characters))\nHOST_UPLOAD_EOF"
-        // The whole file travels inside one command; ConsoleShell splits it into acknowledged lines.
-        _ = try check(call, isDirectory.boolValue
+        _ = try check(call, isTree
                       ? "mkdir -p \(target) && base64 -d <<'HOST_UPLOAD_EOF' | tar -x -C \(target)\(body)"
                       : "base64 -d > \(target) <<'HOST_UPLOAD_EOF'\(body)")
     }
 
-    /// One command both says what the path is (its first line) and sends it.
     func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws {
-        let source = Self.quoted(machinePath)
-        // The console is a terminal: bytes cross it only as base64.
-        let encode = try carriesBytes(call) ? "" : " | base64"
-        let reply = try check(call, "if [ -d \(source) ]; then echo dir; tar -C \(source) -cf - .\(encode); "
-                                  + "elif [ -e \(source) ]; then echo file; cat \(source)\(encode); else echo none; fi")
-        let newline = reply.firstIndex(of: 10) ?? reply.endIndex
-        let kind = String(decoding: reply[..<newline], as: UTF8.self)
-        guard kind != "none" else { throw StepErrorText("\(machinePath) does not exist in the machine") }
-        var data = Data(reply[min(newline + 1, reply.endIndex)...])
-        if !encode.isEmpty {
-            guard let decoded = Data(base64Encoded: data, options: .ignoreUnknownCharacters) else {
-                throw StepErrorText("the machine sent \(machinePath) garbled")
-            }
-            data = decoded
-        }
-        if kind == "dir" {
-            let archive = FileManager.default.temporaryDirectory.appendingPathComponent("host-download-\(UUID().uuidString).tar")
-            defer { try? FileManager.default.removeItem(at: archive) }
-            try data.write(to: archive)
-            try FileManager.default.createDirectory(atPath: localPath, withIntermediateDirectories: true)
-            try Tool.run("tar", ["-C", localPath, "-xf", archive.path])
-        } else {
-            try data.write(to: URL(fileURLWithPath: localPath))
-        }
+        let base64 = try !carriesBytes(call)
+        let reply = try check(call, ShellTransfer.downloadCommand(machinePath, base64: base64))
+        try ShellTransfer.receive(reply, of: machinePath, to: localPath, base64: base64)
     }
 
     // MARK: Console
@@ -380,28 +344,8 @@ final class QemuMachine: BackendMachine {
         return count
     }
 
-    /// The ssh(1) arguments handed out through host.ssh/1: a NULL-terminated
-    /// C array that stays valid until the next call, as host_ssh.h promises.
-    private var sshArguments: UnsafeMutablePointer<UnsafePointer<CChar>?>?
-
-    func exportSSHArguments(_ arguments: [String]) -> UnsafePointer<UnsafePointer<CChar>?> {
-        releaseSSHArguments()
-        let array = UnsafeMutablePointer<UnsafePointer<CChar>?>.allocate(capacity: arguments.count + 1)
-        for (index, argument) in arguments.enumerated() { array[index] = UnsafePointer(strdup(argument)) }
-        array[arguments.count] = nil
-        sshArguments = array
-        return UnsafePointer(array)
-    }
-
-    private func releaseSSHArguments() {
-        guard let array = sshArguments else { return }
-        var index = 0
-        while let item = array[index] { free(UnsafeMutablePointer(mutating: item)); index += 1 }
-        array.deallocate()
-        sshArguments = nil
-    }
-
-    deinit { releaseSSHArguments() }
+    /// The ssh(1) arguments handed out through host.ssh/1.
+    let exportedSSHArguments = ExportedStrings()
 
     func describe() -> String? {
         guard process != nil else { return "QEMU machine (stopped) in \(directory.path)" }

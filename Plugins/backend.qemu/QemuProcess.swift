@@ -13,23 +13,8 @@ final class QemuProcess {
     let agent: GuestAgent?
     private let qemu: RunningChild
 
-    /// Where run directories live: the user's private runtime directory
-    /// (short enough for socket paths), else /tmp.
-    private static var runParent: URL { RuntimeDirectory.private() ?? URL(fileURLWithPath: "/tmp") }
-
-    /// Removes the run directories of hosts that died without removing
-    /// theirs (SIGKILL): named `qemu-PID-...`, gone when PID is.
-    private static func sweep(_ parent: URL) {
-        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix("qemu-") {
-            guard let pid = Int32(name.split(separator: "-")[1]), Glibc.kill(pid, 0) != 0, errno == ESRCH else { continue }
-            try? FileManager.default.removeItem(at: parent.appendingPathComponent(name))
-        }
-    }
-
     init(binary: String, guestAgent: Bool, arguments: (_ run: URL) -> [String]) throws {
-        let parent = Self.runParent
-        Self.sweep(parent)
-        let runDirectory = try PrivateDirectory.make("qemu-\(getpid())", in: parent)
+        let runDirectory = try PrivateDirectory.forThisRun("qemu")
         self.runDirectory = runDirectory
         let log = runDirectory.appendingPathComponent("qemu.log")
         do {

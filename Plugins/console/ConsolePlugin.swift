@@ -10,8 +10,8 @@ let plugin = Plugin(name: "console", version: "1.0.0", steps: [
     Step("console", summary: "The machine's serial console on this terminal; Ctrl-] detaches; changes are not kept",
          flags: [.transient, .interactive]) { call in
         try call.start()
+        try call.consoleSend("\n") // a fresh prompt; fails first on a machine with no console
         FileHandle.standardError.write(Data("host: connected to the serial console; press Ctrl-] to detach (changes are not kept)\r\n".utf8))
-        try call.consoleSend("\n") // a fresh prompt
         let terminal = TerminalMode.save()
         terminal?.makeRaw()
         defer {

@@ -82,7 +82,8 @@ enum StepHelp {
     static func print(_ name: String) throws -> Int32 {
         let step = try Main.loadPlugins().step(named: name)
         Swift.print("\(step.name): \(step.summary)")
-        Swift.print("kind: \(step.isBackend ? "backend" : "step"); \(step.flagNames.joined(separator: ", ")); results kept \(step.expiry / 3600) h")
+        let kept = step.savesNothing ? "it saves no machines, so no step on it is cached or undone" : "results kept \(step.expiry / 3600) h"
+        Swift.print("kind: \(step.isBackend ? "backend" : "step"); \(step.flagNames.joined(separator: ", ")); \(kept)")
         let positional = step.parameters.filter { $0.type == .rest }.map { "\($0.name.uppercased())..." }
         Swift.print("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) [--transient] [--PARAMETER=VALUE...] \(positional.joined(separator: " "))")
         if !step.parameters.isEmpty {

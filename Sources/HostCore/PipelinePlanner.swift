@@ -34,6 +34,9 @@ struct PipelinePlanner {
             planned.insert(try Self.bind(.init(name: defaultBackend, words: []), to: backend), at: 0)
         }
         try checkNeeds(planned.map(\.step))
+        if planned[0].step.savesNothing, let transient = planned.dropFirst().first(where: { $0.arguments.forceTransient }) {
+            throw HostError.usage("\(transient.step.name) --transient cannot be undone on \(planned[0].step.name): it works on an existing machine, which it cannot save or restore, so what a step does there stays; remove --transient")
+        }
         if planned[0].arguments.forceTransient {
             throw HostError.usage("\(planned[0].step.name) cannot be transient: it makes the machine every later step works on; remove --transient")
         }
@@ -73,6 +76,9 @@ struct PipelinePlanner {
     /// Each step's machine must offer one of the capabilities it needs.
     private func checkNeeds(_ steps: [StepInfo]) throws {
         let backend = steps[0]
+        if backend.savesNothing, let installer = steps.dropFirst().first(where: \.startsPipeline) {
+            throw HostError.usage("\(installer.name) installs an operating system, and \(backend.name) works on an existing machine, which has its own already; remove \(installer.name)")
+        }
         for step in steps.dropFirst() where !step.needs.isEmpty && !step.needs.contains(where: backend.offers) {
             let offering = registry.steps.filter { candidate in candidate.isBackend && step.needs.contains(where: candidate.offers) }.map(\.name)
             let needs = step.needs.joined(separator: " or ")

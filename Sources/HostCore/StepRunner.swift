@@ -244,7 +244,14 @@ final class StepRunner {
     /// Every step, in order, on the one machine of a backend that cannot
     /// save it (HOST_STEP_NO_SAVE): nothing is cached.
     private func runUnsaved(_ steps: [Planned]) throws {
-        output.progress("\(steps[0].step.name) does not save machines, so nothing is cached: every step runs each time, on the machine itself")
+        // Said where it matters: a step that would have been cached.
+        let later = Array(steps.dropFirst())
+        if let first = later.indices.first(where: { index in
+            let step = later[index]
+            return !step.step.isTransient && !step.arguments.forceTransient && !(step.step.isTransientWhenLast && index == later.count - 1)
+        }).map({ later[$0] }) {
+            output.progress("\(steps[0].step.name) does not save machines, so nothing is cached: \(first.step.name) and every step after it run each time, on the machine itself")
+        }
         let machine = try instantiate(steps[0], from: nil)
         let owner = CallContext(services: engine.services, stepName: steps[0].step.name, log: openLog(machine))
         owner.adopt(machine)

@@ -12,4 +12,17 @@ public enum PrivateDirectory {
         }
         return URL(fileURLWithPath: String(cString: made))
     }
+
+    /// `PREFIX-PID-XXXXXX` for this process's sockets, in the user's private
+    /// runtime directory (short enough for socket paths), else /tmp. Those
+    /// of processes that died without removing theirs (SIGKILL) go first.
+    public static func forThisRun(_ prefix: String) throws -> URL {
+        let parent = RuntimeDirectory.private() ?? URL(fileURLWithPath: "/tmp")
+        for name in (try? FileManager.default.contentsOfDirectory(atPath: parent.path)) ?? [] where name.hasPrefix(prefix + "-") {
+            let parts = name.split(separator: "-")
+            guard parts.count == 3, let pid = Int32(parts[1]), kill(pid, 0) != 0, errno == ESRCH else { continue }
+            try? FileManager.default.removeItem(at: parent.appendingPathComponent(name))
+        }
+        return try make("\(prefix)-\(getpid())", in: parent)
+    }
 }
