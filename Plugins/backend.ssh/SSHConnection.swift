@@ -19,10 +19,13 @@ final class SSHConnection {
     private var controlPath: String { directory.appendingPathComponent("control.sock").path }
     private var log: URL { directory.appendingPathComponent("master.log") }
 
-    /// For every client of the connection: never a master of its own (ssh
-    /// keeps the first value of each option, so these win over ansible's).
+    /// For every client of the connection: never a master of its own, and
+    /// never a connection of its own either (ProxyCommand=false), which ssh
+    /// would fall back to when the master ends while the client starts: a
+    /// client that outlived host. ssh keeps the first value of each option,
+    /// so these win over ansible's and the user's (ProxyJump included).
     var arguments: [String] {
-        target.options + ["-o", "ControlMaster=no", "-o", "ControlPath=\(controlPath)"] + target.destination
+        ["-o", "ControlMaster=no", "-o", "ControlPath=\(controlPath)", "-o", "ProxyCommand=false"] + target.options + target.destination
     }
 
     /// Logs in, once; errors say what failed (the host key above all).
