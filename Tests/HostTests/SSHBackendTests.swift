@@ -52,7 +52,9 @@ import Testing
 
     @Test func hostKeysAreCheckedNeverSkipped() throws {
         let sandbox = try sandbox()
-        let remote = try RemoteMachine(in: sandbox)
+        // On a port of its own: known_hosts names it [ADDRESS]:PORT.
+        let remote = try RemoteMachine(in: sandbox, port: 2222)
+        let name = "[\(remote.address)]:2222"
         let knownHosts = sandbox.file("known_hosts")
         try "".write(to: knownHosts, atomically: true, encoding: .utf8)
         let withKnownHosts = remote.backend(["--ssh-option=UserKnownHostsFile=\(knownHosts.path)"])
@@ -61,18 +63,18 @@ import Testing
         let unknown = try sandbox.run(withKnownHosts + ["+", "exec", "true"])
         #expect(unknown.status == 1)
         #expect(unknown.err.contains("its SSH host key is unknown (not in \(knownHosts.path), and no --host-key pins one); it presents ED25519 \(remote.fingerprint)"), "\(unknown.err)")
-        let accept = "ssh-keyscan -p 22 -t ed25519 \(remote.address) >> \(knownHosts.path)"
+        let accept = "ssh-keyscan -p 2222 -t ed25519 \(remote.address) >> \(knownHosts.path)"
         #expect(unknown.err.contains("accept it with: \(accept), or pin it for this pipeline with --host-key=\(remote.fingerprint)"))
         #expect(try Sandbox.execute("/bin/sh", ["-c", accept]).status == 0)
         #expect(try sandbox.run(withKnownHosts + ["+", "exec", "echo accepted"]).out == "accepted\n")
 
         // Changed: refused, with the way to replace the old key.
         let other = try String(contentsOf: URL(fileURLWithPath: remote.identity.path + ".pub"), encoding: .utf8).split(separator: " ").prefix(2).joined(separator: " ")
-        try "\(remote.address) \(other)\n".write(to: knownHosts, atomically: true, encoding: .utf8)
+        try "\(name) \(other)\n".write(to: knownHosts, atomically: true, encoding: .utf8)
         let changed = try sandbox.run(withKnownHosts + ["+", "exec", "true"])
         #expect(changed.status == 1)
-        #expect(changed.err.contains("its SSH host key is not the one \(knownHosts.path) records for \(remote.address); it presents ED25519 \(remote.fingerprint)"), "\(changed.err)")
-        #expect(changed.err.contains("ssh-keygen -R '\(remote.address)' -f \(knownHosts.path) && \(accept)"))
+        #expect(changed.err.contains("its SSH host key is not the one \(knownHosts.path) records for \(name); it presents ED25519 \(remote.fingerprint)"), "\(changed.err)")
+        #expect(changed.err.contains("ssh-keygen -R '\(name)' -f \(knownHosts.path) && \(accept)"))
 
         // Pinned by fingerprint, by public key line, or the wrong key.
         #expect(try sandbox.run(remote.backend(["--host-key=\(remote.fingerprint)"]) + ["+", "exec", "echo pinned"]).out == "pinned\n")
@@ -133,7 +135,7 @@ import Testing
         let sandbox = try sandbox()
         let remote = try RemoteMachine(in: sandbox)
         let run = try sandbox.start(remote.backend(["--host-key=\(remote.hostKey)"]) + ["+", "exec", "sleep 300"])
-        // Every ssh of the run names its control socket, in the sandbox's runtime directory.
+        // Every ssh of the run names the test's key, which lives in the sandbox.
         func clients() -> [String] {
             ((try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? []).compactMap { pid in
                 guard Int(pid) != nil, let line = try? String(contentsOfFile: "/proc/\(pid)/cmdline", encoding: .utf8),

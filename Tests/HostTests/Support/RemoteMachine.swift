@@ -31,7 +31,10 @@ final class RemoteMachine {
     let hostKey: String
     let fingerprint: String
 
-    init(in sandbox: Sandbox) throws {
+    let port: Int
+
+    init(in sandbox: Sandbox, port: Int = 22) throws {
+        self.port = port
         let tree = try Self.tree.get()
         Self.lock.lock()
         Self.used += 1
@@ -41,7 +44,7 @@ final class RemoteMachine {
         identity = sandbox.file("remote-\(number)-id")
         let keygen = try Sandbox.execute("/usr/bin/ssh-keygen", ["-q", "-t", "ed25519", "-N", "", "-f", identity.path])
         #expect(keygen.status == 0, "\(keygen.err)")
-        let started = try Sandbox.execute(Self.script, ["start", tree.path, directory.path, "\(number)", identity.path + ".pub"])
+        let started = try Sandbox.execute(Self.script, ["start", tree.path, directory.path, "\(number)", identity.path + ".pub", "\(port)"])
         guard started.status == 0 else { throw Failure(description: "the remote machine did not start: \(started.err)") }
         address = started.out.trimmingCharacters(in: .whitespacesAndNewlines)
         let keyFile = directory.appendingPathComponent("upper/etc/ssh/ssh_host_ed25519_key.pub")
@@ -57,7 +60,7 @@ final class RemoteMachine {
 
     /// The backend step reaching this machine as root with its own key.
     func backend(_ extra: [String] = []) -> [String] {
-        ["backend.ssh", "--host=\(address)", "--user=root", "--identity=\(identity.path)"] + extra
+        ["backend.ssh", "--host=\(address)", "--port=\(port)", "--user=root", "--identity=\(identity.path)"] + extra
     }
 
     /// How many logins sshd accepted so far.
