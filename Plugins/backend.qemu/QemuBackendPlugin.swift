@@ -82,9 +82,6 @@ struct QemuBackend: Backend {
             guard QemuConfig.offers(type, binary: config.binary) else {
                 throw StepErrorText("it was saved on machine type \(type), which the installed \(config.binary) does not offer (QEMU was changed)")
             }
-            if config.stateFormat == QemuMachine.mappedRam, QemuConfig.majorVersion(of: config.binary) < 9 {
-                throw StepErrorText("its RAM was saved with mapped-ram, which the installed \(config.binary) (before QEMU 9) cannot load (QEMU was changed)")
-            }
         }
         if let problem = ImageChain.problem([QemuConfig.resolve(config.disk, in: url)] + config.chain) {
             throw StepErrorText(problem)

@@ -80,14 +80,6 @@ struct QemuConfig: MachineRecord {
         return types.split(separator: "\n").contains { $0.split(separator: " ").first.map(String.init) == type }
     }
 
-    /// 7 for "QEMU emulator version 7.2.22 (Debian ...)"; 0 when unreadable.
-    static func majorVersion(of binary: String) -> Int {
-        let text = (try? HostTool.run(binary, ["--version"], package: "qemu-system-x86")) ?? ""
-        guard let words = text.split(separator: "\n").first?.split(separator: " "),
-              let index = words.firstIndex(of: "version"), index + 1 < words.count else { return 0 }
-        return Int(words[index + 1].prefix { $0.isNumber }) ?? 0
-    }
-
     static func stamp(of binary: String) -> String {
         var info = stat()
         guard stat(binary, &info) == 0 else { return "missing" }

@@ -265,9 +265,19 @@ import Testing
     /// by its digest, which reads only the data.
     @Test(.enabled(if: ProcessInfo.processInfo.environment["HOST_TEST_QEMU10"] != nil, "needs HOST_TEST_QEMU10 (scripts/test sets it)"))
     func mappedRamSavesAndRestoresOnQEMU10() throws {
-        let bin = try #require(ProcessInfo.processInfo.environment["HOST_TEST_QEMU10"])
+        let qemu10 = try #require(ProcessInfo.processInfo.environment["HOST_TEST_QEMU10"])
         let sandbox = try Sandbox(plugins: ["backend_qemu", "os_busybox", "exec"], defaultBackend: "backend.qemu")
-        let environment = ["PATH": bin + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), "HOST_QEMU_ACCEL": "tcg"]
+        // The QEMU host records is this one, which a downgrade replaces below.
+        let bin = sandbox.file("bin")
+        try FileManager.default.createDirectory(at: bin, withIntermediateDirectories: true)
+        let qemu = bin.appendingPathComponent("qemu-system-x86_64")
+        func install(_ target: String) throws {
+            try "#!/bin/sh\nexec \(target) \"$@\"\n".write(to: qemu, atomically: true, encoding: .utf8)
+            chmod(qemu.path, 0o755)
+        }
+        try install(qemu10 + "/qemu-system-x86_64")
+        let environment = ["PATH": bin.path + ":" + qemu10 + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
+                           "HOST_QEMU_ACCEL": "tcg"]
         let pipeline = ["os.busybox", "+", "exec", "echo mapped > /root/m", "+", "exec", "cat /root/m; date +%Y"]
         let first = try sandbox.run(pipeline, extraEnvironment: environment)
         #expect(first.status == 0 && first.out.hasPrefix("mapped\n"), "\(first.err)")
@@ -295,6 +305,16 @@ import Testing
         let restored = try sandbox.run(pipeline, extraEnvironment: environment)
         #expect(restored.status == 0 && restored.out == first.out, "\(restored.err)")
         #expect(restored.err.contains("exec: cached"), "\(restored.err)")
+
+        // Downgraded to QEMU 7.2, which cannot load mapped-ram: the entry is
+        // refused by the machine type it was saved on, and rebuilt.
+        try install("/usr/bin/qemu-system-x86_64")
+        let older = try sandbox.run(pipeline, extraEnvironment: environment)
+        #expect(older.status == 0 && older.out == first.out, "\(older.err)")
+        #expect(older.err.contains("it was saved on machine type pc-i440fx-10.0, which the installed \(qemu.path) does not offer (QEMU was changed)"),
+                "\(older.err)")
+        let rebuilt = try String(contentsOf: sandbox.builtEntry(older, step: "exec").appendingPathComponent("machine/qemu.json"), encoding: .utf8)
+        #expect(rebuilt.contains("\"state\" : \"state.zst\""), "\(rebuilt)")
     }
 
     /// A disk that fills up while a VM is saved: said so, with the place and
