@@ -39,6 +39,11 @@ struct QemuConfig: MachineRecord {
     /// The guest runs QEMU's guest agent (host_vm_v1.set_guest_agent):
     /// its ports are part of the machine, and commands after a restore use it.
     var guestAgent: Bool?
+    /// Whether the agent answered when `state` was saved: a restore asks it
+    /// only then, so a guest without one (a cloud image that lacks it, an
+    /// agent a step stopped) costs no wait for an answer that cannot come.
+    /// nil: saved before host recorded it, so asked.
+    var agentRunning: Bool?
     /// This machine's own qcow2 overlay (or base image).
     var disk = "disk.qcow2"
     /// The backing images below `disk`, nearest first.

@@ -61,7 +61,7 @@ final class QemuMachine: BackendMachine {
             Trace.mark("qemu: state loaded")
             try process.qmp.execute("cont")
             clockIsStale = true
-            agentAnswers = nil // asked on first use: it was running when the machine was saved
+            agentAnswers = nil // asked on first use, if it was running when the machine was saved
             call.log(String(format: "restored in %.2f s", Date().timeIntervalSince(started)), level: .debug)
         }
     }
@@ -120,6 +120,8 @@ final class QemuMachine: BackendMachine {
         let file = mapped ? Self.mappedStateFile : Self.stateFile
         let target = directory.appendingPathComponent(file).path
         closeSSH()
+        // Asked now, whatever it said before: a step may have stopped it.
+        if let agent = process.agent { config.agentRunning = agent.answers(timeoutMs: 1_000) }
         try process.qmp.execute("stop")
         // QEMU caps a migration at 128 MiB/s by default, to spare a live
         // guest's network; this one is stopped and goes to a local file, so
@@ -237,11 +239,16 @@ final class QemuMachine: BackendMachine {
     private func guestAgent(_ call: BackendCall) -> GuestAgent? {
         guard let agent = process?.agent, agentAnswers != false else { return nil }
         if agentAnswers == nil {
+            let fallback = config.sshUser == nil ? "the console" : "SSH"
+            if config.agentRunning == false {
+                agentAnswers = false
+                call.log("the guest agent was not running when this machine was saved (is qemu-guest-agent installed and running in the guest?); using \(fallback)")
+                return nil
+            }
             agentAnswers = agent.answers(timeoutMs: 3_000)
             Trace.mark("qemu: guest agent \(agentAnswers == true ? "answered" : "did not answer")")
             if agentAnswers == false {
-                call.log("the guest agent does not answer (is qemu-guest-agent running in the guest?); using \(config.sshUser == nil ? "the console" : "SSH")",
-                         level: .warning)
+                call.log("the guest agent does not answer (is qemu-guest-agent running in the guest?); using \(fallback)", level: .warning)
             }
         }
         return agentAnswers == true ? agent : nil
@@ -281,13 +288,7 @@ final class QemuMachine: BackendMachine {
         if input?.count ?? 0 <= GuestAgent.inputLimit, let agent = guestAgent(call) {
             return try agent.run(withClock(command), user: config.sshUser ?? "root", input: input, output: output)
         }
-        if let ssh = try ssh(call) {
-            guard let input else { return try ssh.run(withClock(command), output: output) }
-            let staged = FileManager.default.temporaryDirectory.appendingPathComponent("host-upload-\(UUID().uuidString)")
-            defer { try? FileManager.default.removeItem(at: staged) }
-            try input.write(to: staged)
-            return try ssh.run(withClock(command), input: staged, output: output)
-        }
+        if let ssh = try ssh(call) { return try ssh.run(withClock(command), input: input, output: output) }
         guard input == nil else { throw StepErrorText("the console shell takes no input; this machine has no SSH server") }
         return try shell().run(withClock(command, busybox: true)) { output(1, $0) }
     }

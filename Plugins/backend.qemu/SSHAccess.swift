@@ -54,18 +54,10 @@ struct SSHAccess {
 
     /// Runs `command` in the guest; output streams to `output`. Failures of
     /// SSH itself (not of the command) are errors that say which.
-    func run(_ command: String, input: URL? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
-        var ssh = Command(try Tool.path("ssh"), arguments + ["--", command])
-        ssh.input = input.map { .file($0.path) } ?? .null
-        ssh.output = .pipe
-        ssh.error = .pipe
-        var errorText: [UInt8] = []
-        let ending = try ssh.run { stream, bytes in
-            if stream == 2 { errorText = Array((errorText + bytes).suffix(2000)) }
-            output(stream, bytes)
-        }
-        if ending.status == 255 { try judge(String(decoding: errorText, as: UTF8.self)) }
-        return ending.status
+    func run(_ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
+        let (status, errors) = try SSHCommand.run(arguments, command, input: input, output: output)
+        if status == 255 { try judge(errors) }
+        return status
     }
 
     /// Turns what ssh printed when it failed into the error that says why.

@@ -25,10 +25,7 @@ final class ExistingMachine: BackendMachine {
 
     func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {
         let (command, payload, _) = try ShellTransfer.upload(localPath, to: machinePath)
-        let staged = connection.directory.appendingPathComponent("upload-\(UUID().uuidString)")
-        defer { try? FileManager.default.removeItem(at: staged) }
-        try payload.write(to: staged)
-        _ = try check(command, input: staged)
+        _ = try check(command, input: payload)
     }
 
     func download(_ call: BackendCall, from machinePath: String, to localPath: String) throws {
@@ -37,7 +34,7 @@ final class ExistingMachine: BackendMachine {
     }
 
     /// Runs a command that must succeed, returning its standard output.
-    private func check(_ command: String, input: URL? = nil) throws -> [UInt8] {
+    private func check(_ command: String, input: Data? = nil) throws -> [UInt8] {
         var collected: [UInt8] = [], errors: [UInt8] = []
         let status = try connection.run(command, input: input) { stream, bytes in
             if stream == 2 { errors += bytes } else { collected += bytes }

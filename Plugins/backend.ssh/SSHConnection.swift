@@ -72,23 +72,15 @@ final class SSHConnection {
 
     /// Runs `command` on the machine (with its login shell, as sshd does);
     /// output streams to `output`, apart; `input` is its standard input.
-    func run(_ command: String, input: URL? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
+    func run(_ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         try open()
-        var ssh = Command(try HostTool.path("ssh", package: "openssh-client"), ["-T"] + arguments + ["--", command])
-        ssh.input = input.map { .file($0.path) } ?? .null
-        ssh.output = .pipe
-        ssh.error = .pipe
-        var errorText: [UInt8] = []
-        let ending = try ssh.run { stream, bytes in
-            if stream == 2 { errorText = Array((errorText + bytes).suffix(2000)) }
-            output(stream, bytes)
-        }
+        let (status, errors) = try SSHCommand.run(["-T"] + arguments, command, input: input, output: output)
         // 255 is ssh's own failure, or the command's status: the first only
         // when the connection is gone.
-        if ending.status == 255, master?.isRunning != true {
-            throw Self.failure(String(decoding: errorText, as: UTF8.self), what: "the connection was lost", target: target)
+        if status == 255, master?.isRunning != true {
+            throw Self.failure(errors, what: "the connection was lost", target: target)
         }
-        return ending.status
+        return status
     }
 
     /// Ends the connection and removes its directory.

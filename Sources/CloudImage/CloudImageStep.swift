@@ -75,6 +75,9 @@ public struct CloudImageStep: Sendable {
         try vm.boot(kernel: nil)
         try vm.attachReadOnlyDrive(seed)
         try vm.setSSH(user: "root", hostKey: hostKey.publicKey)
+        // Its ports, for the image's guest agent if it has one (the seed
+        // starts it): a restored machine's commands then need no SSH login.
+        try vm.setGuestAgent()
 
         // Up when root's SSH works with the recorded host key and cloud-init
         // says it is done (status 2: done, with recoverable errors).

@@ -62,6 +62,14 @@ public struct NoCloudSeed {
               elif [ -f /etc/inittab ]; then
               sed -i 's|^ttyS0:.*|ttyS0::respawn:/sbin/getty -n -l /usr/local/sbin/host-autologin 115200 ttyS0 vt100|' /etc/inittab && kill -HUP 1;
               fi
+          # QEMU's guest agent, when the image has it (Fedora's does).
+          - - sh
+            - -c
+            - >-
+              if command -v qemu-ga >/dev/null 2>&1; then
+              if [ -d /run/systemd/system ]; then systemctl start qemu-guest-agent;
+              else rc-update add qemu-guest-agent default && rc-service qemu-guest-agent start; fi;
+              fi
 
         """
     }

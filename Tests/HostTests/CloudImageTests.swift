@@ -4,7 +4,8 @@ import Testing
 /// os.fedora and os.alpine end to end against a local mirror (no Fedora or
 /// Alpine mirror is reachable here): the listing and checksum file are
 /// read, the image is downloaded into the download cache, verified, booted
-/// with a NoCloud seed, and reached over SSH with the recorded host key.
+/// with a NoCloud seed, and reached over SSH with the recorded host key,
+/// and through its guest agent once restored.
 /// The image is a cloud-init Debian built here once per test run.
 @Suite(.serialized) struct CloudImageTests {
     static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_fedora", "os_alpine", "exec", "ssh"])
@@ -23,9 +24,10 @@ import Testing
         #expect(first.err.contains("os.fedora: Fedora image \(LocalMirror.fedoraImage)"))
         #expect(first.err.contains("resuming the download"))
         #expect(!first.err.contains("downloading it whole again"))
-        let second = try sandbox.succeed(["os.fedora", "--mirror=\(mirror.url)/fedora/", "+", "exec", "hostname"])
+        // Restored, the image's guest agent (cloud-init started it) runs the command.
+        let second = try sandbox.succeed(["os.fedora", "--mirror=\(mirror.url)/fedora/", "+", "exec", "hostname; \(DebianTests.nearestAgent)"])
         #expect(second.err.contains("os.fedora: cached"))
-        #expect(second.out == "fedora\n")
+        #expect(second.out == "fedora\nqemu-ga\n")
         // The verified image stays in the download cache under its digest.
         let kept = try FileManager.default.contentsOfDirectory(atPath: sandbox.cache.appendingPathComponent("downloads").path)
         #expect(kept.contains { $0.hasPrefix("sha256-") })

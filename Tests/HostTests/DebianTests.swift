@@ -88,21 +88,24 @@ import Testing
 
     /// A restored Debian runs commands through QEMU's guest agent, as root
     /// in its home with its login shell: output apart, the command's status.
-    /// A guest whose agent is gone is reached over SSH, and host says so.
+    /// A guest whose agent was stopped is reached over SSH, and host says so
+    /// (without waiting for the agent: it was not running at the save).
     @Test func commandsGoThroughTheGuestAgent() throws {
         let sandbox = try sandbox()
-        // The nearest of the command's ancestors that is the agent, else init.
-        let parent = "p=$PPID; while [ $p -gt 1 ] && [ $(cat /proc/$p/comm) != qemu-ga ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done; cat /proc/$p/comm"
-        let run = try sandbox.run(["os.debian", "+", "exec", "echo out; echo err >&2; pwd; echo $SHELL; \(parent); exit 3"])
+        let run = try sandbox.run(["os.debian", "+", "exec", "echo out; echo err >&2; pwd; echo $SHELL; \(Self.nearestAgent); exit 3"])
         #expect(run.status == 3, "\(run.err)")
         #expect(run.out == "out\n/root\n/bin/bash\nqemu-ga\n", "\(run.out)")
         #expect(run.err.contains("err\n"), "\(run.err)")
 
         let fallback = try sandbox.run(Self.withoutAgent + ["+", "exec", "echo over ssh"])
         #expect(fallback.status == 0 && fallback.out == "over ssh\n", "\(fallback.err)")
-        #expect(fallback.err.contains("the guest agent does not answer (is qemu-guest-agent running in the guest?); using SSH"),
+        #expect(fallback.err.contains("the guest agent was not running when this machine was saved (is qemu-guest-agent installed and running in the guest?); using SSH"),
                 "\(fallback.err)")
     }
+
+    /// Prints the name of the nearest of the command's ancestors that is the
+    /// guest agent (qemu-ga), else init's.
+    static let nearestAgent = "p=$PPID; while [ $p -gt 1 ] && [ $(cat /proc/$p/comm) != qemu-ga ]; do p=$(cut -d' ' -f4 /proc/$p/stat); done; cat /proc/$p/comm"
 
     /// A Debian whose guest agent was stopped (over SSH, by ansible): host
     /// falls back to SSH for everything.
