@@ -85,7 +85,9 @@ enum StepHelp {
         let kept = step.savesNothing ? "it saves no machines, so no step on it is cached or undone" : "results kept \(step.expiry / 3600) h"
         Swift.print("kind: \(step.isBackend ? "backend" : "step"); \(step.flagNames.joined(separator: ", ")); \(kept)")
         let positional = step.parameters.filter { $0.type == .rest }.map { "\($0.name.uppercased())..." }
-        Swift.print("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) [--transient] [--PARAMETER=VALUE...] \(positional.joined(separator: " "))")
+        // A backend makes the machine every later step works on: never transient.
+        let transient = step.isBackend ? "" : "[--transient] "
+        Swift.print("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) \(transient)[--PARAMETER=VALUE...] \(positional.joined(separator: " "))")
         if !step.parameters.isEmpty {
             Swift.print("parameters (positional words fill them in this order):")
             for parameter in step.parameters { Swift.print("  " + describe(parameter)) }
