@@ -38,7 +38,10 @@ struct SSHTarget {
         self.host = host
         self.port = port
         self.user = user.isEmpty ? nil : user
-        self.identity = identity.isEmpty ? nil : (identity as NSString).expandingTildeInPath
+        // `~/` as a shell expands it, from $HOME (an argument written
+        // --identity=~/... reaches host unexpanded).
+        let home = ProcessInfo.processInfo.environment["HOME"] ?? NSHomeDirectory()
+        self.identity = identity.isEmpty ? nil : identity.hasPrefix("~/") ? home + identity.dropFirst() : identity
         if let path = self.identity, !FileManager.default.isReadableFile(atPath: path) {
             throw StepError.usage("--identity=\(identity): no readable private key there")
         }

@@ -12,7 +12,12 @@ import Testing
     @Test func execKeepsStreamsApartAndReturnsTheStatus() throws {
         let sandbox = try sandbox()
         let remote = try RemoteMachine(in: sandbox)
-        let run = try sandbox.run(remote.backend(["--host-key=\(remote.hostKey)"]) + ["+", "exec", "echo out; echo err >&2; cat /etc/debian_version >/dev/null; exit 3"])
+        // The key given as ~/..., which host expands (ssh's -i would not).
+        let ssh = sandbox.root.appendingPathComponent("home/.ssh")
+        try FileManager.default.createDirectory(at: ssh, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: remote.identity, to: ssh.appendingPathComponent("id_remote"))
+        let run = try sandbox.run(["backend.ssh", "--host=\(remote.address)", "--user=root", "--identity=~/.ssh/id_remote",
+                                   "--host-key=\(remote.hostKey)", "+", "exec", "echo out; echo err >&2; exit 3"])
         #expect(run.status == 3, "\(run.err)")
         #expect(run.out == "out\n")
         #expect(run.err.contains("err\n"))
