@@ -299,14 +299,7 @@ final class QemuMachine: BackendMachine {
 
     /// Runs a command that must succeed, returning its standard output.
     private func check(_ call: BackendCall, _ command: String, input: Data? = nil) throws -> [UInt8] {
-        var collected: [UInt8] = [], errors: [UInt8] = []
-        let status = try run(call, command, input: input) { stream, bytes in
-            if stream == 2 { errors += bytes } else { collected += bytes }
-        }
-        guard status == 0 else {
-            throw StepErrorText("`\(command.prefix(200))` failed in the machine (status \(status)): \(String(decoding: errors + collected, as: UTF8.self).prefix(2000))")
-        }
-        return collected
+        try ShellTransfer.output(of: command, "in the machine") { try run(call, command, input: input, output: $0) }
     }
 
     func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {

@@ -35,14 +35,7 @@ final class ExistingMachine: BackendMachine {
 
     /// Runs a command that must succeed, returning its standard output.
     private func check(_ command: String, input: Data? = nil) throws -> [UInt8] {
-        var collected: [UInt8] = [], errors: [UInt8] = []
-        let status = try connection.run(command, input: input) { stream, bytes in
-            if stream == 2 { errors += bytes } else { collected += bytes }
-        }
-        guard status == 0 else {
-            throw StepError("`\(command.prefix(200))` failed on \(connection.target.name) (status \(status)): \(String(decoding: errors + collected, as: UTF8.self).prefix(2000))")
-        }
-        return collected
+        try ShellTransfer.output(of: command, "on \(connection.target.name)") { try connection.run(command, input: input, output: $0) }
     }
 
     func consoleSend(_ call: BackendCall, _ bytes: UnsafeRawBufferPointer) throws { throw Self.noConsole }

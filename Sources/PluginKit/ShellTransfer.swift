@@ -6,6 +6,22 @@ import Foundation
 /// download a command whose output is the bytes, its first line saying
 /// what the path was.
 public enum ShellTransfer {
+    /// The standard output of `command`, which `run` runs (handing each
+    /// chunk of output, stream 1 or 2, to its argument, and returning the
+    /// status); a status other than 0 is an error with both streams, said
+    /// to have happened `place` ("in the machine").
+    public static func output(of command: String, _ place: String,
+                              _ run: (_ output: (Int32, [UInt8]) -> Void) throws -> Int32) throws -> [UInt8] {
+        var collected: [UInt8] = [], errors: [UInt8] = []
+        let status = try run { stream, bytes in
+            if stream == 2 { errors += bytes } else { collected += bytes }
+        }
+        guard status == 0 else {
+            throw StepError("`\(command.prefix(200))` failed \(place) (status \(status)): \(String(decoding: errors + collected, as: UTF8.self).prefix(2000))")
+        }
+        return collected
+    }
+
     /// For /bin/sh: one word, whatever `text` holds.
     public static func quoted(_ text: String) -> String { "'" + text.replacingOccurrences(of: "'", with: "'\\''") + "'" }
 
