@@ -15,7 +15,7 @@ func plugin(_ name: String, target: String, path: String, extra: [Target.Depende
 let plugins = [
     plugin("self_test", target: "SelfTestPlugin", path: "Plugins/self_test"),
     plugin("exec", target: "ExecPlugin", path: "Plugins/exec"),
-    plugin("backend.qemu", target: "QemuBackendPlugin", path: "Plugins/backend.qemu", extra: ["CQcow"]),
+    plugin("backend.qemu", target: "QemuBackendPlugin", path: "Plugins/backend.qemu", extra: ["CQcow", "GuestAccess"]),
     plugin("backend.ssh", target: "SSHBackendPlugin", path: "Plugins/backend.ssh"),
     plugin("backend.podman-criu", target: "PodmanBackendPlugin", path: "Plugins/backend.podman-criu"),
     plugin("os.busybox", target: "BusyboxPlugin", path: "Plugins/os.busybox"),
@@ -62,6 +62,9 @@ let package = Package(
         // What os.fedora and os.alpine share: mirror listings, checksum files,
         // the NoCloud seed and the first boot.
         .target(name: "CloudImage", dependencies: ["PluginKit"]),
+        // What the VM backends share: commands and files through the guest
+        // agent, SSH or the serial console, and the restored guest's clock.
+        .target(name: "GuestAccess", dependencies: ["PluginKit"]),
         .target(name: "HostCore", dependencies: [
             "PluginABI", "CFFI", "ChildProcess", "Trace",
             .product(name: "Crypto", package: "swift-crypto"),

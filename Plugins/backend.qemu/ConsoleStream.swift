@@ -1,11 +1,12 @@
 import Foundation
+import GuestAccess
 import PluginKit
 
 /// The serial console, drained all the time (DrainedOutput). A guest that
 /// writes to a console nobody reads stalls on every character (QEMU's UART
 /// waits for the socket to take the byte), so a boot that logs to the
 /// console while host talks to it over SSH would crawl.
-final class ConsoleStream {
+final class ConsoleStream: ByteChannel {
     private let socket: UnixSocket
     private let output: DrainedOutput
 

@@ -1,4 +1,5 @@
 import Foundation
+import GuestAccess
 
 /// QEMU's JSON command protocol over a Unix socket, as both QMP and the
 /// guest agent speak it: one JSON object per line; replies carry "return"
@@ -51,6 +52,30 @@ final class JSONCommandChannel {
             guard remaining > 0 else { throw StepErrorText("\(peer) did not answer on its socket in time") }
             pending += try socket.read(timeoutMs: remaining)
         }
+    }
+}
+
+/// The guest agent's port as QEMU offers it: a socket speaking the same
+/// JSON protocol as QMP.
+final class SocketAgentChannel: AgentChannel {
+    private let channel: JSONCommandChannel
+
+    init(_ channel: JSONCommandChannel) { self.channel = channel }
+
+    func execute(_ command: String, _ arguments: [String: Any]) throws -> [String: Any] {
+        try channel.execute(command, arguments)
+    }
+
+    /// Also discards what an earlier, interrupted exchange left
+    /// (guest-sync-delimited's purpose).
+    func answers(timeoutMs: Int64) -> Bool {
+        let id = Int.random(in: 1...Int(Int32.max))
+        guard (try? channel.send("guest-sync-delimited", ["id": id])) != nil else { return false }
+        let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
+        while Date() < deadline {
+            if let reply = try? channel.readObject(until: deadline), reply["return"] as? Int == id { return true }
+        }
+        return false
     }
 }
 

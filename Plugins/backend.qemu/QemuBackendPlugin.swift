@@ -1,5 +1,6 @@
 import Foundation
 import PluginABI
+import GuestAccess
 import PluginKit
 
 /// Saved chains deeper than this are flattened into one image on clone, so
@@ -210,11 +211,12 @@ nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
         arguments: { call, raw in
             guard let call, let machine = machine(raw) else { return nil }
             do {
-                guard let ssh = try machine.ssh(BackendCall(raw: call)) else {
+                let guest = try machine.guest()
+                guard let ssh = try guest.ssh(BackendCall(raw: call)) else {
                     _ = fail(call, "this machine runs no SSH server (use the console step)")
                     return nil
                 }
-                machine.setClockIfStale(BackendCall(raw: call))
+                guest.setClockIfStale(BackendCall(raw: call))
                 return machine.exportedSSHArguments.export(ssh.arguments)
             } catch {
                 _ = fail(call, String(describing: error))

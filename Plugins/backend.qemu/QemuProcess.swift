@@ -1,4 +1,5 @@
 import Foundation
+import GuestAccess
 import PluginKit
 
 /// One running QEMU. Its control and console sockets live in a private
@@ -36,7 +37,7 @@ final class QemuProcess {
                                                            timeout: 10, alive: { qemu.isRunning }))
             // Connected at once, like the console: a port with no reader
             // would hold up the guest's writes.
-            agent = guestAgent ? try GuestAgent(runDirectory: runDirectory, alive: { qemu.isRunning }) : nil
+            agent = guestAgent ? try Self.connectAgent(in: runDirectory, alive: { qemu.isRunning }) : nil
             Trace.mark("qemu: control and console connected")
         } catch {
             Self.stop(qemu)
@@ -79,26 +80,29 @@ final class QemuProcess {
         }.count
     }
 
+    /// The guest agent's three ports, each a socket in the run directory.
+    private static func connectAgent(in runDirectory: URL, alive: () -> Bool) throws -> GuestAgent {
+        func connect(_ index: Int) throws -> UnixSocket {
+            try UnixSocket(path: runDirectory.appendingPathComponent(GuestAgent.ports[index].socket).path, timeout: 10, alive: alive)
+        }
+        return GuestAgent(channel: SocketAgentChannel(JSONCommandChannel(socket: try connect(0), peer: "the guest agent")),
+                          stdout: ConsoleStream(socket: try connect(1)), stderr: ConsoleStream(socket: try connect(2)))
+    }
+
     private var foundSSHPort: Int32?
 
     /// The host port QEMU forwards to the guest's port 22: QEMU picked it
     /// (hostfwd on port 0), so nothing probes for a free port before QEMU
     /// starts and nothing can take it in between. Asked once, when SSH is
-    /// first needed; only the human monitor's `info usernet` shows it.
-    /// `userPorts` are the host ports of the user's own forwards, which
-    /// may lead to port 22 too.
+    /// first needed.
     func sshPort(besides userPorts: [Int32]) throws -> Int32 {
         if let foundSSHPort { return foundSSHPort }
         let table = try qmp.answer("human-monitor-command", ["command-line": "info usernet"]) as? String ?? ""
-        // Protocol[State] FD SourceAddress Port DestAddress Port RecvQ SendQ
-        for line in table.split(whereSeparator: { $0.isNewline }) {
-            let fields = line.split(separator: " ")
-            guard fields.count >= 6, fields[0].contains("HOST_FORWARD"), fields[2] == "127.0.0.1", fields[5] == "22",
-                  let port = Int32(fields[3]), !userPorts.contains(port) else { continue }
-            foundSSHPort = port
-            return port
+        guard let port = forwardedSSHPort(infoUsernet: table, besides: userPorts) else {
+            throw StepErrorText("QEMU reports no forwarded SSH port: \(table)")
         }
-        throw StepErrorText("QEMU reports no forwarded SSH port: \(table)")
+        foundSSHPort = port
+        return port
     }
 
     var log: String { (try? String(contentsOf: runDirectory.appendingPathComponent("qemu.log"), encoding: .utf8)) ?? "" }

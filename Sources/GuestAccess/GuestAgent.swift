@@ -2,8 +2,8 @@ import Foundation
 import PluginKit
 
 /// QEMU's guest agent (qemu-guest-agent in the guest), reached over its
-/// virtio-serial port's socket in QEMU's private run directory: commands
-/// with no key exchange, so a restored guest answers in milliseconds.
+/// virtio-serial port however the backend connects to it (AgentChannel):
+/// commands with no key exchange, so a restored guest answers in milliseconds.
 ///
 /// The agent returns a command's output only when it ends, so output takes
 /// two further ports, host.stdout and host.stderr, that a small wrapper in
@@ -11,38 +11,27 @@ import PluginKit
 /// random marker once the command and everything that held its output have
 /// closed it (as an SSH session ends). The agent starts the wrapper and
 /// reports its status, which is the command's.
-final class GuestAgent {
-    static let ports = [(name: "org.qemu.guest_agent.0", socket: "qga.sock"),
+public final class GuestAgent {
+    /// The ports a machine with the agent has: the agent's, then the command's
+    /// standard output and error.
+    public static let ports = [(name: "org.qemu.guest_agent.0", socket: "qga.sock"),
                         (name: "host.stdout", socket: "stdout.sock"), (name: "host.stderr", socket: "stderr.sock")]
 
     /// The most input a command takes through the agent: the request
     /// carries it as base64, and QEMU's JSON parser takes tokens up to 64 MiB.
-    static let inputLimit = 16 << 20
+    public static let inputLimit = 16 << 20
 
-    private let channel: JSONCommandChannel
-    private let stdout: ConsoleStream
-    private let stderr: ConsoleStream
+    private let channel: AgentChannel
+    private let stdout: ByteChannel
+    private let stderr: ByteChannel
 
-    init(runDirectory: URL, alive: () -> Bool) throws {
-        func connect(_ name: String) throws -> UnixSocket {
-            try UnixSocket(path: runDirectory.appendingPathComponent(name).path, timeout: 10, alive: alive)
-        }
-        channel = JSONCommandChannel(socket: try connect(Self.ports[0].socket), peer: "the guest agent")
-        stdout = ConsoleStream(socket: try connect(Self.ports[1].socket))
-        stderr = ConsoleStream(socket: try connect(Self.ports[2].socket))
+    public init(channel: AgentChannel, stdout: ByteChannel, stderr: ByteChannel) {
+        self.channel = channel
+        self.stdout = stdout
+        self.stderr = stderr
     }
 
-    /// Whether the agent answers within `timeoutMs`; also discards what an
-    /// earlier, interrupted exchange left (guest-sync-delimited's purpose).
-    func answers(timeoutMs: Int64) -> Bool {
-        let id = Int.random(in: 1...Int(Int32.max))
-        guard (try? channel.send("guest-sync-delimited", ["id": id])) != nil else { return false }
-        let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
-        while Date() < deadline {
-            if let reply = try? channel.readObject(until: deadline), reply["return"] as? Int == id { return true }
-        }
-        return false
-    }
+    public func answers(timeoutMs: Int64) -> Bool { channel.answers(timeoutMs: timeoutMs) }
 
     /// Runs `command` as `user`, with their login shell in their home (as
     /// sshd would), streaming its standard output and error apart; returns
@@ -51,7 +40,7 @@ final class GuestAgent {
     /// `inputLimit` bytes), which spares an upload SSH's key exchange.
     /// (guest-set-time is not used for the clock: it waits for the hardware
     /// clock's next second.)
-    func run(_ command: String, user: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
+    public func run(_ command: String, user: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         let marker = Array("HOST-END-\(UInt64.random(in: 0...UInt64.max))-\(UInt64.random(in: 0...UInt64.max))".utf8)
         var request: [String: Any] = [
             "path": "/bin/sh",
@@ -61,7 +50,7 @@ final class GuestAgent {
         ]
         if let input { request["input-data"] = input.base64EncodedString() }
         let started = try channel.execute("guest-exec", request)
-        guard let pid = started["pid"] as? Int else { throw StepErrorText("the guest agent started no process: \(started)") }
+        guard let pid = started["pid"] as? Int else { throw StepError("the guest agent started no process: \(started)") }
         var relays = [Relay(stream: 1, port: stdout), Relay(stream: 2, port: stderr)]
         var status: Int32?
         // The wrapper writes the markers before it exits: once it has, they
@@ -90,7 +79,7 @@ final class GuestAgent {
     /// One of the command's streams, from its port up to the end marker.
     private struct Relay {
         let stream: Int32
-        let port: ConsoleStream
+        let port: ByteChannel
         var pending: [UInt8] = []
         var ended = false
 

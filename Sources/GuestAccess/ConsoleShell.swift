@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// Runs commands through a shell on the serial console, for guests with no
 /// SSH server. The command travels base64-encoded (no quoting, no line
@@ -7,7 +8,7 @@ import Foundation
 /// printed with `printf 'HOST%s'` so the echo of the typed line never
 /// matches them. The console merges stderr into stdout.
 struct ConsoleShell {
-    let console: ConsoleStream
+    let console: ByteChannel
     /// Console bytes that arrived but belong to no command (boot messages,
     /// prompts); kept for expect.
     var spill: (ArraySlice<UInt8>) -> Void
