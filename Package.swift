@@ -16,6 +16,8 @@ let plugins = [
     plugin("self_test", target: "SelfTestPlugin", path: "Plugins/self_test"),
     plugin("exec", target: "ExecPlugin", path: "Plugins/exec"),
     plugin("backend.qemu", target: "QemuBackendPlugin", path: "Plugins/backend.qemu", extra: ["CQcow", "GuestAccess"]),
+    plugin("backend.libvirt", target: "LibvirtBackendPlugin", path: "Plugins/backend.libvirt",
+           extra: ["CLibvirt", "GuestAccess", .product(name: "Crypto", package: "swift-crypto")]),
     plugin("backend.ssh", target: "SSHBackendPlugin", path: "Plugins/backend.ssh"),
     plugin("backend.podman-criu", target: "PodmanBackendPlugin", path: "Plugins/backend.podman-criu"),
     plugin("os.busybox", target: "BusyboxPlugin", path: "Plugins/os.busybox"),
@@ -53,6 +55,7 @@ let package = Package(
         .target(name: "PluginABI"),
         .systemLibrary(name: "CFFI", pkgConfig: "libffi", providers: [.apt(["libffi-dev"])]),
         .systemLibrary(name: "CQcow", pkgConfig: "libqcow", providers: [.apt(["libqcow-dev"])]),
+        .systemLibrary(name: "CLibvirt", pkgConfig: "libvirt", providers: [.apt(["libvirt-dev"])]),
         // The one way host and its plugins start programs.
         .target(name: "CChildProcess"),
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),

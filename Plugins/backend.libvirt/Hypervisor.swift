@@ -1,0 +1,168 @@
+import CLibvirt
+import Foundation
+import PluginKit
+
+/// libvirt's message for the last call that failed on this thread.
+func libvirtMessage() -> String {
+    virGetLastErrorMessage().map { String(cString: $0) } ?? "libvirt gave no reason"
+}
+
+/// One hypervisor as libvirt reaches it (`qemu:///system`,
+/// `qemu+ssh://root@hv1/system`): one connection per URI for the whole run
+/// of host. It holds the run's auto-destroyed domains, which libvirt ends
+/// when the connection closes, that is when host exits, however it exits.
+final class Hypervisor {
+    let uri: String
+    let connection: virConnectPtr
+
+    /// Written on host's one plugin thread only.
+    nonisolated(unsafe) private static var opened: [String: Hypervisor] = [:]
+
+    private init(uri: String, connection: virConnectPtr) {
+        self.uri = uri
+        self.connection = connection
+    }
+
+    static func connect(_ uri: String) throws -> Hypervisor {
+        if let known = opened[uri] { return known }
+        // libvirt prints every error to stderr unless told otherwise; host
+        // reports the ones that matter itself, with what to do about them.
+        virSetErrorFunc(nil) { _, _ in }
+        guard let connection = virConnectOpen(uri) else { throw StepError(explainFailedConnection(to: uri)) }
+        let hypervisor = Hypervisor(uri: uri, connection: connection)
+        opened[uri] = hypervisor
+        return hypervisor
+    }
+
+    /// The user's default: the system daemon for root, else their session daemon.
+    static var defaultURI: String { getuid() == 0 ? "qemu:///system" : "qemu:///session" }
+
+    private static func explainFailedConnection(to uri: String) -> String {
+        let message = libvirtMessage()
+        if message.contains("No such file or directory") || message.contains("Connection refused") {
+            return "cannot connect to \(uri): libvirt's daemon is not running there (\(message)); start it with `sudo systemctl start libvirtd` (Debian package libvirt-daemon-system)"
+        }
+        if message.contains("Permission denied") || message.contains("authentication") {
+            return "cannot connect to \(uri): permission denied (\(message)); add your user to the libvirt group (`sudo adduser $USER libvirt`, then log in again), or use --uri=qemu:///session"
+        }
+        return "cannot connect to \(uri): \(message)"
+    }
+
+    /// What failed and why, naming the hypervisor.
+    func error(_ what: String) -> StepError { StepError("\(what) on \(uri): \(libvirtMessage())") }
+
+    /// Whether libvirt offers domains of `type` ("kvm", "qemu") for x86_64 guests there.
+    func offers(domainType type: String) -> Bool {
+        guard let capabilities = virConnectGetDomainCapabilities(connection, nil, "x86_64", nil, type, 0) else { return false }
+        free(capabilities)
+        return true
+    }
+
+    /// Whether QEMU there offers the versioned machine type `type`.
+    func offers(machineType type: String, domainType: String) -> Bool {
+        guard let capabilities = virConnectGetDomainCapabilities(connection, nil, "x86_64", type, domainType, 0) else { return false }
+        free(capabilities)
+        return true
+    }
+
+    /// The host name of a remote URI's hypervisor and how ssh reaches it
+    /// (`qemu+ssh://USER@HOST:PORT/system?keyfile=K`); nil for a local one.
+    var sshHop: (destination: String, options: [String])? {
+        guard let parts = URLComponents(string: uri), let scheme = parts.scheme, scheme.hasSuffix("+ssh"),
+              let host = parts.host, !host.isEmpty else { return nil }
+        var options: [String] = []
+        if let port = parts.port { options += ["-p", String(port)] }
+        if let key = parts.queryItems?.first(where: { $0.name == "keyfile" })?.value { options += ["-i", key] }
+        return ((parts.user.map { $0 + "@" } ?? "") + host, options)
+    }
+
+    func create(_ xml: String) throws -> Domain {
+        // Paused: the console and the agent's ports are open before the
+        // guest prints or writes a byte. Auto-destroyed with the connection.
+        let flags = VIR_DOMAIN_START_PAUSED.rawValue | VIR_DOMAIN_START_AUTODESTROY.rawValue
+        guard let domain = virDomainCreateXML(connection, xml, flags) else { throw error("starting a domain failed") }
+        return Domain(domain, on: self)
+    }
+
+    /// Restores a saved domain, paused, as `xml` describes it (its disk now
+    /// the new overlay). The domain keeps the name it was saved under.
+    func restore(from path: String, xml: String, name: String) throws -> Domain {
+        guard virDomainRestoreFlags(connection, path, xml, VIR_DOMAIN_SAVE_PAUSED.rawValue) == 0 else {
+            let message = libvirtMessage()
+            if message.contains("already exists") || message.contains("already active") {
+                throw StepError("cannot restore the saved machine on \(uri): its domain \(name) is running already, in another run of host (libvirt runs one copy of a saved domain at a time); wait for that run to end, or use backend.qemu for copies side by side")
+            }
+            throw StepError("restoring the saved machine failed on \(uri): \(message)")
+        }
+        guard let domain = virDomainLookupByName(connection, name) else { throw error("finding the restored domain \(name) failed") }
+        return Domain(domain, on: self)
+    }
+}
+
+/// A running domain of host's.
+final class Domain {
+    let pointer: virDomainPtr
+    let hypervisor: Hypervisor
+
+    init(_ pointer: virDomainPtr, on hypervisor: Hypervisor) {
+        self.pointer = pointer
+        self.hypervisor = hypervisor
+    }
+
+    deinit { virDomainFree(pointer) }
+
+    var name: String { virDomainGetName(pointer).map { String(cString: $0) } ?? "?" }
+    var isActive: Bool { virDomainIsActive(pointer) == 1 }
+
+    /// The versioned machine type libvirt gave it ("pc-i440fx-7.2" for "pc").
+    var machineType: String? {
+        guard let xml = virDomainGetXMLDesc(pointer, 0) else { return nil }
+        defer { free(xml) }
+        let text = String(cString: xml)
+        guard let start = text.range(of: "machine='") else { return nil }
+        return String(text[start.upperBound...].prefix { $0 != "'" })
+    }
+
+    func resume() throws {
+        guard virDomainResume(pointer) == 0 else { throw hypervisor.error("resuming the domain failed") }
+    }
+
+    func destroy() { _ = virDomainDestroy(pointer) }
+
+    /// Writes RAM and device state to `path` on the hypervisor; the domain ends.
+    func save(to path: String) throws {
+        guard virDomainSaveFlags(pointer, path, nil, 0) == 0 else {
+            throw hypervisor.error("saving the machine failed (is the hypervisor's disk full?)")
+        }
+    }
+
+    /// A guest agent command (JSON) and its JSON reply.
+    func agentCommand(_ json: String, timeoutSeconds: Int32) throws -> String {
+        guard let reply = virDomainQemuAgentCommand(pointer, json, timeoutSeconds, 0) else {
+            throw hypervisor.error("the guest agent did not run a command")
+        }
+        defer { free(reply) }
+        return String(cString: reply)
+    }
+
+    /// A command of QEMU's human monitor, and what it printed.
+    func monitor(_ command: String) throws -> String {
+        var reply: UnsafeMutablePointer<CChar>?
+        guard virDomainQemuMonitorCommand(pointer, command, &reply, UInt32(VIR_DOMAIN_QEMU_MONITOR_COMMAND_HMP.rawValue)) == 0,
+              let reply else { throw hypervisor.error("QEMU's monitor did not run \(command)") }
+        defer { free(reply) }
+        return String(cString: reply)
+    }
+
+    /// The serial console, or a virtio-serial channel by its target name.
+    func open(channel name: String?) throws -> LibvirtStream {
+        guard let stream = virStreamNew(hypervisor.connection, 0) else { throw hypervisor.error("making a stream failed") }
+        let opened = name.map { virDomainOpenChannel(pointer, $0, stream, UInt32(VIR_DOMAIN_CHANNEL_FORCE.rawValue)) }
+            ?? virDomainOpenConsole(pointer, nil, stream, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue))
+        guard opened == 0 else {
+            virStreamFree(stream)
+            throw hypervisor.error("opening the domain's \(name ?? "console") failed")
+        }
+        return LibvirtStream(stream, name: name ?? "console")
+    }
+}
