@@ -127,7 +127,17 @@ final class Domain {
         guard virDomainResume(pointer) == 0 else { throw hypervisor.error("resuming the domain failed") }
     }
 
-    func destroy() { _ = virDomainDestroy(pointer) }
+    /// Ends the domain at once. QEMU is asked to quit first: libvirt's
+    /// destroy sends SIGTERM, which QEMU under libvirt (-no-shutdown) takes
+    /// as "pause", and libvirt waits seconds before its SIGKILL.
+    func destroy() {
+        guard isActive else { return }
+        var reply: UnsafeMutablePointer<CChar>?
+        if virDomainQemuMonitorCommand(pointer, #"{"execute":"quit"}"#, &reply, 0) == 0 { free(reply) }
+        let deadline = Date().addingTimeInterval(5)
+        while isActive && Date() < deadline { usleep(5_000) }
+        if isActive { _ = virDomainDestroy(pointer) }
+    }
 
     /// Writes RAM and device state to `path` on the hypervisor; the domain ends.
     func save(to path: String) throws {

@@ -89,6 +89,7 @@ final class LibvirtMachine: GuestMachine {
         if let state = config.state {
             try DomainReaper.watch(config.domainName, on: config.uri)
             domain = try pool.hypervisor.restore(from: pool.path(of: state.name), xml: xml, name: config.domainName)
+            Trace.mark("libvirt: restored, paused")
         } else {
             domain = try pool.hypervisor.create(xml)
             if config.machineType == nil {
@@ -106,6 +107,7 @@ final class LibvirtMachine: GuestMachine {
             session = GuestSession(guest: .init(sshUser: config.sshUser, consolePrompt: config.consolePrompt, agentRunning: config.agentRunning),
                                    console: try domain.open(channel: nil), agent: agent, restored: config.state != nil,
                                    traceName: "libvirt") { [unowned self] call, user in try openSSH(call, user: user) }
+            Trace.mark("libvirt: console and ports open")
             try domain.resume()
         } catch {
             stop()
@@ -146,7 +148,9 @@ final class LibvirtMachine: GuestMachine {
 
     private func stop() {
         session = nil
+        Trace.mark("libvirt: streams closed")
         domain?.destroy()
+        Trace.mark("libvirt: domain destroyed")
         domain = nil
         foundSSHPort = nil
         runDirectory.map { try? FileManager.default.removeItem(at: $0) }
