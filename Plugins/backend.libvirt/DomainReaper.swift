@@ -1,12 +1,15 @@
+import CLibvirt
 import Foundation
 import PluginKit
 
 /// Destroys this run's restored domains when host ends, however it ends
 /// (SIGKILL included). A domain started by host dies with host's libvirt
 /// connection (auto-destroy), but libvirt has no such flag for a restore:
-/// so a watchdog in its own session reads "URI NAME" lines from a pipe
-/// whose write end only host holds, and at end of file, which the kernel
-/// delivers when host's last descriptor closes, destroys each with virsh.
+/// so a watchdog in its own session reads "URI ID" lines from a pipe whose
+/// write end only host holds, and at end of file, which the kernel delivers
+/// when host's last descriptor closes, destroys each with virsh. By ID, not
+/// name: a saved domain keeps its name, and the next run of host may have
+/// restored it already under the same one. libvirt never reuses an ID.
 final class DomainReaper {
     /// Never waited for: it outlives host on purpose.
     private let watchdog: RunningChild
@@ -17,7 +20,7 @@ final class DomainReaper {
     private init() throws {
         let script = #"""
             domains=""
-            while read -r uri name; do domains="$domains $uri $name"; done
+            while read -r uri id; do domains="$domains $uri $id"; done
             set -- $domains
             while [ $# -ge 2 ]; do "$0" -q -c "$1" destroy "$2" >/dev/null 2>&1; shift 2; done
             """#
@@ -28,11 +31,15 @@ final class DomainReaper {
         watchdog = try command.start()
     }
 
-    /// Watches the domain `name` on `uri`, before it is restored.
-    static func watch(_ name: String, on uri: String) throws {
+    /// Starts the watchdog, before the first restore of the run.
+    static func start() throws {
         if shared == nil { shared = try DomainReaper() }
+    }
+
+    /// Watches `domain`, just restored (and still paused).
+    static func watch(_ domain: Domain) {
         guard let fd = shared?.watchdog.input else { return }
-        let line = Array("\(uri) \(name)\n".utf8)
+        let line = Array("\(domain.hypervisor.uri) \(virDomainGetID(domain.pointer))\n".utf8)
         _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 }

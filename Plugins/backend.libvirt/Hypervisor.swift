@@ -25,13 +25,31 @@ final class Hypervisor {
 
     static func connect(_ uri: String) throws -> Hypervisor {
         if let known = opened[uri] { return known }
-        // libvirt prints every error to stderr unless told otherwise; host
-        // reports the ones that matter itself, with what to do about them.
-        virSetErrorFunc(nil) { _, _ in }
+        if opened.isEmpty {
+            // libvirt prints every error to stderr unless told otherwise; host
+            // reports the ones that matter itself, with what to do about them.
+            virSetErrorFunc(nil) { _, _ in }
+            startEventLoop()
+        }
         guard let connection = virConnectOpen(uri) else { throw StepError(explainFailedConnection(to: uri)) }
+        // A hypervisor that stops answering (its host or network gone) ends
+        // the connection after 6 unanswered probes 5 s apart, and every call
+        // on it fails, instead of waiting forever.
+        _ = virConnectSetKeepAlive(connection, 5, 6)
         let hypervisor = Hypervisor(uri: uri, connection: connection)
         opened[uri] = hypervisor
         return hypervisor
+    }
+
+    /// libvirt's event loop, run by a thread of its own for the whole run:
+    /// it reads the connection's socket as data comes, so the streams
+    /// (console, the agent's ports) receive without blocking anyone, and
+    /// it sends the keepalive probes.
+    private static func startEventLoop() {
+        guard virEventRegisterDefaultImpl() == 0 else { return }
+        Thread {
+            while virEventRunDefaultImpl() == 0 {}
+        }.start()
     }
 
     /// The user's default: the system daemon for root, else their session daemon.
@@ -65,15 +83,17 @@ final class Hypervisor {
         return true
     }
 
-    /// The host name of a remote URI's hypervisor and how ssh reaches it
-    /// (`qemu+ssh://USER@HOST:PORT/system?keyfile=K`); nil for a local one.
-    var sshHop: (destination: String, options: [String])? {
+    /// How ssh reaches a remote URI's hypervisor host, as libvirt does
+    /// (`qemu+ssh://USER@HOST:PORT/system?keyfile=K&command=SSH`): the ssh
+    /// program and its arguments up to the destination; nil for a local one.
+    var sshHop: (command: [String], destination: String)? {
         guard let parts = URLComponents(string: uri), let scheme = parts.scheme, scheme.hasSuffix("+ssh"),
               let host = parts.host, !host.isEmpty else { return nil }
-        var options: [String] = []
-        if let port = parts.port { options += ["-p", String(port)] }
-        if let key = parts.queryItems?.first(where: { $0.name == "keyfile" })?.value { options += ["-i", key] }
-        return ((parts.user.map { $0 + "@" } ?? "") + host, options)
+        func parameter(_ name: String) -> String? { parts.queryItems?.first { $0.name == name }?.value }
+        var command = [parameter("command") ?? "ssh", "-o", "BatchMode=yes"]
+        if let port = parts.port { command += ["-p", String(port)] }
+        if let key = parameter("keyfile") { command += ["-i", key] }
+        return (command, (parts.user.map { $0 + "@" } ?? "") + host)
     }
 
     func create(_ xml: String) throws -> Domain {
@@ -87,9 +107,16 @@ final class Hypervisor {
     /// Restores a saved domain, paused, as `xml` describes it (its disk now
     /// the new overlay). The domain keeps the name it was saved under.
     func restore(from path: String, xml: String, name: String) throws -> Domain {
-        guard virDomainRestoreFlags(connection, path, xml, VIR_DOMAIN_SAVE_PAUSED.rawValue) == 0 else {
+        // A domain of that name that a run just ended may take a second to go.
+        let deadline = Date().addingTimeInterval(10)
+        while virDomainRestoreFlags(connection, path, xml, VIR_DOMAIN_SAVE_PAUSED.rawValue) != 0 {
             let message = libvirtMessage()
-            if message.contains("already exists") || message.contains("already active") {
+            let taken = message.contains("already exists") || message.contains("already active")
+            if taken && Date() < deadline {
+                usleep(100_000)
+                continue
+            }
+            if taken {
                 throw StepError("cannot restore the saved machine on \(uri): its domain \(name) is running already, in another run of host (libvirt runs one copy of a saved domain at a time); wait for that run to end, or use backend.qemu for copies side by side")
             }
             throw StepError("restoring the saved machine failed on \(uri): \(message)")
@@ -127,16 +154,18 @@ final class Domain {
         guard virDomainResume(pointer) == 0 else { throw hypervisor.error("resuming the domain failed") }
     }
 
-    /// Ends the domain at once. QEMU is asked to quit first: libvirt's
-    /// destroy sends SIGTERM, which QEMU under libvirt (-no-shutdown) takes
-    /// as "pause", and libvirt waits seconds before its SIGKILL.
-    func destroy() {
-        guard isActive else { return }
+    /// Ends the domain without waiting for it to go: its QEMU is told to
+    /// quit, which it does in a second or so (it flushes the disk that is
+    /// being thrown away). libvirt's destroy would take longer still: it
+    /// sends SIGTERM, which QEMU under libvirt (-no-shutdown) takes as
+    /// "pause", and SIGKILL only seconds later.
+    func end() {
         var reply: UnsafeMutablePointer<CChar>?
-        if virDomainQemuMonitorCommand(pointer, #"{"execute":"quit"}"#, &reply, 0) == 0 { free(reply) }
-        let deadline = Date().addingTimeInterval(5)
-        while isActive && Date() < deadline { usleep(5_000) }
-        if isActive { _ = virDomainDestroy(pointer) }
+        if virDomainQemuMonitorCommand(pointer, #"{"execute":"quit"}"#, &reply, 0) == 0 {
+            free(reply)
+        } else {
+            _ = virDomainDestroy(pointer)
+        }
     }
 
     /// Writes RAM and device state to `path` on the hypervisor; the domain ends.
@@ -166,7 +195,9 @@ final class Domain {
 
     /// The serial console, or a virtio-serial channel by its target name.
     func open(channel name: String?) throws -> LibvirtStream {
-        guard let stream = virStreamNew(hypervisor.connection, 0) else { throw hypervisor.error("making a stream failed") }
+        guard let stream = virStreamNew(hypervisor.connection, UInt32(VIR_STREAM_NONBLOCK.rawValue)) else {
+            throw hypervisor.error("making a stream failed")
+        }
         let opened = name.map { virDomainOpenChannel(pointer, $0, stream, UInt32(VIR_DOMAIN_CHANNEL_FORCE.rawValue)) }
             ?? virDomainOpenConsole(pointer, nil, stream, UInt32(VIR_DOMAIN_CONSOLE_FORCE.rawValue))
         guard opened == 0 else {

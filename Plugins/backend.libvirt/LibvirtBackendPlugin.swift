@@ -52,7 +52,7 @@ struct LibvirtBackend: Backend {
     }
 
     /// Refuses a saved machine whose volumes are not all there with the size
-    /// and allocation recorded when they were written, or whose machine type
+    /// and file size recorded when they were written, or whose machine type
     /// the hypervisor's QEMU no longer offers: host rebuilds it instead.
     func check(_ call: BackendCall, directory: String) throws {
         let config = try LibvirtConfig.load(from: URL(fileURLWithPath: directory))
@@ -63,7 +63,7 @@ struct LibvirtBackend: Backend {
             }
             found.sha256 = recorded.sha256
             guard found == recorded else {
-                throw StepError("its volume \(recorded.name) in the pool \(pool.name) on \(config.uri) changed: \(found.capacity) bytes, \(found.allocation) allocated, where \(recorded.capacity) and \(recorded.allocation) were recorded")
+                throw StepError("its volume \(recorded.name) in the pool \(pool.name) on \(config.uri) changed: it holds \(found.capacity) bytes in a file of \(found.physical), where \(recorded.capacity) in \(recorded.physical) were recorded")
             }
         }
         if let type = config.machineType, config.state != nil, !pool.hypervisor.offers(machineType: type, domainType: config.domainType) {

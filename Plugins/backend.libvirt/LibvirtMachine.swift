@@ -87,8 +87,9 @@ final class LibvirtMachine: GuestMachine {
         let xml = DomainXML.make(config, pool: pool)
         let domain: Domain
         if let state = config.state {
-            try DomainReaper.watch(config.domainName, on: config.uri)
+            try DomainReaper.start()
             domain = try pool.hypervisor.restore(from: pool.path(of: state.name), xml: xml, name: config.domainName)
+            DomainReaper.watch(domain)
             Trace.mark("libvirt: restored, paused")
         } else {
             domain = try pool.hypervisor.create(xml)
@@ -148,9 +149,7 @@ final class LibvirtMachine: GuestMachine {
 
     private func stop() {
         session = nil
-        Trace.mark("libvirt: streams closed")
-        domain?.destroy()
-        Trace.mark("libvirt: domain destroyed")
+        domain?.end()
         domain = nil
         foundSSHPort = nil
         runDirectory.map { try? FileManager.default.removeItem(at: $0) }
@@ -187,7 +186,7 @@ final class LibvirtMachine: GuestMachine {
     private func openSSH(_ call: BackendCall, user: String) throws -> SSHAccess {
         var via: [String] = []
         if let hop = pool.hypervisor.sshHop {
-            let jump = ["ssh", "-o", "BatchMode=yes"] + hop.options + ["-W", "%h:%p", hop.destination]
+            let jump = hop.command + ["-W", "%h:%p", hop.destination]
             via = ["-o", "ProxyCommand=" + jump.map(ShellTransfer.quoted).joined(separator: " ")]
         }
         let access = SSHAccess(identity: try call.identity(),

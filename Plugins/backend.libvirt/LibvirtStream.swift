@@ -6,7 +6,10 @@ import PluginKit
 /// A libvirt stream into a domain's console or a virtio-serial channel,
 /// which works the same for a remote hypervisor. Read all the time by a
 /// thread of its own (DrainedOutput), as backend.qemu drains its console:
-/// a guest writing to a port nobody reads would stall.
+/// a guest writing to a port nobody reads would stall. Non-blocking, and
+/// polled (libvirt's event loop fills it: Hypervisor): with threads
+/// blocked in virStreamRecv, the guest agent's commands on the same
+/// connection were never answered.
 final class LibvirtStream: ByteChannel {
     private let stream: virStreamPtr
     private let name: String
@@ -21,12 +24,18 @@ final class LibvirtStream: ByteChannel {
         nonisolated(unsafe) let reading = stream
         output = DrainedOutput {
             var buffer = [CChar](repeating: 0, count: 65536)
-            let count = virStreamRecv(reading, &buffer, buffer.count)
-            guard count > 0 else {
-                virStreamFree(reading)
-                return nil
+            // Asked again soon after bytes came, less often while none do.
+            var pause: UInt32 = 1_000
+            while true {
+                let count = virStreamRecv(reading, &buffer, buffer.count)
+                if count > 0 { return buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) } }
+                guard count == -2 else {
+                    virStreamFree(reading)
+                    return nil
+                }
+                usleep(pause)
+                pause = min(pause * 2, 10_000)
             }
-            return buffer.prefix(Int(count)).map { UInt8(bitPattern: $0) }
         }
     }
 
@@ -45,6 +54,10 @@ final class LibvirtStream: ByteChannel {
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes {
                 virStreamSend(stream, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count)
+            }
+            if sent == -2 {
+                usleep(1_000) // the stream's buffer is full: the guest has not read yet
+                continue
             }
             guard sent > 0 else { throw StepError("writing to the machine's \(name) failed: \(libvirtMessage())") }
             offset += Int(sent)
@@ -71,7 +84,14 @@ final class LibvirtAgentChannel: AgentChannel {
         return object["return"] as? [String: Any] ?? [:]
     }
 
+    /// Asked until `timeoutMs`: just after a restore libvirt reports the
+    /// agent "not connected" until QEMU tells it the guest's port is open.
     func answers(timeoutMs: Int64) -> Bool {
-        (try? domain.agentCommand(#"{"execute":"guest-ping"}"#, timeoutSeconds: Int32(max(1, timeoutMs / 1000)))) != nil
+        let deadline = Date().addingTimeInterval(TimeInterval(timeoutMs) / 1000)
+        repeat {
+            if (try? domain.agentCommand(#"{"execute":"guest-ping"}"#, timeoutSeconds: Int32(max(1, timeoutMs / 1000)))) != nil { return true }
+            usleep(20_000)
+        } while Date() < deadline
+        return false
     }
 }

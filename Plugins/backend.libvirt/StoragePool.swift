@@ -3,14 +3,17 @@ import Crypto
 import Foundation
 import PluginKit
 
-/// A volume of host's in the pool, as the cache entry records it: its size
-/// and allocation when it was written (checked before reuse, with no
-/// hashing of GiBs on the hypervisor) and, for what host uploaded, the
-/// SHA-256 of the bytes sent.
+/// A volume of host's in the pool, as the cache entry records it: its sizes
+/// when it was written (checked before reuse, with no hashing of GiBs on
+/// the hypervisor) and, for what host uploaded, the SHA-256 of the bytes sent.
 struct Volume: Codable, Equatable {
     var name: String
+    /// What the guest sees (a qcow2 image's virtual size).
     var capacity: UInt64
-    var allocation: UInt64
+    /// The file's own size: a truncated or half-written file differs. (Not
+    /// its allocation, which moves by a block whenever libvirt labels the
+    /// file for a domain with extended attributes.)
+    var physical: UInt64
     var sha256: String?
 }
 
@@ -73,8 +76,8 @@ struct StoragePool {
         guard let volume = lookup(name) else { return nil }
         defer { virStorageVolFree(volume) }
         var info = virStorageVolInfo()
-        guard virStorageVolGetInfo(volume, &info) == 0 else { return nil }
-        return Volume(name: name, capacity: info.capacity, allocation: info.allocation)
+        guard virStorageVolGetInfoFlags(volume, &info, UInt32(VIR_STORAGE_VOL_GET_PHYSICAL.rawValue)) == 0 else { return nil }
+        return Volume(name: name, capacity: info.capacity, physical: info.allocation) // the flag puts it there
     }
 
     /// Makes the volume `name`; `backing`, a volume's path, makes it a qcow2 overlay on that.

@@ -35,9 +35,9 @@ final class Sandbox: @unchecked Sendable {
     deinit { dispose() }
 
     /// Removes the sandbox, after `host cleanup everything` has let the
-    /// backends release what they keep outside it (podman images).
+    /// backends release what they keep outside it (podman images, libvirt volumes).
     func dispose() {
-        if FileManager.default.fileExists(atPath: plugins.appendingPathComponent("backend_podman-criu.so").path) {
+        if ["backend_podman-criu.so", "backend_libvirt.so"].contains(where: { FileManager.default.fileExists(atPath: plugins.appendingPathComponent($0).path) }) {
             _ = try? run(["cleanup", "everything"])
         }
         try? FileManager.default.removeItem(at: root)

@@ -1,0 +1,124 @@
+import Foundation
+import Testing
+
+/// backend.libvirt on a real libvirtd (Tests/Fixtures/hypervisor), as
+/// qemu:///system and as a remote hypervisor through qemu+ssh to a loopback
+/// sshd. One cache serves the suite, so each guest boots cold once per run.
+@Suite(.serialized) struct LibvirtBackendTests {
+    static let plugins = ["backend_libvirt", "os_busybox", "os_debian", "exec", "ssh", "self_test"]
+    /// The hypervisor first: its atexit handler (stopping libvirtd) then
+    /// runs after the sandbox's, which deletes the sandbox's volumes.
+    static let shared: Swift.Result<(LocalHypervisor, Sandbox), any Error> = Swift.Result {
+        let hypervisor = try LocalHypervisor.shared.get()
+        return (hypervisor, try Sandbox.shared(plugins: plugins).get())
+    }
+
+    func world() throws -> (hypervisor: LocalHypervisor, sandbox: Sandbox) { try Self.shared.get() }
+
+    /// host's domains on the hypervisor, running or defined.
+    static func domains() throws -> [String] {
+        try LocalHypervisor.virsh(["list", "--all", "--name"]).split(separator: "\n").map(String.init).filter { $0.hasPrefix("host-") }
+    }
+
+    /// The volumes the sandbox's cache entries own.
+    static func ownVolumes(_ sandbox: Sandbox) -> [String] {
+        let machines = sandbox.cache.appendingPathComponent("machines")
+        return ((try? FileManager.default.contentsOfDirectory(atPath: machines.path)) ?? []).flatMap { entry -> [String] in
+            guard let data = FileManager.default.contents(atPath: machines.appendingPathComponent("\(entry)/machine/libvirt.json").path),
+                  let record = try? JSONSerialization.jsonObject(with: data) as? [String: Any] else { return [] }
+            return record["own"] as? [String] ?? []
+        }
+    }
+
+    static func poolVolumes() throws -> Set<String> {
+        Set(try LocalHypervisor.virsh(["vol-list", "host"]).split(separator: "\n").compactMap { $0.split(separator: " ").first.map(String.init) })
+    }
+
+    @Test func aRestoredDomainKeepsItsFilesAndItsRunningProcesses() throws {
+        let (_, sandbox) = try world()
+        let setUp = ["backend.libvirt", "+", "os.busybox", "+", "exec", "echo marker > /root/marker; sleep 1000 >/dev/null 2>&1 & echo $! > /root/pid"]
+        _ = try sandbox.succeed(setUp + ["+", "exec", "true"])
+        // A new host process: libvirt restores the saved domain onto a new overlay.
+        let check = try sandbox.succeed(setUp + ["+", "exec", "cat /root/marker; kill -0 $(cat /root/pid) && echo still running"])
+        #expect(check.err.contains("exec: cached"))
+        #expect(check.out == "marker\nstill running\n")
+        let failing = try sandbox.run(["backend.libvirt", "+", "os.busybox", "+", "exec", "echo to-stderr >&2; exit 5"])
+        #expect(failing.status == 5 && failing.out == "to-stderr\n", "\(failing.err)") // the serial console merges the streams
+        // Every volume the cache records is in the pool, and no domain outlived its run.
+        let pool = try Self.poolVolumes()
+        #expect(Set(Self.ownVolumes(sandbox)).isSubset(of: pool))
+        #expect(try Self.domains().isEmpty)
+    }
+
+    @Test func aTransientStepLeavesNothing() throws {
+        let (_, sandbox) = try world()
+        _ = try sandbox.succeed(["backend.libvirt", "+", "os.busybox"])
+        let before = try Self.poolVolumes()
+        _ = try sandbox.succeed(["backend.libvirt", "+", "os.busybox", "+", "exec", "--transient", "echo gone > /root/transient"])
+        let after = try sandbox.succeed(["backend.libvirt", "+", "os.busybox", "+", "exec", "cat /root/transient 2>/dev/null || echo absent"])
+        #expect(after.out == "absent\n")
+        let now = try Self.poolVolumes()
+        #expect(now == before, "a run that saved nothing left volumes behind: \(now.subtracting(before))")
+    }
+
+    @Test func aMissingVolumeIsDetectedAndRebuilt() throws {
+        let (_, sandbox) = try world()
+        let pipeline = ["backend.libvirt", "+", "os.busybox", "+", "exec", "echo rebuilt-\(UInt32.random(in: 0...UInt32.max)) > /root/r"]
+        let built = try sandbox.succeed(pipeline)
+        let entry = try sandbox.builtEntry(built, step: "exec")
+        let record = try JSONSerialization.jsonObject(with: Data(contentsOf: entry.appendingPathComponent("machine/libvirt.json"))) as? [String: Any]
+        let state = try #require((record?["state"] as? [String: Any])?["name"] as? String)
+        _ = try LocalHypervisor.virsh(["vol-delete", "--pool", "host", state])
+        let again = try sandbox.succeed(pipeline + ["+", "exec", "cat /root/r"])
+        #expect(again.err.contains("is missing from the pool host"), "\(again.err)")
+        #expect(again.err.contains("exec: built in"), "\(again.err)")
+        #expect(again.out.hasPrefix("rebuilt-"))
+    }
+
+    @Test func sigkillOfHostLeavesNoDomain() throws {
+        let (_, sandbox) = try world()
+        _ = try sandbox.succeed(["backend.libvirt", "+", "os.busybox"])
+        // The exec step's domain is restored (no auto-destroy): the watchdog's to end.
+        let run = try sandbox.start(["backend.libvirt", "+", "os.busybox", "+", "exec", "sleep 300"])
+        var deadline = Date().addingTimeInterval(120)
+        while try Self.domains().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        let started = try Self.domains()
+        #expect(!started.isEmpty, "the run's domain never started")
+        kill(run.processIdentifier, SIGKILL)
+        run.waitUntilExit()
+        deadline = Date().addingTimeInterval(60)
+        while try !Self.domains().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        let left = try Self.domains()
+        #expect(left.isEmpty, "domains outlived host: \(left)")
+    }
+
+    /// A remote hypervisor as host reaches one: libvirt over ssh, and the
+    /// guest's sshd through the hypervisor host's loopback (ssh -W).
+    @Test func debianOnARemoteHypervisor() throws {
+        let (hypervisor, sandbox) = try world()
+        let backend = ["backend.libvirt", "--uri=\(hypervisor.remoteURI)"]
+        let first = try sandbox.succeed(backend + ["+", "os.debian", "+", "exec", "uname -s; systemctl is-system-running"])
+        #expect(first.out == "Linux\nrunning\n" || first.out == "Linux\ndegraded\n", "\(first.out)")
+        // Restored: the command goes through the guest agent, streams apart.
+        let restored = try sandbox.run(backend + ["+", "os.debian", "+", "exec", "echo out; echo err >&2; exit 3"],
+                                       extraEnvironment: ["HOST_TRACE": "1"])
+        #expect(restored.status == 3 && restored.out == "out\n", "\(restored.err)")
+        #expect(restored.err.contains("err\n") && restored.err.contains("libvirt: guest agent answered"), "\(restored.err)")
+        // SSH through the hypervisor host.
+        let ssh = try sandbox.succeed(backend + ["+", "os.debian", "+", "ssh", "--", "cat /etc/hostname"])
+        #expect(ssh.out == "debian\n")
+        #expect(try Self.domains().isEmpty)
+    }
+
+    /// Last: `cleanup everything` deletes every volume of the sandbox's on the hypervisor.
+    @Test func cleanupDeletesTheVolumes() throws {
+        let (_, sandbox) = try world()
+        _ = try sandbox.succeed(["backend.libvirt", "+", "os.busybox"])
+        let owned = Self.ownVolumes(sandbox)
+        let pool = try Self.poolVolumes()
+        #expect(!owned.isEmpty && Set(owned).isSubset(of: pool))
+        _ = try sandbox.succeed(["cleanup", "everything"])
+        let left = Set(owned).intersection(try Self.poolVolumes())
+        #expect(left.isEmpty, "cleanup left volumes: \(left)")
+    }
+}
