@@ -5,11 +5,14 @@ import PluginKit
 /// Destroys this run's restored domains when host ends, however it ends
 /// (SIGKILL included). A domain started by host dies with host's libvirt
 /// connection (auto-destroy), but libvirt has no such flag for a restore:
-/// so a watchdog in its own session reads "URI ID" lines from a pipe whose
-/// write end only host holds, and at end of file, which the kernel delivers
-/// when host's last descriptor closes, destroys each with virsh. By ID, not
-/// name: a saved domain keeps its name, and the next run of host may have
-/// restored it already under the same one. libvirt never reuses an ID.
+/// so a watchdog in its own session reads lines from a pipe whose write end
+/// only host holds, and at end of file, which the kernel delivers when
+/// host's last descriptor closes, destroys each domain with virsh. Each
+/// restore sends "URI name NAME" before it starts and "URI id ID" once
+/// done. The ID is what is destroyed: a saved domain keeps its name, and
+/// the next run of host may have restored it already under the same one
+/// (libvirt never reuses an ID). A name with no ID yet (host died during
+/// the restore) is destroyed only while paused, as host's restores are.
 final class DomainReaper {
     /// Never waited for: it outlives host on purpose.
     private let watchdog: RunningChild
@@ -19,10 +22,12 @@ final class DomainReaper {
 
     private init() throws {
         let script = #"""
-            domains=""
-            while read -r uri id; do domains="$domains $uri $id"; done
-            set -- $domains
-            while [ $# -ge 2 ]; do "$0" -q -c "$1" destroy "$2" >/dev/null 2>&1; shift 2; done
+            lines=$(cat)
+            echo "$lines" | while read -r uri kind domain; do
+                [ -n "$domain" ] || continue
+                if [ "$kind" = name ] && [ "$("$0" -q -c "$uri" domstate "$domain" 2>/dev/null)" != paused ]; then continue; fi
+                "$0" -q -c "$uri" destroy "$domain" >/dev/null 2>&1
+            done
             """#
         var command = Command("/bin/sh", ["-c", script, try HostTool.path("virsh", package: "libvirt-clients")])
         // Only host holds the write end (Command's pipes are close-on-exec).
@@ -31,15 +36,19 @@ final class DomainReaper {
         watchdog = try command.start()
     }
 
-    /// Starts the watchdog, before the first restore of the run.
-    static func start() throws {
+    /// Watches the domain `name`, about to be restored.
+    static func watch(_ name: String, on uri: String) throws {
         if shared == nil { shared = try DomainReaper() }
+        shared?.send("\(uri) name \(name)\n")
     }
 
     /// Watches `domain`, just restored (and still paused).
     static func watch(_ domain: Domain) {
-        guard let fd = shared?.watchdog.input else { return }
-        let line = Array("\(domain.hypervisor.uri) \(virDomainGetID(domain.pointer))\n".utf8)
-        _ = line.withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
+        shared?.send("\(domain.hypervisor.uri) id \(virDomainGetID(domain.pointer))\n")
+    }
+
+    private func send(_ line: String) {
+        guard let fd = watchdog.input else { return }
+        _ = Array(line.utf8).withUnsafeBytes { Glibc.write(fd, $0.baseAddress, $0.count) }
     }
 }

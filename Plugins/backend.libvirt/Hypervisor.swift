@@ -111,7 +111,7 @@ final class Hypervisor {
         let deadline = Date().addingTimeInterval(10)
         while virDomainRestoreFlags(connection, path, xml, VIR_DOMAIN_SAVE_PAUSED.rawValue) != 0 {
             let message = libvirtMessage()
-            let taken = message.contains("already exists") || message.contains("already active")
+            let taken = message.contains("already exists") || message.contains("already active") || message.contains("already being removed")
             if taken && Date() < deadline {
                 usleep(100_000)
                 continue

@@ -87,7 +87,7 @@ final class LibvirtMachine: GuestMachine {
         let xml = DomainXML.make(config, pool: pool)
         let domain: Domain
         if let state = config.state {
-            try DomainReaper.start()
+            try DomainReaper.watch(config.domainName, on: config.uri)
             domain = try pool.hypervisor.restore(from: pool.path(of: state.name), xml: xml, name: config.domainName)
             DomainReaper.watch(domain)
             Trace.mark("libvirt: restored, paused")

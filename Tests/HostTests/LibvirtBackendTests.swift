@@ -20,6 +20,17 @@ import Testing
         try LocalHypervisor.virsh(["list", "--all", "--name"]).split(separator: "\n").map(String.init).filter { $0.hasPrefix("host-") }
     }
 
+    /// Whether host's domains are all gone within `seconds`: a run's last
+    /// domain is told to quit as host exits, and takes a moment to go.
+    static func domainsGone(within seconds: TimeInterval = 30) throws -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while try !domains().isEmpty {
+            guard Date() < deadline else { return false }
+            Thread.sleep(forTimeInterval: 0.2)
+        }
+        return true
+    }
+
     /// The volumes the sandbox's cache entries own.
     static func ownVolumes(_ sandbox: Sandbox) -> [String] {
         let machines = sandbox.cache.appendingPathComponent("machines")
@@ -47,7 +58,7 @@ import Testing
         // Every volume the cache records is in the pool, and no domain outlived its run.
         let pool = try Self.poolVolumes()
         #expect(Set(Self.ownVolumes(sandbox)).isSubset(of: pool))
-        #expect(try Self.domains().isEmpty)
+        #expect(try Self.domainsGone())
     }
 
     @Test func aTransientStepLeavesNothing() throws {
@@ -64,7 +75,7 @@ import Testing
     @Test func aMissingVolumeIsDetectedAndRebuilt() throws {
         let (_, sandbox) = try world()
         let pipeline = ["backend.libvirt", "+", "os.busybox", "+", "exec", "echo rebuilt-\(UInt32.random(in: 0...UInt32.max)) > /root/r"]
-        let built = try sandbox.succeed(pipeline)
+        let built = try sandbox.succeed(pipeline + ["+", "exec", "true"]) // the last step is not saved
         let entry = try sandbox.builtEntry(built, step: "exec")
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: entry.appendingPathComponent("machine/libvirt.json"))) as? [String: Any]
         let state = try #require((record?["state"] as? [String: Any])?["name"] as? String)
@@ -79,17 +90,16 @@ import Testing
         let (_, sandbox) = try world()
         _ = try sandbox.succeed(["backend.libvirt", "+", "os.busybox"])
         // The exec step's domain is restored (no auto-destroy): the watchdog's to end.
-        let run = try sandbox.start(["backend.libvirt", "+", "os.busybox", "+", "exec", "sleep 300"])
-        var deadline = Date().addingTimeInterval(120)
-        while try Self.domains().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
+        let errors = sandbox.file("sigkill.err")
+        let run = try sandbox.start(["backend.libvirt", "+", "os.busybox", "+", "exec", "sleep 300"], errors: errors)
+        let deadline = Date().addingTimeInterval(120)
+        while try Self.domains().isEmpty && run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
         let started = try Self.domains()
-        #expect(!started.isEmpty, "the run's domain never started")
+        #expect(!started.isEmpty, "the run's domain never started: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")")
         kill(run.processIdentifier, SIGKILL)
         run.waitUntilExit()
-        deadline = Date().addingTimeInterval(60)
-        while try !Self.domains().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
-        let left = try Self.domains()
-        #expect(left.isEmpty, "domains outlived host: \(left)")
+        let gone = try Self.domainsGone(within: 60), left = try Self.domains()
+        #expect(gone, "domains outlived host: \(left)")
     }
 
     /// A remote hypervisor as host reaches one: libvirt over ssh, and the
@@ -107,7 +117,7 @@ import Testing
         // SSH through the hypervisor host.
         let ssh = try sandbox.succeed(backend + ["+", "os.debian", "+", "ssh", "--", "cat /etc/hostname"])
         #expect(ssh.out == "debian\n")
-        #expect(try Self.domains().isEmpty)
+        #expect(try Self.domainsGone())
     }
 
     /// Last: `cleanup everything` deletes every volume of the sandbox's on the hypervisor.
