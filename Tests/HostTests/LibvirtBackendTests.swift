@@ -89,15 +89,18 @@ import Testing
     @Test func sigkillOfHostLeavesNoDomain() throws {
         let (_, sandbox) = try world()
         _ = try sandbox.succeed(["backend.libvirt", "+", "os.busybox"])
+        #expect(try Self.domainsGone(), "an earlier run's domain is still there")
         // The exec step's domain is restored (no auto-destroy): the watchdog's to end.
         let errors = sandbox.file("sigkill.err")
         let run = try sandbox.start(["backend.libvirt", "+", "os.busybox", "+", "exec", "sleep 300"], errors: errors)
         let deadline = Date().addingTimeInterval(120)
         while try Self.domains().isEmpty && run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
         let started = try Self.domains()
-        #expect(!started.isEmpty, "the run's domain never started: \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")")
-        kill(run.processIdentifier, SIGKILL)
+        #expect(!started.isEmpty, "the run's domain never started (host \(run.isRunning ? "runs" : "ended: \(run.terminationReason == .uncaughtSignal ? "signal" : "status") \(run.terminationStatus)")): \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")")
+        let pid = run.processIdentifier
+        kill(pid, SIGKILL)
         run.waitUntilExit()
+        #expect(kill(pid, 0) != 0, "host \(pid) outlived SIGKILL")
         let gone = try Self.domainsGone(within: 60), left = try Self.domains()
         #expect(gone, "domains outlived host: \(left)")
     }
