@@ -81,7 +81,7 @@ struct LibvirtBackend: Backend {
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
         switch id {
         case HOST_VM_V1: UnsafeRawPointer(vmExtension)
-        case HOST_SSH_V1: UnsafeRawPointer(sshExtension)
+        case HOST_SSH_V1: UnsafeRawPointer(guestSSHExtension)
         default: nil
         }
     }
@@ -184,29 +184,6 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
             return configure(call, "attach_cdrom", raw) { try stage(image, as: "cdrom", in: $0) }
         },
         set_guest_agent: { call, raw in configure(call, "set_guest_agent", raw) { $0.config.guestAgent = true } }))
-    return table
-}()
-
-/// The host.ssh/1 table (host_ssh.h).
-nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
-    let table = UnsafeMutablePointer<host_ssh_v1>.allocate(capacity: 1)
-    table.initialize(to: host_ssh_v1(
-        struct_size: MemoryLayout<host_ssh_v1>.size,
-        arguments: { call, raw in
-            guard let call, let machine = machine(raw) else { return nil }
-            do {
-                let guest = try machine.guest()
-                guard let ssh = try guest.ssh(BackendCall(raw: call)) else {
-                    _ = fail(call, "this machine runs no SSH server (use the console step)")
-                    return nil
-                }
-                guest.setClockIfStale(BackendCall(raw: call))
-                return machine.exportedSSHArguments.export(ssh.arguments)
-            } catch {
-                _ = fail(call, String(describing: error))
-                return nil
-            }
-        }))
     return table
 }()
 

@@ -96,7 +96,7 @@ struct QemuBackend: Backend {
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
         switch id {
         case HOST_VM_V1, HOST_QEMU_V1: UnsafeRawPointer(vmExtension)
-        case HOST_SSH_V1: UnsafeRawPointer(sshExtension)
+        case HOST_SSH_V1: UnsafeRawPointer(guestSSHExtension)
         default: nil
         }
     }
@@ -199,29 +199,6 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
             guard machine.config.state == nil, machine.process == nil else { return fail(call, "set_guest_agent: the machine has booted already") }
             machine.config.guestAgent = true
             return HOST_OK
-        }))
-    return table
-}()
-
-/// The host.ssh/1 table (host_ssh.h).
-nonisolated(unsafe) let sshExtension: UnsafeMutablePointer<host_ssh_v1> = {
-    let table = UnsafeMutablePointer<host_ssh_v1>.allocate(capacity: 1)
-    table.initialize(to: host_ssh_v1(
-        struct_size: MemoryLayout<host_ssh_v1>.size,
-        arguments: { call, raw in
-            guard let call, let machine = machine(raw) else { return nil }
-            do {
-                let guest = try machine.guest()
-                guard let ssh = try guest.ssh(BackendCall(raw: call)) else {
-                    _ = fail(call, "this machine runs no SSH server (use the console step)")
-                    return nil
-                }
-                guest.setClockIfStale(BackendCall(raw: call))
-                return machine.exportedSSHArguments.export(ssh.arguments)
-            } catch {
-                _ = fail(call, String(describing: error))
-                return nil
-            }
         }))
     return table
 }()

@@ -1,4 +1,5 @@
 import Foundation
+import PluginABI
 import PluginKit
 
 /// One running guest as host's commands reach it, whatever backend runs it:
@@ -208,6 +209,8 @@ public func forwardedSSHPort(infoUsernet table: String, besides userPorts: [Int3
 public protocol GuestMachine: BackendMachine {
     /// The running guest's session; throws when the machine is not running.
     func guest() throws -> GuestSession
+    /// The ssh(1) arguments handed out through host.ssh/1 (guestSSHExtension).
+    var exportedSSHArguments: ExportedStrings { get }
 }
 
 extension GuestMachine {
@@ -229,3 +232,28 @@ extension GuestMachine {
         try guest().consoleRead(call, into: buffer, timeoutMs: timeoutMs)
     }
 }
+
+/// The host.ssh/1 table (host_ssh.h) of a VM backend whose machines are
+/// GuestMachines: the run's SSH connection to the guest, its clock set first.
+/// Written once, then only read: host calls plugins on one thread.
+public nonisolated(unsafe) let guestSSHExtension: UnsafeMutablePointer<host_ssh_v1> = {
+    let table = UnsafeMutablePointer<host_ssh_v1>.allocate(capacity: 1)
+    table.initialize(to: host_ssh_v1(
+        struct_size: MemoryLayout<host_ssh_v1>.size,
+        arguments: { call, raw in
+            guard let call, let machine = backendMachine(raw, as: (any GuestMachine).self) else { return nil }
+            func fail(_ message: String) -> UnsafePointer<UnsafePointer<CChar>?>? {
+                call.pointee.services.pointee.set_error(call, message)
+                return nil
+            }
+            do {
+                let guest = try machine.guest()
+                guard let ssh = try guest.ssh(BackendCall(raw: call)) else { return fail("this machine runs no SSH server (use the console step)") }
+                guest.setClockIfStale(BackendCall(raw: call))
+                return machine.exportedSSHArguments.export(ssh.arguments)
+            } catch {
+                return fail(String(describing: error))
+            }
+        }))
+    return table
+}()
