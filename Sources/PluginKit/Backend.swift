@@ -66,7 +66,7 @@ extension Backend {
 }
 
 /// The Swift machine behind the `void *` an extension function receives.
-public func backendMachine<T: AnyObject>(_ raw: UnsafeMutableRawPointer?, as type: T.Type) -> T? {
+public func backendMachine<T>(_ raw: UnsafeMutableRawPointer?, as type: T.Type) -> T? {
     BackendBridge.box(raw)?.machine as? T
 }
 
