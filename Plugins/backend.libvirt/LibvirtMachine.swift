@@ -60,18 +60,12 @@ final class LibvirtMachine: GuestMachine {
     /// Sends what the OS step staged (boot files, its disk image) into the
     /// pool, or makes the empty disk the backend was asked for.
     private func uploadStaged(_ call: BackendCall) throws {
-        for (file, path) in [("kernel", \LibvirtConfig.kernel), ("initrd", \LibvirtConfig.initrd), ("cdrom", \LibvirtConfig.cdrom)]
-        where isStaged(file) {
+        let files = [("kernel", \LibvirtConfig.kernel), ("initrd", \LibvirtConfig.initrd), ("cdrom", \LibvirtConfig.cdrom), ("disk.qcow2", \LibvirtConfig.disk)]
+        for (file, path) in files where isStaged(file) {
+            call.log("uploading the \(file) to the pool \(pool.name) on \(config.uri)", level: .debug)
             config[keyPath: path] = try pool.upload(stagedFile(file).path, as: try newVolumeName(file))
         }
-        if isStaged("disk.qcow2") {
-            call.log("uploading the disk image to \(pool.name) on \(config.uri)", level: .debug)
-            var disk = try pool.upload(stagedFile("disk.qcow2").path, as: try newVolumeName("disk.qcow2"))
-            let hash = disk.sha256
-            disk = try current(disk.name)
-            disk.sha256 = hash
-            config.disk = disk
-        } else if config.disk == nil {
+        if config.disk == nil {
             let name = try newVolumeName("disk.qcow2")
             try pool.create(name, format: "qcow2", capacity: config.diskSize)
             config.disk = try current(name)
@@ -127,7 +121,8 @@ final class LibvirtMachine: GuestMachine {
         let state = try newVolumeName("state")
         try pool.create(state, format: "raw", capacity: 0)
         try domain.save(to: pool.path(of: state))
-        stop() // the save ended the domain
+        self.domain = nil // the save ended it
+        stop()
         // What this machine saved replaces what it was restored from.
         if let old = config.state, config.own.contains(old.name) {
             pool.delete(old.name)
@@ -200,8 +195,8 @@ final class LibvirtMachine: GuestMachine {
 
     func describe() -> String? {
         guard let domain else { return "libvirt machine (stopped) on \(config.uri)" }
-        let where_ = pool.hypervisor.sshHop.map { " of \($0.destination)" } ?? ""
+        let loopback = pool.hypervisor.sshHop.map { " of \($0.destination)" } ?? ""
         guard let port = try? sshPort() else { return "libvirt domain \(domain.name) on \(config.uri)" }
-        return "libvirt domain \(domain.name) on \(config.uri), SSH on 127.0.0.1:\(port)\(where_)"
+        return "libvirt domain \(domain.name) on \(config.uri), SSH on 127.0.0.1:\(port)\(loopback)"
     }
 }

@@ -123,6 +123,7 @@ struct StoragePool {
             }
         }
         guard virStreamFinish(stream) == 0 else { throw hypervisor.error("uploading \(local) failed") }
+        refresh() // libvirt tells a qcow2 file's size only after probing it
         guard var uploaded = self.volume(name) else { throw hypervisor.error("the uploaded volume \(name) is missing") }
         uploaded.sha256 = hash.finalize().map { String(format: "%02x", $0) }.joined()
         return uploaded
