@@ -10,9 +10,10 @@ import PluginKit
 /// host's last descriptor closes, destroys each domain with virsh. Each
 /// restore sends "URI name NAME" before it starts and "URI id ID" once
 /// done. The ID is what is destroyed: a saved domain keeps its name, and
-/// the next run of host may have restored it already under the same one
-/// (libvirt never reuses an ID). A name with no ID yet (host died during
-/// the restore) is destroyed only while paused, as host's restores are.
+/// the next run of host may be restoring it already under the same one
+/// (libvirt never reuses an ID). Only a name whose ID never came (host died
+/// during that restore, the last one) is destroyed by name, and only while
+/// paused, as host's restores are until they are done.
 final class DomainReaper {
     /// Never waited for: it outlives host on purpose.
     private let watchdog: RunningChild
@@ -22,12 +23,19 @@ final class DomainReaper {
 
     private init() throws {
         let script = #"""
-            lines=$(cat)
-            echo "$lines" | while read -r uri kind domain; do
-                [ -n "$domain" ] || continue
-                if [ "$kind" = name ] && [ "$("$0" -q -c "$uri" domstate "$domain" 2>/dev/null)" != paused ]; then continue; fi
-                "$0" -q -c "$uri" destroy "$domain" >/dev/null 2>&1
+            virsh=$0 ids="" pending=""
+            while read -r uri kind domain; do
+                case $kind in
+                    name) pending="$uri $domain" ;;
+                    id) ids="$ids $uri $domain" pending="" ;;
+                esac
             done
+            set -- $ids
+            while [ $# -ge 2 ]; do "$virsh" -q -c "$1" destroy "$2" >/dev/null 2>&1; shift 2; done
+            set -- $pending
+            if [ $# -eq 2 ] && [ "$("$virsh" -q -c "$1" domstate "$2" 2>/dev/null)" = paused ]; then
+                "$virsh" -q -c "$1" destroy "$2" >/dev/null 2>&1
+            fi
             """#
         var command = Command("/bin/sh", ["-c", script, try HostTool.path("virsh", package: "libvirt-clients")])
         // Only host holds the write end (Command's pipes are close-on-exec).
