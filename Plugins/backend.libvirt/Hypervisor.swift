@@ -57,6 +57,9 @@ final class Hypervisor {
 
     private static func explainFailedConnection(to uri: String) -> String {
         let message = libvirtMessage()
+        if message.contains("ssh:") || message.contains("Host key verification failed") || message.contains("publickey") {
+            return "cannot connect to \(uri): ssh to the hypervisor's host failed (\(message)); libvirt runs ssh without a terminal, so `ssh` to that host must work with no password or host-key prompt (a key in your agent or ?keyfile= in the URI, the host in ~/.ssh/known_hosts)"
+        }
         if message.contains("No such file or directory") || message.contains("Connection refused") {
             return "cannot connect to \(uri): libvirt's daemon is not running there (\(message)); start it with `sudo systemctl start libvirtd` (Debian package libvirt-daemon-system)"
         }

@@ -7,13 +7,19 @@ import PluginKit
 /// does), so `auto` boots a kernel under KVM there, as backend.qemu does
 /// locally, and falls back to TCG, saying so once per URI and boot of the host.
 enum HypervisorAccelerator {
-    static func resolve(_ requested: String, pool: StoragePool, log: (String) -> Void) throws -> String {
+    /// What the user asked for (HOST_QEMU_ACCEL over --accel), checked
+    /// before anything connects.
+    static func choice(_ requested: String) throws -> String {
         let choice = ProcessInfo.processInfo.environment["HOST_QEMU_ACCEL"].flatMap { $0.isEmpty ? nil : $0 } ?? requested
+        guard ["auto", "kvm", "tcg"].contains(choice) else { throw StepError.usage("--accel=\(choice) is not one of auto, kvm, tcg") }
+        return choice
+    }
+
+    static func resolve(_ choice: String, pool: StoragePool, log: (String) -> Void) throws -> String {
         switch choice {
         case "kvm": return "kvm"
         case "tcg": return "qemu"
-        case "auto": break
-        default: throw StepError.usage("--accel=\(choice) is not one of auto, kvm, tcg")
+        default: break
         }
         let uri = pool.hypervisor.uri
         let key = uri.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) ? String($0) : "_" }.joined()

@@ -18,14 +18,16 @@ struct LibvirtBackend: Backend {
     nonisolated(unsafe) private static var pools: [String: StoragePool] = [:]
 
     func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine {
+        // The arguments are checked before anything connects: a mistyped one is a usage error.
+        let memory = try mebibytes(arguments.string("ram"), "ram"), disk = try mebibytes(arguments.string("disk"), "disk")
+        let accel = try HypervisorAccelerator.choice(arguments.string("accel"))
         let uri = arguments.string("uri").isEmpty ? Hypervisor.defaultURI : arguments.string("uri")
         let pool = try Self.pool(arguments.string("pool"), uri: uri)
-        let domainType = try HypervisorAccelerator.resolve(arguments.string("accel"), pool: pool) { call.log($0, level: .warning) }
+        let domainType = try HypervisorAccelerator.resolve(accel, pool: pool) { call.log($0, level: .warning) }
         let id = UUID()
         let config = LibvirtConfig(
             uri: uri, pool: pool.name, domainType: domainType,
-            memoryMiB: try mebibytes(arguments.string("ram"), "ram"), cores: Int(arguments.int("cores")),
-            diskSize: UInt64(try mebibytes(arguments.string("disk"), "disk")) << 20,
+            memoryMiB: memory, cores: Int(arguments.int("cores")), diskSize: UInt64(disk) << 20,
             domainName: "host-\(id.uuidString.lowercased().prefix(13))", domainUUID: id.uuidString.lowercased())
         let url = URL(fileURLWithPath: directory)
         try config.save(to: url)
