@@ -9,7 +9,7 @@ import Testing
     /// The fixture backend plus the real OS, transfer and backend plugins,
     /// which these checks refuse before they could run.
     func sandbox() throws -> Sandbox {
-        try Sandbox(plugins: Sandbox.standardPlugins + ["os_busybox", "os_debian", "os_fedora", "backend_qemu", "transfer", "ansible"])
+        try Sandbox(plugins: Sandbox.standardPlugins + ["os_busybox", "os_debian", "os_fedora", "backend_qemu", "backend_libvirt", "transfer", "ansible"])
     }
 
     @Test func pipelinesThatCannotWorkAreRefusedBeforeAnyWork() throws {
@@ -21,7 +21,7 @@ import Testing
              "os.busybox --transient would drop the system it installs, so exec would get an empty machine; remove --transient"),
             (["ansible"], "ansible needs a machine, so it cannot start a pipeline"),
             (["os.busybox", "+", "exec", "true"],
-             "os.busybox needs a machine offering host.vm/1 or host.container/1, which backend.fixture does not; start the pipeline with a backend that does (backend.qemu), as in `host backend.qemu + os.busybox`"),
+             "os.busybox needs a machine offering host.vm/1 or host.container/1, which backend.fixture does not; start the pipeline with a backend that does (backend.libvirt, backend.qemu), as in `host backend.libvirt + os.busybox`"),
             (["os.busybox", "+", "backend.qemu"],
              "backend.qemu is a backend, so it can only be the first step of a pipeline, as in `host backend.qemu + os.busybox`"),
             (["backend.fixture", "+", "backend.qemu"], "a pipeline runs on one backend, and this one starts with backend.fixture; remove backend.qemu"),
@@ -52,6 +52,20 @@ import Testing
         let refused = try sandbox.run(["backend.fixture", "--run-note=refuse", "+", "exec", "true"])
         #expect(refused.status == 64, "\(refused.err)")
         #expect(refused.err.contains("--run-note=refuse is refused"))
+    }
+
+    /// backend.libvirt checks its arguments before it connects, and names
+    /// the URI and what to do when it cannot connect.
+    @Test func backendLibvirtSaysWhatIsWrong() throws {
+        let sandbox = try sandbox()
+        let accel = try sandbox.run(["backend.libvirt", "--accel=fast", "+", "os.busybox"])
+        #expect(accel.status == 64 && accel.err.contains("host: error: backend.libvirt: --accel=fast is not one of auto, kvm, tcg"), "\(accel.err)")
+        let uri = "qemu:///system?socket=/nonexistent/libvirt-sock"
+        let down = try sandbox.run(["backend.libvirt", "--uri=\(uri)", "+", "os.busybox"])
+        #expect(down.status == 1, "\(down.err)")
+        #expect(down.err.contains("cannot connect to \(uri): libvirt's daemon is not running there")
+                && down.err.contains("systemctl start libvirtd"), "\(down.err)")
+        #expect(try sandbox.cacheSnapshot().isEmpty)
     }
 
     @Test func aRunTimeParameterIsAppliedEveryRunAndLeftOutOfTheKey() throws {
