@@ -25,7 +25,9 @@ import Testing
 
     @Test func aProcessKeepsCountingAcrossSaveAndRestore() throws {
         let sandbox = try sandbox()
-        let counting = Self.busybox + ["+", "exec", "sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &",
+        // Each count replaces the file whole (a reader between `>`'s truncation
+        // and the write saw an empty file on a loaded machine).
+        let counting = Self.busybox + ["+", "exec", "sh -c 'i=0; while :; do i=$((i+1)); echo $i > /tmp/count.new; mv /tmp/count.new /tmp/count; sleep 0.1; done' >/dev/null 2>&1 &",
                                        "+", "exec", "sleep 2; cat /tmp/count"]
         // Saved twice: just after the loop started, and two seconds later.
         let saved = try sandbox.succeed(counting + ["+", "exec", "true"])
