@@ -95,7 +95,7 @@ extension LibvirtMachine {
         let name = try newVolumeName("disk.qcow2")
         try pool.create(name, format: "qcow2", capacity: backing.capacity, backing: pool.path(of: backing.name))
         config.chain = [backing] + config.chain
-        config.disk = try current(name)
+        config.disk = try current(name)[0]
     }
 }
 
@@ -160,12 +160,8 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
             guard let image, let format else { return fail(call, "set_disk needs an image and a format") }
             return configure(call, "set_disk", raw) { machine in
                 // Converted here, then sent whole: a qcow2 file holds only what is used.
-                let disk = machine.stagedFile("disk.qcow2").path
-                try? FileManager.default.removeItem(atPath: disk)
-                try HostTool.run("qemu-img", ["convert", "-f", String(cString: format), "-O", "qcow2", String(cString: image), disk], package: "qemu-utils")
-                if try virtualSize(disk) < machine.config.diskSize {
-                    try HostTool.run("qemu-img", ["resize", "-q", disk, String(machine.config.diskSize)], package: "qemu-utils")
-                }
+                try DiskImage.makeQcow2(from: String(cString: image), format: String(cString: format),
+                                        at: machine.stagedFile("disk.qcow2").path, minimumSize: Int(machine.config.diskSize))
             }
         },
         set_ssh: { call, raw, user, hostKey in
@@ -188,14 +184,6 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
         set_guest_agent: { call, raw in configure(call, "set_guest_agent", raw) { $0.config.guestAgent = true } }))
     return table
 }()
-
-/// An image's virtual size in bytes, as qemu-img reports it.
-func virtualSize(_ image: String) throws -> UInt64 {
-    let json = try HostTool.run("qemu-img", ["info", "--output=json", image], package: "qemu-utils")
-    guard let info = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-          let size = info["virtual-size"] as? Int else { throw StepError("qemu-img gave no size for \(image)") }
-    return UInt64(size)
-}
 
 let plugin = Plugin(name: "backend.libvirt", version: "1.0.0", steps: [
     Step("backend.libvirt", summary: "virtual machines on a libvirt hypervisor, local or remote, saved and restored live", flags: .backend,

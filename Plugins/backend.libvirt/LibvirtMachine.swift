@@ -47,12 +47,14 @@ final class LibvirtMachine: GuestMachine {
         return name
     }
 
-    /// A volume as it is now, after the pool looked at its files again
+    /// Volumes as they are now, after the pool looked at its files again
     /// (libvirt tells a qcow2 file's size only after probing it).
-    func current(_ name: String) throws -> Volume {
+    func current(_ names: String...) throws -> [Volume] {
         pool.refresh()
-        guard let volume = pool.volume(name) else { throw pool.hypervisor.error("the volume \(name) is missing") }
-        return volume
+        return try names.map { name in
+            guard let volume = pool.volume(name) else { throw pool.hypervisor.error("the volume \(name) is missing") }
+            return volume
+        }
     }
 
     // MARK: Lifecycle
@@ -68,7 +70,7 @@ final class LibvirtMachine: GuestMachine {
         if config.disk == nil {
             let name = try newVolumeName("disk.qcow2")
             try pool.create(name, format: "qcow2", capacity: config.diskSize)
-            config.disk = try current(name)
+            config.disk = try current(name)[0]
         }
         try? FileManager.default.removeItem(at: directory.appendingPathComponent(LibvirtConfig.staged))
         try config.save(to: directory)
@@ -128,8 +130,9 @@ final class LibvirtMachine: GuestMachine {
             pool.delete(old.name)
             config.own.removeAll { $0 == old.name }
         }
-        config.state = try current(state)
-        config.disk = try current(disk.name)
+        let written = try current(state, disk.name) // one look at the pool for both
+        config.state = written[0]
+        config.disk = written[1]
         saved = true
         call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
     }

@@ -166,12 +166,8 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
             return configure(call, "set_disk", machine) {
                 let disk = machine.directory.appendingPathComponent("disk.qcow2").path
                 // The image keeps at least the size backend.qemu's --disk asked for.
-                let wanted = try? virtualSize(disk)
-                try? FileManager.default.removeItem(atPath: disk)
-                try Tool.run("qemu-img", ["convert", "-f", String(cString: format), "-O", "qcow2", String(cString: image), disk])
-                if let wanted, try virtualSize(disk) < wanted {
-                    try Tool.run("qemu-img", ["resize", "-q", disk, String(wanted)])
-                }
+                try DiskImage.makeQcow2(from: String(cString: image), format: String(cString: format), at: disk,
+                                        minimumSize: try? DiskImage.virtualSize(disk))
                 machine.config.disk = "disk.qcow2"
                 machine.config.chain = []
             }
@@ -202,14 +198,6 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
         }))
     return table
 }()
-
-/// An image's virtual size in bytes, as qemu-img reports it.
-func virtualSize(_ image: String) throws -> Int {
-    let json = try Tool.run("qemu-img", ["info", "--output=json", image])
-    guard let info = try JSONSerialization.jsonObject(with: Data(json.utf8)) as? [String: Any],
-          let size = info["virtual-size"] as? Int else { throw StepErrorText("qemu-img gave no size for \(image)") }
-    return size
-}
 
 let plugin = Plugin(name: "backend.qemu", version: "1.0.0", steps: [
     Step("backend.qemu", summary: "QEMU virtual machines, saved and restored as live snapshots", flags: .backend,
