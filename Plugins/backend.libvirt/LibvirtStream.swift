@@ -49,18 +49,24 @@ final class LibvirtStream: ByteChannel {
         return bytes
     }
 
+    /// Fails when the guest takes none of the bytes for 30 s (a guest that
+    /// stopped reading its port), as backend.qemu's socket writes do.
     func write(_ bytes: [UInt8]) throws {
         var offset = 0
+        var stalled = Date().addingTimeInterval(30)
         while offset < bytes.count {
             let sent = bytes[offset...].withUnsafeBytes {
                 virStreamSend(stream, $0.baseAddress?.assumingMemoryBound(to: CChar.self), $0.count)
             }
             if sent == -2 {
-                usleep(1_000) // the stream's buffer is full: the guest has not read yet
+                // The stream's buffer is full: the guest has not read yet.
+                guard Date() < stalled else { throw StepError("the machine took no input on its \(name) for 30 s") }
+                usleep(1_000)
                 continue
             }
             guard sent > 0 else { throw StepError("writing to the machine's \(name) failed: \(libvirtMessage())") }
             offset += Int(sent)
+            stalled = Date().addingTimeInterval(30)
         }
     }
 }
