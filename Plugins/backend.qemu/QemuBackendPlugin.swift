@@ -19,7 +19,7 @@ struct QemuBackend: Backend {
         let binary = try Tool.path("qemu-system-x86_64")
         let url = URL(fileURLWithPath: directory)
         let machine = QemuMachine(directory: url, config: QemuConfig(
-            binary: binary, binaryStamp: QemuConfig.stamp(of: binary),
+            binary: binary, binaryStamp: QemuConfig.stamp(of: binary), qemuVersion: try QemuConfig.version(of: binary),
             accel: try Accelerator.resolve(arguments.string("accel"), binary: binary) { call.log($0, level: .warning) },
             machineType: try QemuConfig.machineType(of: binary), cpu: "qemu64",
             memoryMiB: memory, cores: Int(arguments.int("cores")), extraArguments: arguments.list("qemu-arg")))
@@ -77,12 +77,10 @@ struct QemuBackend: Backend {
         let url = URL(fileURLWithPath: directory)
         let config = try QemuConfig.load(from: url)
         if config.binaryStamp != QemuConfig.stamp(of: config.binary) {
-            guard let type = config.machineType else {
+            guard config.machineType != nil else {
                 throw StepErrorText("it was saved by another build of \(config.binary) (QEMU was upgraded) with no pinned machine type")
             }
-            guard QemuConfig.offers(type, binary: config.binary) else {
-                throw StepErrorText("it was saved on machine type \(type), which the installed \(config.binary) does not offer (QEMU was changed)")
-            }
+            if let problem = Portability.obstacle(config) { throw StepErrorText(problem + " (QEMU was changed)") }
         }
         if let problem = ImageChain.problem([QemuConfig.resolve(config.disk, in: url)] + config.chain) {
             throw StepErrorText(problem)
@@ -97,6 +95,7 @@ struct QemuBackend: Backend {
         switch id {
         case HOST_VM_V1, HOST_QEMU_V1: UnsafeRawPointer(vmExtension)
         case HOST_SSH_V1: UnsafeRawPointer(guestSSHExtension)
+        case HOST_PORTABLE_V1: UnsafeRawPointer(portableExtension)
         default: nil
         }
     }

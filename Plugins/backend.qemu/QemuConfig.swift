@@ -12,6 +12,9 @@ struct QemuConfig: MachineRecord {
     /// Size and mtime of the QEMU binary: RAM state restores only on the
     /// QEMU that wrote it, so an upgrade makes host rebuild, not crash.
     var binaryStamp: String
+    /// `binary`'s version ("7.2.19"): a pulled machine resumes only on a QEMU
+    /// at least as new (Portability). nil in records written before it was kept.
+    var qemuVersion: String?
     var accel: String
     /// The versioned machine type and the CPU model the machine was made
     /// with ("pc-i440fx-7.2", "qemu64"), never an alias a newer QEMU
@@ -83,6 +86,19 @@ struct QemuConfig: MachineRecord {
     static func offers(_ type: String, binary: String) -> Bool {
         let types = (try? HostTool.run(binary, ["-machine", "help"], package: "qemu-system-x86")) ?? ""
         return types.split(separator: "\n").contains { $0.split(separator: " ").first.map(String.init) == type }
+    }
+
+    /// Whether `binary` offers the CPU model `cpu`.
+    static func offersCPU(_ cpu: String, binary: String) -> Bool {
+        let models = (try? HostTool.run(binary, ["-cpu", "help"], package: "qemu-system-x86")) ?? ""
+        return models.split(separator: "\n").contains { $0.split(separator: " ").dropFirst().first.map(String.init) == cpu }
+    }
+
+    /// "7.2.19" from `QEMU emulator version 7.2.19 (Debian ...)`.
+    static func version(of binary: String) throws -> String {
+        let text = try HostTool.run(binary, ["-version"], package: "qemu-system-x86")
+        guard let range = text.range(of: "version ") else { throw StepErrorText("\(binary) -version names no version") }
+        return String(text[range.upperBound...].prefix { $0.isNumber || $0 == "." })
     }
 
     static func stamp(of binary: String) -> String {

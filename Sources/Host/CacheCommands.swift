@@ -45,6 +45,8 @@ struct Cache: ParsableCommand {
                     if let created = row.created { item["created"] = JSON.date(created) }
                     if let expires = row.expires { item["expires"] = JSON.date(expires) }
                     if let problem = row.problem { item["problem"] = problem }
+                    if let origin = row.origin { item["origin"] = ["reference": origin.reference, "digest": origin.digest] }
+                    if !row.tags.isEmpty { item["tags"] = row.tags }
                     return item
                 }))
                 return
@@ -59,7 +61,8 @@ struct Cache: ParsableCommand {
                 let expiry = row.expires.map { $0 < Date() ? "expired" : Format.duration($0.timeIntervalSinceNow) } ?? "?"
                 let line = [String(row.key.prefix(12)), Format.bytes(row.bytes), age, expiry]
                     .enumerated().map { $1.padding(toLength: [14, 10, 10, 12][$0], withPad: " ", startingAt: 0) }.joined()
-                print(line + (row.problem.map { "(unusable: \($0))" } ?? row.pipeline))
+                let notes = row.tags.map { "tag \($0)" } + (row.origin.map { ["pulled from \($0.reference)"] } ?? [])
+                print(line + (row.problem.map { "(unusable: \($0))" } ?? row.pipeline) + (notes.isEmpty ? "" : "  (\(notes.joined(separator: ", ")))"))
             }
         }
     }
@@ -75,6 +78,7 @@ struct Cleanup: ParsableCommand {
     @Argument(help: "machines, downloads, logs or everything") var what: What
     @Argument(help: "With machines: all or expired (default: expired).") var which: CacheAdmin.Which?
     @Flag(help: "Print JSON for scripts.") var json = false
+    @Flag(help: "Also remove machines a local name (host tag) keeps.") var tagged = false
 
     func validate() throws {
         if what != .machines, which != nil { throw ValidationError("cleanup \(what.rawValue) takes no further word") }
@@ -85,13 +89,13 @@ struct Cleanup: ParsableCommand {
         switch what {
         case .machines, .everything:
             let admin = try CacheAdmin(cache: .fromEnvironment(), registry: Main.loadPlugins())
-            report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired)
+            report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired, tagged: tagged)
         case .downloads: report = try CacheAdmin(cache: .fromEnvironment()).cleanupDownloads()
         case .logs: report = try CacheAdmin(cache: .fromEnvironment()).cleanupLogs()
         }
         if json {
             print(try JSON.text(["machines": report.removed, "downloads": report.downloads, "logs": report.logs,
-                                 "freed_bytes": report.freedBytes, "in_use": report.inUse] as [String: Any]))
+                                 "freed_bytes": report.freedBytes, "in_use": report.inUse, "kept_tagged": report.tagged] as [String: Any]))
             return
         }
         let parts = [(report.removed, "machine(s)", what == .machines || what == .everything),
@@ -99,6 +103,9 @@ struct Cleanup: ParsableCommand {
                      (report.logs, "log(s)", what == .logs || what == .everything)]
             .filter(\.2).map { "\($0.0) \($0.1)" }
         print("removed \(parts.joined(separator: ", ")), freed \(Format.bytes(report.freedBytes))")
+        if report.tagged > 0 {
+            print("kept \(report.tagged) that local names keep (host tag --list; --tagged removes them too)")
+        }
         if !report.inUse.isEmpty {
             print("kept \(report.inUse.count) in use by another run: \(report.inUse.map { String($0.prefix(12)) }.joined(separator: ", "))")
         }

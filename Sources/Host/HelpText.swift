@@ -1,9 +1,10 @@
 import Foundation
+import HostCore
 
 /// What `host --help` says, and the same words as the man page host(1):
 /// one text, two renderings, so they never disagree.
 enum HelpText {
-    static let version = "0.1.0"
+    static let version = hostVersion
     static let summary = "fresh virtual machines and containers, built once by cached pipeline steps"
 
     static let synopsis = [

@@ -10,7 +10,7 @@ import Trace
 /// `host: error: ...` line and exit 64.
 @main
 enum Main {
-    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "completion", "__complete", "__manual", "__scan-plugins"]
+    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "push", "pull", "tag", "completion", "__complete", "__manual", "__scan-plugins"]
 
     static func main() {
         Trace.start()
@@ -154,7 +154,7 @@ struct HostCommand: ParsableCommand {
         commandName: "host",
         abstract: HelpText.summary,
         version: HelpText.version,
-        subcommands: [ListPlugins.self, Cache.self, Cleanup.self, CompletionCommand.self])
+        subcommands: [ListPlugins.self, Cache.self, Cleanup.self, Push.self, Pull.self, Tag.self, CompletionCommand.self])
 }
 
 struct CompletionCommand: ParsableCommand {

@@ -19,10 +19,14 @@ final class BackendDriver: MachineReleasing {
     }
 
     func backend(of entry: CacheEntry) throws -> BackendRef {
+        try backend(of: entry.manifest.backend, "the cached machine \(entry.key.prefix(12))")
+    }
+
+    func backend(of name: String, _ whose: String) throws -> BackendRef {
         do {
-            return try BackendRef(try registry.step(named: entry.manifest.backend))
+            return try BackendRef(try registry.step(named: name))
         } catch {
-            throw HostError(.plugin, "the cached machine \(entry.key.prefix(12)) needs backend \(entry.manifest.backend), which is not available: \(error)")
+            throw HostError(.plugin, "\(whose) needs backend \(name), which is not available: \(error)")
         }
     }
 
@@ -76,6 +80,29 @@ final class BackendDriver: MachineReleasing {
             return "\(backend.step.name) cannot reuse the saved machine: \(context.error ?? "no reason given")"
         }
         return nil
+    }
+
+    /// The backend's host.portable/1 table: its machines are files in the
+    /// cache and nothing else, so they can go through a registry.
+    func portable(_ backend: BackendRef) -> host_portable_v1? {
+        guard let table = backend.table.extension?(HOST_PORTABLE_V1)?.assumingMemoryBound(to: host_portable_v1.self),
+              table.pointee.struct_size >= MemoryLayout<host_portable_v1>.size else { return nil }
+        return table.pointee
+    }
+
+    /// Lets the backend rewrite a pulled machine's paths (`old` to `new`
+    /// prefixes) and refuse it if it cannot resume here.
+    func adopt(_ directory: URL, backend: BackendRef, replacing old: [String], with new: [String]) throws {
+        guard let adopt = portable(backend)?.adopt else {
+            throw HostError(.plugin, "\(backend.step.name) cannot take machines from a registry (it offers no \(HOST_PORTABLE_V1))")
+        }
+        let arena = CArena()
+        let oldList = arena.strings(old), newList = arena.strings(new)
+        let context = CallContext(services: services, stepName: backend.step.name, log: nil)
+        let status = withExtendedLifetime(arena) {
+            CrashReport.during(Self.running(backend, "take over a pulled")) { adopt(context.raw, directory.path, oldList, newList, old.count) }
+        }
+        guard status == HOST_OK else { throw HostError(.stepFailed, context.error ?? "\(backend.step.name) refused it without a reason") }
     }
 
     /// Lets a deleted machine's backend release what it keeps outside the

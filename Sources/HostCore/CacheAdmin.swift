@@ -11,6 +11,10 @@ public struct CacheAdmin {
         public let created: Date?
         public let expires: Date?
         public let problem: String?
+        /// For a pulled machine: the reference and manifest digest it came from.
+        public let origin: (reference: String, digest: String)?
+        /// The local names (`host tag`) that name it.
+        public let tags: [String]
     }
 
     public struct CleanupReport: Sendable {
@@ -21,6 +25,8 @@ public struct CacheAdmin {
         public var downloads = 0
         /// Logs of failed steps removed.
         public var logs = 0
+        /// Machines kept because a local name names them or one built on them.
+        public var tagged = 0
     }
 
     public enum Which: String, Sendable, CaseIterable { case all, expired }
@@ -46,10 +52,14 @@ public struct CacheAdmin {
         store.releaser = driver
     }
 
+    var location: CacheLocation { store.location }
+
     public func list() -> [Row] {
-        store.list().map {
+        let tags = Dictionary(grouping: MachineNames(location: location).allTags(), by: \.key)
+        return store.list().map {
             Row(key: $0.key, pipeline: $0.manifest?.pipeline ?? "?", bytes: $0.bytes,
-                created: $0.manifest?.created, expires: $0.manifest?.expires, problem: $0.problem)
+                created: $0.manifest?.created, expires: $0.manifest?.expires, problem: $0.problem,
+                origin: $0.manifest?.origin.map { ($0.reference, $0.digest) }, tags: tags[$0.key]?.map(\.name) ?? [])
         }
     }
 
@@ -76,12 +86,19 @@ public struct CacheAdmin {
         }
     }
 
-    /// Removes every machine (`all`), or those expired or unreadable.
-    public func cleanup(_ which: Which) throws -> CleanupReport {
+    /// Removes every machine (`all`), or those expired or unreadable; a
+    /// machine a local name names, and those it was built on, only with
+    /// `tagged`.
+    public func cleanup(_ which: Which, tagged: Bool = false) throws -> CleanupReport {
         store.sweep()
         var report = CleanupReport()
+        let kept = tagged ? [] : namedChains()
         for listing in store.list() {
             if which == .expired, let manifest = listing.manifest, manifest.expires > Date() { continue }
+            if kept.contains(listing.key) {
+                report.tagged += 1
+                continue
+            }
             if try store.remove(listing.key) {
                 report.removed += 1
                 report.freedBytes += listing.bytes
@@ -91,6 +108,19 @@ public struct CacheAdmin {
         }
         store.sweep()
         return report
+    }
+
+    /// The keys of machines that local names name, and of those they were built on.
+    private func namedChains() -> Set<String> {
+        var keys = Set<String>()
+        for tag in MachineNames(location: location).allTags() {
+            var key: String? = tag.key
+            while let current = key, keys.insert(current).inserted,
+                  case let .valid(manifest) = Manifest.read(from: location.entry(current).appendingPathComponent("manifest.json")) {
+                key = manifest.parentKey
+            }
+        }
+        return keys
     }
 
     /// `cleanup downloads`: every finished or cut-off download no run is fetching.
@@ -115,7 +145,7 @@ public struct CacheAdmin {
     /// on would let the next run lock a new file and build the same machine
     /// at the same time.
     public func cleanupEverything() throws -> CleanupReport {
-        var report = try cleanup(.all)
+        var report = try cleanup(.all, tagged: true)
         let downloads = cleanupDownloads(), logs = cleanupLogs()
         report.downloads = downloads.downloads
         report.logs = logs.logs

@@ -11,4 +11,16 @@ enum CacheKey {
             \(arguments)
             """)
     }
+
+    /// A pulled entry's key: its own where it was built, with that build, so
+    /// that it never stands for what the same pipeline builds here (whose
+    /// plugins may differ), and two machines that share a pulled parent share
+    /// its entry.
+    static func pulled(key: String, build: String) -> String {
+        Digest.of("""
+            host-pulled-key/1
+            key=\(key)
+            build=\(build)
+            """)
+    }
 }

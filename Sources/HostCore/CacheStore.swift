@@ -109,6 +109,47 @@ final class CacheStore {
         }
     }
 
+    /// The entry `key` as it is, whatever made it, held under a shared use
+    /// lock, or why it cannot be used: for a machine named by a tag or a
+    /// registry reference, whose pipeline is not run again.
+    func named(_ key: String) throws -> Result<CacheEntry, HostError> {
+        let directory = location.entry(key)
+        guard FileManager.default.fileExists(atPath: directory.path) else { return .failure(HostError(.cache, "it is no longer cached")) }
+        let lock = try useLock(key)
+        try lock.lock(.shared)
+        guard case let .valid(manifest) = Manifest.read(from: directory.appendingPathComponent("manifest.json")) else {
+            return .failure(HostError(.cache, "its manifest is unreadable"))
+        }
+        if let damage = EntryVerifier.damage(directory) ?? EntryVerifier.quickProblem(manifest, in: directory) {
+            return .failure(HostError(.cache, "it is \(damage)"))
+        }
+        if !EntryVerifier.isVerified(directory) {
+            if let damage = EntryVerifier.digestProblem(manifest, in: directory) {
+                EntryVerifier.markDamaged(directory, damage)
+                return .failure(HostError(.cache, "it is \(damage)"))
+            }
+            EntryVerifier.markVerified(directory)
+        }
+        return .success(CacheEntry(manifest: manifest, directory: directory, useLock: lock))
+    }
+
+    /// `entry` and every entry it was built on, base first, each held; or why
+    /// that chain is broken (an ancestor gone, damaged or rebuilt since).
+    func chain(of entry: CacheEntry) throws -> Result<[CacheEntry], HostError> {
+        var chain = [entry]
+        while let parentKey = chain[0].manifest.parentKey {
+            switch try named(parentKey) {
+            case let .failure(error):
+                return .failure(HostError(.cache, "the machine \(parentKey.prefix(12)) it was built on: \(error.message)"))
+            case let .success(parent) where parent.manifest.build != chain[0].manifest.parentBuild:
+                return .failure(HostError(.cache, "the machine \(parent.manifest.step) (\(parentKey.prefix(12))) it was built on has been rebuilt since"))
+            case let .success(parent):
+                chain.insert(parent, at: 0)
+            }
+        }
+        return .success(chain)
+    }
+
     private func staleness(of manifest: Manifest, parent: CacheEntry?) -> String? {
         if manifest.parentKey != parent?.key || manifest.parentBuild != parent?.manifest.build {
             return "its parent machine was rebuilt"

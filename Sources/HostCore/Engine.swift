@@ -26,10 +26,27 @@ public final class Engine {
 
     /// Runs `host STEP [ARGS] + STEP ...` and returns the exit status.
     public func run(_ words: [String]) throws -> Int32 {
-        let steps = try planner.plan(words)
-        Trace.mark("pipeline planned")
-        try runner.run(steps)
-        Trace.mark("pipeline done")
+        try execute(words, keeping: false)
         return services.exitStatus
+    }
+
+    /// Runs a pipeline, or `from NAME + STEP ...`, and returns the last
+    /// machine it cached, held. `keeping`: the machine is wanted afterwards
+    /// (push, tag), so a last step that would be transient is cached.
+    @discardableResult
+    func execute(_ words: [String], keeping: Bool) throws -> CacheEntry? {
+        let invocations = try PipelineParser.split(words)
+        guard invocations[0].name == FromStep.name else {
+            let steps = try planner.plan(words, keeping: keeping)
+            Trace.mark("pipeline planned")
+            defer { Trace.mark("pipeline done") }
+            return try runner.run(steps, keeping: keeping)
+        }
+        let from = try FromStep(invocations[0])
+        let rest = Array(invocations.dropFirst())
+        try planner.checkArguments(rest) // a mistyped step is said before anything is pulled
+        let start = try from.resolve(self)
+        let steps = try planner.plan(continuing: try driver.backend(of: start).step, with: rest, keeping: keeping)
+        return try runner.run(steps, start: start, keeping: keeping)
     }
 }

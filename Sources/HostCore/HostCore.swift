@@ -13,3 +13,6 @@
 // - void *machine in host_backend: the backend's own object, which PluginKit
 //   backends implement as a BackendMachine (QemuMachine, PodmanMachine).
 // - a saved machine: a cache entry's `machine/` directory (CacheEntry).
+
+/// host's version, as `host --version` prints it and a pushed machine records.
+public let hostVersion = "0.1.0"

@@ -7,6 +7,8 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
         case stepFailed     // a step ran and reported failure
         case environment    // the machine lacks something (tool, space, permission)
         case cache          // the cache is unreadable or inconsistent
+        case remote         // a registry could not be reached or refused
+        case damagedData    // what came from elsewhere is not what it claims
     }
 
     public let kind: Kind
@@ -32,6 +34,8 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
         case .environment: 72 // EX_OSFILE
         case .cache: 74      // EX_IOERR
         case .stepFailed: 1
+        case .remote: 75      // EX_TEMPFAIL: try again later
+        case .damagedData: 65 // EX_DATAERR
         }
     }
 }

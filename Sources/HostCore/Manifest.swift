@@ -5,8 +5,8 @@ import Foundation
 /// never misread.
 struct Manifest: Codable, Sendable {
     /// 2 added `arguments` and `files`; a version-1 entry is still read and
-    /// used, checked by its backend alone.
-    static let currentVersion = 2
+    /// used, checked by its backend alone. 3 added `origin`.
+    static let currentVersion = 3
 
     struct Dependency: Codable, Sendable, Equatable {
         let path: String
@@ -75,10 +75,27 @@ struct Manifest: Codable, Sendable {
     var arguments: String?
     /// Every file of the saved machine (v2): what damage is measured against.
     var files: [SavedFile]?
+    /// Where a pulled entry came from (v3); nil for one built here.
+    var origin: Origin?
+
+    /// A machine pulled from a registry: built elsewhere, so it can be
+    /// pulled again but never rebuilt here.
+    struct Origin: Codable, Sendable, Equatable {
+        /// What was pulled ("registry.example/team/debian:1").
+        let reference: String
+        /// The OCI manifest's digest, which names exactly what was pulled.
+        let digest: String
+        /// The entry's key where it was built; its key here is derived from it and its build.
+        let key: String
+        let pulled: Date
+        /// The public key of whoever pushed it, which the guest authorizes.
+        let identity: String?
+    }
 
     /// Whether the key is the one its recorded inputs give: a manifest
     /// edited, swapped in from another entry, or cut short is damage.
     var keyIsConsistent: Bool {
+        if let origin { return key == CacheKey.pulled(key: origin.key, build: build) }
         guard let arguments else { return true } // version 1 recorded no arguments
         return key == CacheKey.of(parentKey: parentKey, pluginDigest: pluginDigest, step: step, arguments: arguments)
     }

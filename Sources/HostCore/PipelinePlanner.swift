@@ -17,7 +17,8 @@ struct PipelinePlanner {
     }
 
     /// The whole pipeline, the default backend first when none was named.
-    func plan(_ words: [String]) throws -> [Planned] {
+    /// `keeping`: the machine is wanted afterwards (push, tag).
+    func plan(_ words: [String], keeping: Bool = false) throws -> [Planned] {
         let invocations = try PipelineParser.split(words)
         // Shape before arguments: `host ansible` should hear that it needs a
         // machine, not that the module is missing.
@@ -44,7 +45,35 @@ struct PipelinePlanner {
            first.step.isTransient || first.arguments.forceTransient {
             throw HostError.usage("\(first.step.name) --transient would drop the system it installs, so \(planned[2].step.name) would get an empty machine; remove --transient (the installed system is cached and reused)")
         }
+        if keeping { try checkKept(planned) }
         return planned
+    }
+
+    /// The steps after `from NAME`, on the named machine's backend (first,
+    /// with its defaults), which nothing may replace.
+    func plan(continuing backend: StepInfo, with invocations: [PipelineParser.Invocation], keeping: Bool) throws -> [Planned] {
+        let steps = try invocations.map { try registry.step(named: $0.name) }
+        if let installer = steps.first(where: { $0.startsPipeline }) {
+            throw HostError.usage("\(installer.name) makes a new machine, so it cannot follow `from`, which starts from a saved one; remove \(installer.name) or start a pipeline of its own with it")
+        }
+        var planned = [try Self.bind(.init(name: backend.name, words: []), to: backend)]
+        planned += try zip(steps, invocations).map { try Self.bind($1, to: $0) }
+        try checkNeeds(planned.map(\.step))
+        if keeping { try checkKept(planned) }
+        return planned
+    }
+
+    /// Every step's arguments bound, for their usage errors alone.
+    func checkArguments(_ invocations: [PipelineParser.Invocation]) throws {
+        for invocation in invocations { _ = try Self.bind(invocation, to: try registry.step(named: invocation.name)) }
+    }
+
+    /// A kept machine ends with the last step whose result is cached: one
+    /// that is always transient (`ssh`, `--transient`) would do work that
+    /// is thrown away.
+    private func checkKept(_ planned: [Planned]) throws {
+        guard planned.count > 1, let last = planned.last, last.step.isTransient || last.arguments.forceTransient else { return }
+        throw HostError.usage("\(last.step.name) is transient, so nothing it does is kept in the machine; remove it (the machine is the one the steps before it make)")
     }
 
     /// The one step `apply` runs.

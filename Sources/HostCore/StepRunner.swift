@@ -24,16 +24,28 @@ final class StepRunner {
     private var refused: [String: String] = [:]
     /// Builds whose reuse this run has reported.
     private var announced: Set<String> = []
+    /// The machine is wanted afterwards (push, tag): a last step that would
+    /// be transient is cached.
+    private var keeping = false
+    /// The saved machine a `from` pipeline starts on, and the keys it was built on.
+    private var start: CacheEntry?
 
     init(engine: Engine) { self.engine = engine }
 
-    func run(_ steps: [Planned]) throws {
+    /// Runs the steps, from `start` when given (its backend's step first),
+    /// and returns the last machine cached.
+    func run(_ steps: [Planned], start: CacheEntry? = nil, keeping: Bool = false) throws -> CacheEntry? {
         let backend = steps[0]
         runArguments = zip(backend.step.parameters, backend.arguments.values).filter { $0.0.isRuntime }
+        self.keeping = keeping
+        self.start = start
         store.sweep()
-        if backend.step.savesNothing { return try runUnsaved(steps) }
+        if backend.step.savesNothing {
+            try runUnsaved(steps)
+            return nil
+        }
         do {
-            try runCached(steps)
+            return try runCached(steps)
         } catch {
             // A saved machine that would not restore: damaged files are
             // rebuilt, once, in this run; intact ones are kept and the cause
@@ -47,9 +59,13 @@ final class StepRunner {
                 throw HostError((error as? HostError)?.kind ?? .stepFailed,
                                 message + " (the saved machine's files are intact, so the cause lies elsewhere, such as the accelerator, memory or a full /dev/shm; it is kept)")
             }
-            output.progress("the saved machine \(directory.lastPathComponent.prefix(12)) did not restore and is \(damage); rebuilding it")
             EntryVerifier.markDamaged(directory, damage)
-            try runCached(steps)
+            if let start, (try? store.chain(of: start).get())?.contains(where: { $0.directory == directory }) ?? true {
+                // Built elsewhere or by a tagged pipeline: not this run's to rebuild.
+                throw HostError(.cache, "the saved machine \(directory.lastPathComponent.prefix(12)) that `from` named did not restore and is \(damage); run the command again to pull it again (a tagged machine: run its `host tag` again)")
+            }
+            output.progress("the saved machine \(directory.lastPathComponent.prefix(12)) did not restore and is \(damage); rebuilding it")
+            return try runCached(steps)
         }
     }
 
@@ -67,7 +83,7 @@ final class StepRunner {
     /// Runs the steps from the start again whenever a backend refused an
     /// entry this run had found (each time one more, so it ends): the
     /// lookups are cheap, and the refused entry is rebuilt from its parent.
-    private func runCached(_ steps: [Planned]) throws {
+    private func runCached(_ steps: [Planned]) throws -> CacheEntry? {
         while true {
             let refusals = refused.count
             do {
@@ -78,11 +94,13 @@ final class StepRunner {
         }
     }
 
-    private func runCachedOnce(_ steps: [Planned]) throws {
-        var current: CacheEntry?
-        for (index, planned) in steps.enumerated() {
+    private func runCachedOnce(_ steps: [Planned]) throws -> CacheEntry? {
+        var current = start
+        if let start { held.append(start) }
+        // From a saved machine, its backend's step made it already.
+        for (index, planned) in steps.enumerated() where start == nil || index > 0 {
             let transient = planned.step.isTransient || planned.arguments.forceTransient
-                || (planned.step.isTransientWhenLast && index == steps.count - 1)
+                || (planned.step.isTransientWhenLast && index == steps.count - 1 && !keeping)
             if transient, let parent = current {
                 try runTransient(planned, on: parent)
             } else if let entry = try cached(planned, parent: current) {
@@ -90,6 +108,7 @@ final class StepRunner {
             }
         }
         if let current { try accept(current, backend: try driver.backend(of: current)) }
+        return current
     }
 
     // MARK: Cached steps
@@ -98,11 +117,11 @@ final class StepRunner {
     /// exists, else built once (other runs asking for it meanwhile wait and
     /// reuse it). nil when the step returned nothing.
     private func cached(_ planned: Planned, parent: CacheEntry?) throws -> CacheEntry? {
-        let key = try cacheKey(planned, parent: parent)
+        let key = Producer(planned).key(parent: parent)
         let (found, stale) = try usable(key, parent: parent, planned)
         if let found {
             Trace.mark("\(planned.step.name): cached entry found")
-            return hold(found, planned, "cached")
+            return hold(found, planned.step.name, "cached")
         }
 
         let lock = try store.buildLock(key)
@@ -110,7 +129,7 @@ final class StepRunner {
             output.progress("\(planned.step.name): waiting for another run (pid \(lock.owner() ?? "?")) that is building it")
         }
         defer { lock.unlock() }
-        if let found = try usable(key, parent: parent, planned).entry { return hold(found, planned, "built by another run") }
+        if let found = try usable(key, parent: parent, planned).entry { return hold(found, planned.step.name, "built by another run") }
         lock.writeOwner()
         if let stale { output.progress("\(planned.step.name): rebuilding: \(stale)") }
         return try build(planned, key: key, parent: parent)
@@ -159,18 +178,42 @@ final class StepRunner {
         throw HostError(.stepFailed, "\(entry.manifest.step): \(problem)")
     }
 
-    private func hold(_ entry: CacheEntry, _ planned: Planned, _ how: String) -> CacheEntry {
+    private func hold(_ entry: CacheEntry, _ step: String, _ how: String) -> CacheEntry {
         held.append(entry)
         // A second pass of runCached finds the same entries: said once.
         if announced.insert(entry.manifest.build).inserted {
-            output.progress("\(planned.step.name): \(how) \(entry.key.prefix(12))")
+            output.progress("\(step): \(how) \(entry.key.prefix(12))")
         }
         return entry
     }
 
-    private func cacheKey(_ planned: Planned, parent: CacheEntry?) throws -> String {
-        CacheKey.of(parentKey: parent?.key, pluginDigest: planned.step.plugin.digest, step: planned.step.name,
-                    arguments: planned.arguments.canonical(planned.step))
+    /// What an entry records of the step that made it, and its key is made of.
+    struct Producer {
+        let step: String
+        /// As a person would type it.
+        let text: String
+        let plugin: String
+        let pluginDigest: String
+        let arguments: String
+        /// The longest it may be kept, in seconds.
+        let lifetime: Int64
+
+        init(_ planned: Planned) {
+            step = planned.step.name
+            text = planned.text
+            plugin = planned.step.plugin.path
+            pluginDigest = planned.step.plugin.digest
+            arguments = planned.arguments.canonical(planned.step)
+            lifetime = min(planned.step.expiry, planned.arguments.expiryCap ?? .max)
+        }
+
+        init(step: String, text: String, plugin: String, pluginDigest: String, arguments: String, lifetime: Int64) {
+            (self.step, self.text, self.plugin, self.pluginDigest, self.arguments, self.lifetime) = (step, text, plugin, pluginDigest, arguments, lifetime)
+        }
+
+        func key(parent: CacheEntry?) -> String {
+            CacheKey.of(parentKey: parent?.key, pluginDigest: pluginDigest, step: step, arguments: arguments)
+        }
     }
 
     private func build(_ planned: Planned, key: String, parent: CacheEntry?) throws -> CacheEntry? {
@@ -185,12 +228,12 @@ final class StepRunner {
                 output.progress("\(planned.step.name): returned nothing, so nothing was cached")
                 return nil
             }
-            return try publish(result, of: machine, planned, context, key: key, parent: parent, started: started)
+            return try publish(result, of: machine, Producer(planned), context, key: key, parent: parent, started: started)
         }
     }
 
     /// Saves the machine a step returned and moves it into the cache.
-    private func publish(_ result: TrackedMachine, of machine: TrackedMachine, _ planned: Planned, _ context: CallContext, key: String,
+    private func publish(_ result: TrackedMachine, of machine: TrackedMachine, _ producer: Producer, _ context: CallContext, key: String,
                          parent: CacheEntry?, started: Date) throws -> CacheEntry {
         try driver.up(result, log: context.log)
         try DiskSpace.naming(store.location) { try driver.down(result, log: context.log) }
@@ -206,24 +249,51 @@ final class StepRunner {
         context.write(log: String(format: "recorded %d files, %.1f MiB, with their SHA-256 in %.2f s", files.count,
                                   Double(files.reduce(0) { $0 + $1.size }) / 1_048_576, Date().timeIntervalSince(digestsStarted)))
         let now = Date()
-        let lifetime = min(planned.step.expiry, context.expiryCap ?? .max, planned.arguments.expiryCap ?? .max)
+        let lifetime = min(producer.lifetime, context.expiryCap ?? .max)
         var expires = now.addingTimeInterval(TimeInterval(lifetime))
         if let parentExpiry = parent?.manifest.expires, parentExpiry < expires { expires = parentExpiry }
         let manifest = Manifest(
             key: key,
-            pipeline: (parent.map { $0.manifest.pipeline + " + " } ?? "") + planned.text,
-            step: planned.step.name, plugin: planned.step.plugin.path, pluginDigest: planned.step.plugin.digest,
+            pipeline: (parent.map { $0.manifest.pipeline + " + " } ?? "") + producer.text,
+            step: producer.step, plugin: producer.plugin, pluginDigest: producer.pluginDigest,
             backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
             build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies,
-            arguments: planned.arguments.canonical(planned.step),
+            arguments: producer.arguments,
             files: files)
         let entry = try DiskSpace.naming(store.location) {
             try store.publish(result.directory, manifest: manifest) {
-                output.progress("\(planned.step.name): waiting for other runs to stop using the old \(key.prefix(12))")
+                output.progress("\(producer.step): waiting for other runs to stop using the old \(key.prefix(12))")
             }
         }
         accepted.insert(manifest.build)
-        return hold(entry, planned, String(format: "built in %.2f s,", Date().timeIntervalSince(started)))
+        return hold(entry, producer.step, String(format: "built in %.2f s,", Date().timeIntervalSince(started)))
+    }
+
+    // MARK: host's own steps
+
+    /// The machine `producer` makes from `parent` by `work`, host's own code
+    /// rather than a plugin's (`from` authorizing the puller's key): cached
+    /// as any step's result, and built once.
+    func derive(_ producer: Producer, from parent: CacheEntry,
+                _ work: (TrackedMachine, CallContext) throws -> Void) throws -> CacheEntry {
+        let key = producer.key(parent: parent)
+        if case let (found?, _) = try store.reusable(key, parent: parent), EntryVerifier.damage(found.directory) == nil,
+           EntryVerifier.quickProblem(found.manifest, in: found.directory) == nil {
+            return hold(found, producer.step, "cached")
+        }
+        let lock = try store.buildLock(key)
+        try lock.lock(.exclusive) {
+            output.progress("\(producer.step): waiting for another run (pid \(lock.owner() ?? "?")) that is building it")
+        }
+        defer { lock.unlock() }
+        let started = Date()
+        let machine = try clone(parent, backend: try driver.backend(of: parent))
+        let context = CallContext(services: engine.services, stepName: producer.step, log: openLog(machine))
+        context.adopt(machine)
+        defer { dropAll(context) }
+        try driver.up(machine, log: context.log)
+        try work(machine, context)
+        return try publish(machine, of: machine, producer, context, key: key, parent: parent, started: started)
     }
 
     // MARK: Transient steps, and backends that save nothing

@@ -1,0 +1,64 @@
+import Foundation
+
+/// How host lays out a cached machine as one OCI image (README, "Machines
+/// in a registry"): the config blob is this struct; the layers are, entry by
+/// entry from the base up, the entry's manifest.json and then each file of
+/// its saved machine, zstd-compressed, annotated with the entry's key, its
+/// step and the file's path. Each file is a layer of its own, named by its
+/// digest, so the registry stores a file that two machines share once, and
+/// a base pushed before is not sent again.
+struct MachineImage: Codable {
+    static let configType = "application/vnd.host.machine.v1+json"
+    static let manifestLayerType = "application/vnd.host.manifest.v1+json"
+    static let fileLayerType = "application/vnd.host.file.v1+zstd"
+    static let entryAnnotation = "vnd.host.entry"
+    static let stepAnnotation = "vnd.host.step"
+    /// The file's path in its entry ("machine/disk.qcow2"), under OCI's own name for it.
+    static let pathAnnotation = "org.opencontainers.image.title"
+
+    var version = 1
+    /// The whole pipeline that built the top entry.
+    let pipeline: String
+    let backend: String
+    let created: Date
+    /// The host that pushed it ("host 0.1.0").
+    let pushedBy: String
+    /// The pusher's public SSH key, which the guest authorizes: a puller
+    /// replaces it with their own (`from`).
+    let identity: String?
+    /// Base first; the last one is the machine.
+    let entries: [Entry]
+
+    struct Entry: Codable {
+        let key: String
+        let build: String
+        let step: String
+        /// Its machine directory where it was pushed from: the paths in its
+        /// files (a qcow2's backing file) name it, and a puller rewrites them.
+        let directory: String
+    }
+
+    static func decode(_ data: Data) throws -> MachineImage {
+        let decoder = JSONDecoder()
+        decoder.dateDecodingStrategy = .iso8601
+        do {
+            let image = try decoder.decode(MachineImage.self, from: data)
+            guard image.version == 1 else {
+                throw HostError(.damagedData, "it was pushed in format version \(image.version), which this host (format 1) does not know; update host")
+            }
+            guard !image.entries.isEmpty else { throw HostError(.damagedData, "its config lists no machine") }
+            return image
+        } catch let error as HostError {
+            throw error
+        } catch {
+            throw HostError(.damagedData, "its config is not a machine host can read: \(error)")
+        }
+    }
+
+    func encoded() throws -> Data {
+        let encoder = JSONEncoder()
+        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
+        encoder.dateEncodingStrategy = .iso8601
+        return try encoder.encode(self)
+    }
+}
