@@ -37,7 +37,8 @@ struct Pull: ParsableCommand {
 
     func run() throws {
         let report = try engine().pull(reference, tlsVerify: tlsVerify)
-        print("pulled \(report.reference) (\(report.digest)) as \(report.key.prefix(12)): fetched \(report.fetched) of \(report.entries) cached step(s)")
+        print(report.fetched == 0 ? "\(report.reference) (\(report.digest)) is here already as \(report.key.prefix(12)); nothing was transferred"
+              : "pulled \(report.reference) (\(report.digest)) as \(report.key.prefix(12)): fetched \(report.fetched) of \(report.entries) cached step(s)")
     }
 }
 

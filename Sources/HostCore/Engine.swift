@@ -33,11 +33,13 @@ public final class Engine {
     /// Runs a pipeline, or `from NAME + STEP ...`, and returns the last
     /// machine it cached, held. `keeping`: the machine is wanted afterwards
     /// (push, tag), so a last step that would be transient is cached.
+    /// `check` sees the backend before anything runs.
     @discardableResult
-    func execute(_ words: [String], keeping: Bool) throws -> CacheEntry? {
+    func execute(_ words: [String], keeping: Bool, check: (BackendRef) throws -> Void = { _ in }) throws -> CacheEntry? {
         let invocations = try PipelineParser.split(words)
         guard invocations[0].name == FromStep.name else {
             let steps = try planner.plan(words, keeping: keeping)
+            try check(try BackendRef(steps[0].step))
             Trace.mark("pipeline planned")
             defer { Trace.mark("pipeline done") }
             return try runner.run(steps, keeping: keeping)
@@ -46,7 +48,9 @@ public final class Engine {
         let rest = Array(invocations.dropFirst())
         try planner.checkArguments(rest) // a mistyped step is said before anything is pulled
         let start = try from.resolve(self)
-        let steps = try planner.plan(continuing: try driver.backend(of: start).step, with: rest, keeping: keeping)
+        let backend = try driver.backend(of: start)
+        try check(backend)
+        let steps = try planner.plan(continuing: backend.step, with: rest, keeping: keeping)
         return try runner.run(steps, start: start, keeping: keeping)
     }
 }

@@ -37,9 +37,13 @@ extension Engine {
         if !checkRegistry, let record = names.pulled(reference), intact(record.key) {
             return PullReport(reference: reference.description, digest: record.digest ?? "", key: record.key, fetched: 0, entries: 0)
         }
+        store.sweep() // what a pull that was cut short left
         let skopeo = Skopeo(tlsVerify: tlsVerify, output: output)
         let raw = try skopeo.inspect(reference)
         let digest = "sha256:" + Digest.of(raw)
+        if let record = names.pulled(reference), record.digest == digest, intact(record.key) {
+            return PullReport(reference: reference.description, digest: digest, key: record.key, fetched: 0, entries: 0)
+        }
         let pinned = try RegistryReference(reference.repository + "@" + digest)
         guard let manifest = try? JSONDecoder().decode(OCILayout.ImageManifest.self, from: raw),
               manifest.config.mediaType == MachineImage.configType else {
@@ -65,7 +69,6 @@ extension Engine {
         let record = MachineNames.Record(name: reference.description, key: topKey, pipeline: image.pipeline, created: Date(), digest: digest)
         guard !missing.isEmpty else {
             try names.setPulled(record)
-            output.progress("pull: \(reference) is here already (\(image.entries.count) cached step(s)); nothing was transferred")
             return PullReport(reference: reference.description, digest: digest, key: topKey, fetched: 0, entries: keys.count)
         }
 

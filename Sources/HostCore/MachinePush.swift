@@ -24,17 +24,17 @@ extension Engine {
             throw HostError.usage("push to a tag, as in \(reference.repository):1; a digest names an image that is already there")
         }
         guard !words.isEmpty else { throw HostError.usage("push needs the pipeline that makes the machine, as in `host push \(text) os.debian + ansible package --name=patch`") }
-        guard let top = try execute(words, keeping: true) else {
+        let portable: (BackendRef) throws -> Void = { [driver] backend in
+            guard driver.portable(backend) == nil else { return }
+            throw HostError.usage("\(backend.step.name) does not offer \(HOST_PORTABLE_V1): its machines keep parts outside host's cache (podman's image store, a hypervisor's volumes), so they cannot go through a registry; machines of backend.qemu can")
+        }
+        guard let top = try execute(words, keeping: true, check: portable) else {
             throw HostError.usage("the pipeline's last step returned no machine, so there is nothing to push")
         }
         let chain: [CacheEntry]
         switch try store.chain(of: top) {
         case let .success(entries): chain = entries
         case let .failure(error): throw HostError(.cache, "cannot push \(top.manifest.pipeline): \(error.message)")
-        }
-        let backend = try driver.backend(of: top)
-        guard driver.portable(backend) != nil else {
-            throw HostError.usage("\(backend.step.name) keeps its machines outside host's cache (a hypervisor's volumes, podman's image store), so they cannot go through a registry; only machines of backends that offer \(HOST_PORTABLE_V1), such as backend.qemu, can be pushed")
         }
         if let old = chain.first(where: { $0.manifest.files == nil }) {
             throw HostError(.cache, "the cached machine \(old.manifest.step) (\(old.key.prefix(12))) was saved by an older host that did not record its files; `host cleanup machines all` and building it again makes it pushable")

@@ -24,6 +24,7 @@ struct Skopeo {
         command.output = .file(scratch.path + ".out")
         command.error = .file(scratch.path + ".err")
         command.timeLimit = 120
+        command.diesWithHost = true
         let ending = try command.run()
         let said = (try? String(contentsOfFile: scratch.path + ".err", encoding: .utf8)) ?? ""
         guard ending == .exited(0), let data = FileManager.default.contents(atPath: scratch.path + ".out") else {
@@ -40,6 +41,7 @@ struct Skopeo {
                                               source, destination])
         // A copy that makes no progress for this long is stuck, not slow.
         command.timeLimit = 4 * 3600
+        command.diesWithHost = true
         let (ending, tail) = try command.runLines { line in
             // "Copying blob sha256:HEX": one line a layer, shortened.
             guard line.hasPrefix("Copying "), let digest = line.split(separator: " ").last else { return }
