@@ -287,7 +287,11 @@ final class StepRunner {
         }
         defer { lock.unlock() }
         let started = Date()
-        let machine = try clone(parent, backend: try driver.backend(of: parent))
+        let backend = try driver.backend(of: parent)
+        // Before the pipeline runs, so with its backend step's defaults.
+        let defaults = try engine.planner.plan(continuing: backend.step, with: [], keeping: false)[0]
+        runArguments = zip(defaults.step.parameters, defaults.arguments.values).filter { $0.0.isRuntime }
+        let machine = try clone(parent, backend: backend)
         let context = CallContext(services: engine.services, stepName: producer.step, log: openLog(machine))
         context.adopt(machine)
         defer { dropAll(context) }

@@ -146,4 +146,27 @@ import Testing
         _ = try sandbox.succeed(["os.debian", "+", "download", "/etc/hostname", file.path, "--force"])
         #expect(try String(contentsOf: file, encoding: .utf8) == "debian\n")
     }
+
+    /// Pushed with this suite's key, pulled into a cache with a key of its
+    /// own: `from` authorizes the puller's key instead of the pusher's before
+    /// any step, and ssh, typed into on a terminal, lets the puller in,
+    /// checking the host key recorded in the pulled machine.
+    @Test func pulledDebianLetsThePullerInWithTheirOwnKey() throws {
+        let sandbox = try sandbox()
+        let registry = try LocalRegistry()
+        let reference = registry.reference("team/debian:1")
+        _ = try sandbox.succeed(["push", LocalRegistry.noTLS, reference, "os.debian"])
+        let puller = try Sandbox(plugins: ["backend_qemu", "ssh", "exec"], defaultBackend: "backend.qemu")
+        _ = try puller.succeed(["pull", LocalRegistry.noTLS, reference])
+        let session = try puller.onTerminal([["expect", ":~# "], ["send", "grep -c . /root/.ssh/authorized_keys; cat /root/.ssh/authorized_keys\r"],
+                                             ["expect", "host machines key"], ["send", "exit\r"]],
+                                            ["from", LocalRegistry.noTLS, reference, "+", "ssh"])
+        #expect(session.status == 0, "\(session.screen)")
+        func key(_ cache: URL) throws -> String {
+            try #require(String(contentsOf: cache.appendingPathComponent("ssh/id_ed25519.pub"), encoding: .utf8).split(separator: " ").dropFirst().first.map(String.init))
+        }
+        #expect(session.screen.contains(try key(puller.cache)), "\(session.screen)")
+        #expect(!session.screen.contains(try key(sandbox.cache)), "\(session.screen)")
+        #expect(session.screen.contains("your SSH key is authorized in /root/.ssh/authorized_keys instead of the pusher's"), "\(session.screen)")
+    }
 }
