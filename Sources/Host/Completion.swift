@@ -69,7 +69,7 @@ enum Completion {
         }
     }
 
-    static let subcommands = ["list-plugins", "help", "cache", "cleanup", "completion"]
+    static let subcommands = ["from", "push", "pull", "tag", "list-plugins", "help", "cache", "cleanup", "completion"]
     static let globalOptions = ["--quiet", "--verbose", "--help", "--version"]
 
     /// Candidates for the last of `words` (the words after `host`, the last
@@ -91,6 +91,17 @@ enum Completion {
             if words.count == 1 { return matching(current, ["machines", "downloads", "logs", "everything"]) }
             return matching(current, words.count == 2 && words[1] == "machines" ? ["all", "expired", "--json"] : ["--json"])
         case "completion": return words.count == 1 ? matching(current, shells) : []
+        case "pull": return current.hasPrefix("-") ? matching(current, ["--tls-verify=false"]) : []
+        case "from" where words.count == 1:
+            return current.hasPrefix("-") ? matching(current, ["--keep-authorized-keys", "--tls-verify=false"]) : matching(current, CacheAdmin.tagNames())
+        case "tag" where words.count == 1 && current.hasPrefix("-"): return matching(current, ["--list", "--delete"])
+        case "tag" where words.count == 2 && words[1] == "--delete": return matching(current, CacheAdmin.tagNames())
+        case "push" where words.count == 1 && current.hasPrefix("-"): return matching(current, ["--tls-verify=false"])
+        case "push", "tag":
+            // `push REF PIPELINE`, `tag NAME PIPELINE`: the pipeline's words follow the command's own.
+            let own = words.dropFirst().prefix { $0.hasPrefix("-") }.count + 2
+            guard words.count >= own else { return [] }
+            return candidates(Array(words.dropFirst(own)) + [current], registry: registry)
         default: break
         }
         // In a pipeline: the step being written is the one after the last `+`.

@@ -9,6 +9,10 @@ enum HelpText {
 
     static let synopsis = [
         "host [--quiet | --verbose] STEP [ARGS...] [+ STEP [ARGS...]]...",
+        "host from NAME|REF [--keep-authorized-keys] [+ STEP [ARGS...]]...",
+        "host push [--tls-verify=false] REF PIPELINE...",
+        "host pull [--tls-verify=false] REF",
+        "host tag NAME PIPELINE... | --list [--json] | --delete NAME",
         "host list-plugins [--json]",
         "host help STEP",
         "host cache ls [--json] | verify [--all] [--json]",
@@ -32,11 +36,15 @@ enum HelpText {
 
     static let commands: [Item] = [
         ("STEP [ARGS...] [+ STEP...]", "run a pipeline"),
+        ("from NAME|REF [+ STEP...]", "start a pipeline on a machine named by `host tag`, or pulled from a registry (pulled first if need be), resumed as it was saved; the puller's SSH key replaces the pusher's unless --keep-authorized-keys"),
+        ("push REF PIPELINE...", "build the pipeline (or reuse the cache) and push the live machine, with every cached step it was built on, to an OCI registry through skopeo"),
+        ("pull REF", "fetch a pushed machine into the cache, every layer checked against its digest; what is here already is not fetched"),
+        ("tag NAME PIPELINE...", "build the pipeline (or reuse the cache) and name its machine, for `host from NAME`; --list, --delete NAME"),
         ("list-plugins [--json]", "every step of every installed plugin, and plugins that failed to load"),
         ("help STEP", "one step: what it does and its parameters"),
         ("cache ls [--json]", "cached machines: key, size, age, expiry, pipeline"),
         ("cache verify [--all]", "check saved machines' files against their recorded sizes and SHA-256 digests"),
-        ("cleanup machines [all|expired]", "remove cached machines (default: expired ones); never one another run uses"),
+        ("cleanup machines [all|expired]", "remove cached machines (default: expired ones); never one another run uses, nor a named one (and those it was built on) without --tagged"),
         ("cleanup downloads", "remove downloaded images (cloud images, kept across pipelines)"),
         ("cleanup logs", "remove the logs kept of failed steps"),
         ("cleanup everything", "all of the above"),
@@ -66,6 +74,8 @@ enum HelpText {
         ("host os.debian + ssh", "install Debian once, then get a root shell in a fresh copy of it within seconds"),
         ("host os.debian + ansible package --name=patch --state=present + exec 'patch --version'",
          "install a package with ansible (cached), then run a command in a throwaway copy"),
+        ("host push registry.example/team/debian-patch:1 os.debian + ansible package --name=patch",
+         "share a prepared machine; a colleague runs `host from registry.example/team/debian-patch:1 + ssh`"),
         ("host backend.qemu --ram=2G --forward=8080:80 + os.busybox + console",
          "a tiny VM with 2 GiB of RAM and a forwarded port, on its serial console (Ctrl-] detaches)"),
     ]
@@ -78,6 +88,8 @@ enum HelpText {
         ("69", "a plugin is missing or broken"),
         ("72", "this machine lacks something host needs (a tool, space, a permission)"),
         ("74", "the cache could not be read or written"),
+        ("65", "what a registry sent is not what its digests say (push, pull, from)"),
+        ("75", "a registry could not be reached or refused the request; try again"),
     ]
 
     static func terminal() -> String {

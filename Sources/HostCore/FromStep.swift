@@ -80,10 +80,11 @@ struct FromStep {
               echo "$f"
             done
             """
-        let producer = StepRunner.Producer(step: Self.name, text: "from \(target)" + (keepAuthorizedKeys ? " --keep-authorized-keys" : ""),
+        var producer = StepRunner.Producer(step: Self.name, text: "from \(target)" + (keepAuthorizedKeys ? " --keep-authorized-keys" : ""),
                                            plugin: "host", pluginDigest: "host-from/1",
                                            arguments: "authorize=\(mine)\nrevoke=\(keepAuthorizedKeys ? "" : theirKey)",
                                            lifetime: defaultExpirySeconds)
+        producer.startsPipeline = true
         return try engine.runner.derive(producer, from: entry) { machine, context in
             var changed = Data()
             let status = try engine.driver.exec(machine, script, log: context.log) { stream, chunk in if stream == 1 { changed.append(chunk) } }

@@ -100,3 +100,10 @@ extension CacheAdmin {
         }
     }
 }
+
+extension CacheAdmin {
+    /// The local names, for shell completion: read without touching the cache.
+    public static func tagNames(_ location: CacheLocation = .fromEnvironment()) -> [String] {
+        MachineNames(location: location).allTags().map(\.name)
+    }
+}

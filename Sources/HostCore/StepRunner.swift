@@ -197,6 +197,9 @@ final class StepRunner {
         let arguments: String
         /// The longest it may be kept, in seconds.
         let lifetime: Int64
+        /// `text` is the whole pipeline that makes the machine (`from NAME`),
+        /// not a step to add to its parent's.
+        var startsPipeline = false
 
         init(_ planned: Planned) {
             step = planned.step.name
@@ -254,7 +257,7 @@ final class StepRunner {
         if let parentExpiry = parent?.manifest.expires, parentExpiry < expires { expires = parentExpiry }
         let manifest = Manifest(
             key: key,
-            pipeline: (parent.map { $0.manifest.pipeline + " + " } ?? "") + producer.text,
+            pipeline: (producer.startsPipeline ? "" : parent.map { $0.manifest.pipeline + " + " } ?? "") + producer.text,
             step: producer.step, plugin: producer.plugin, pluginDigest: producer.pluginDigest,
             backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
             build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies,
