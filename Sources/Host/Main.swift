@@ -42,6 +42,7 @@ enum Main {
             }
             words.removeFirst()
         }
+        commandOutput = Output(quiet: quiet, verbose: verbose)
         guard let first = words.first else {
             print(HelpText.terminal())
             exit(0)
@@ -143,6 +144,10 @@ enum Main {
         exit(error.exitCode)
     }
 }
+
+/// Where the commands that run pipelines (push, tag) print progress: as
+/// --quiet and --verbose before the command say.
+nonisolated(unsafe) var commandOutput = Output()
 
 /// The terminal's mode when host started, for the signal handler (which may
 /// touch nothing that allocates).

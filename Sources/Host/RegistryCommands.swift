@@ -3,8 +3,8 @@ import Foundation
 import HostCore
 
 /// The engine for a command that runs a pipeline (push, tag, pull's backends).
-private func engine(quiet: Bool = false) throws -> Engine {
-    try Engine(registry: Main.loadPlugins(), cache: .fromEnvironment(), output: Output(quiet: quiet))
+private func engine() throws -> Engine {
+    try Engine(registry: Main.loadPlugins(), cache: .fromEnvironment(), output: commandOutput)
 }
 
 struct Push: ParsableCommand {

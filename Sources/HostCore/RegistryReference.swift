@@ -8,7 +8,7 @@ struct RegistryReference: CustomStringConvertible, Equatable {
     let tag: String?
     let digest: String?
 
-    var description: String { repository + (digest.map { "@" + $0 } ?? ":" + (tag ?? "latest")) }
+    var description: String { repository + (digest.map { "@" + $0 } ?? ":" + (tag ?? "")) }
     /// skopeo's transport name for it.
     var transport: String { "docker://" + description }
     /// The exact manifest `digest` names, whatever the tag points to later.
@@ -42,7 +42,7 @@ struct RegistryReference: CustomStringConvertible, Equatable {
             self.tag = tag
             rest = rest[..<colon]
         } else {
-            tag = nil
+            tag = digest == nil ? "latest" : nil // as skopeo and docker read it
         }
         let parts = rest.split(separator: "/", omittingEmptySubsequences: false)
         guard parts.count >= 2 else { throw bad("it names no registry host and repository") }
