@@ -20,6 +20,18 @@ struct Podman: Codable {
 
     var canCheckpoint: Bool { criuDirectory != nil }
 
+    /// The OCI runtime containers run under (runc, crun): a checkpoint
+    /// restores only under the one that made it.
+    var runtime: String? { runFlags.firstIndex(of: "--runtime").flatMap { runFlags.indices.contains($0 + 1) ? runFlags[$0 + 1] : nil } }
+
+    /// "3.19" from `criu --version`: CRIU restores its own images and older
+    /// ones, not a newer CRIU's.
+    func criuVersion() -> String? {
+        guard let criuDirectory, let text = try? HostTool.run(criuDirectory + "/criu", ["--version"], package: "criu"),
+              let range = text.range(of: "Version: ") else { return nil }
+        return String(text[range.upperBound...].prefix { $0.isNumber || $0 == "." })
+    }
+
     /// The test image the runtime probe starts: busybox alone.
     static let probeImage = "localhost/host-probe:1"
 

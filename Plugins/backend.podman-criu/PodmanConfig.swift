@@ -20,6 +20,10 @@ struct PodmanConfig: MachineRecord {
     /// A CRIU checkpoint with the container's file changes (podman
     /// container checkpoint --export): processes resume where they were.
     var checkpoint: String?
+    /// Who made `checkpoint`: the CRIU version and the OCI runtime, which
+    /// a restore needs as new and the same (nil in records made before).
+    var criuVersion: String?
+    var runtime: String?
     /// Without CRIU: the container's whole filesystem (podman export);
     /// restored by a cold start, so processes do not survive.
     var filesystem: String?

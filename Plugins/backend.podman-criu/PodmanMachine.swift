@@ -109,6 +109,8 @@ final class PodmanMachine: BackendMachine {
             try podman.run(["container", "checkpoint", "--export", directory.appendingPathComponent(Self.checkpointFile).path,
                             "--compress", "zstd", container])
             config.checkpoint = Self.checkpointFile
+            config.criuVersion = podman.criuVersion()
+            config.runtime = podman.runtime
             config.timensHelper = restored ? TimeNamespaceHelper.stamp(of: try TimeNamespaceHelper.binary()) : nil
             config.imageID = try podman.run(["container", "inspect", "--format", "{{.Image}}", container])
             config.filesystem = nil

@@ -48,6 +48,25 @@ import Testing
         #expect(try Self.containers(of: sandbox).isEmpty)
     }
 
+    /// A checkpoint names the CRIU that made it: one older cannot read it,
+    /// so the step is rebuilt with that reason rather than restored.
+    @Test func aCheckpointOfANewerCRIUIsRebuilt() throws {
+        let sandbox = try sandbox()
+        let pipeline = Self.busybox + ["+", "exec", "echo criu > /root/criu", "+", "exec", "cat /root/criu"]
+        let built = try sandbox.succeed(pipeline)
+        let record = try String(contentsOf: try sandbox.builtEntry(built, step: "exec").appendingPathComponent("machine/podman.json"), encoding: .utf8)
+        try #require(record.contains("\"criuVersion\""), "saved without CRIU: \(record)")
+        let real = try #require(ProcessInfo.processInfo.environment["HOST_CRIU"], "HOST_CRIU names the CRIU the tests use")
+        let older = sandbox.file("old-criu")
+        try FileManager.default.createDirectory(at: older, withIntermediateDirectories: true)
+        try "#!/bin/sh\n[ \"$1\" = --version ] && { echo 'Version: 1.0'; exit 0; }\nexec \(real) \"$@\"\n"
+            .write(to: older.appendingPathComponent("criu"), atomically: true, encoding: .utf8)
+        chmod(older.appendingPathComponent("criu").path, 0o755)
+        let run = try sandbox.run(pipeline, extraEnvironment: ["HOST_CRIU": older.appendingPathComponent("criu").path])
+        #expect(run.status == 0 && run.out == "criu\n", "\(run.err)")
+        #expect(run.err.contains("and this computer's criu is 1.0, which does not read a newer CRIU's images"), "\(run.err)")
+    }
+
     /// A container's saved checkpoint cut short or changed is found before
     /// podman restores it, said once, and rebuilt.
     @Test(arguments: ["cut in half", "flipped"])
