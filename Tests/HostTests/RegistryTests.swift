@@ -60,6 +60,18 @@ import Testing
         #expect(downloaded.isSubset(of: childLayers), "downloaded \(downloaded), the child's layers are \(childLayers)")
         let both = try puller.succeed(["from", LocalRegistry.noTLS, second, "+", "exec", "cat /root/child /root/marker"])
         #expect(both.out == "child\npushed\n", "\(both.err)")
+
+        // A pulled entry damaged here cannot be rebuilt here: it is pulled again.
+        let here = try puller.succeed(["pull", LocalRegistry.noTLS, second]).out
+        let prefix = try #require(here.split(separator: " ").drop { $0 != "as" }.dropFirst().first.map { String($0.prefix(12)) }, "\(here)")
+        let machines = puller.cache.appendingPathComponent("machines")
+        let entry = try #require(try FileManager.default.contentsOfDirectory(atPath: machines.path).first { $0.hasPrefix(prefix) })
+        let disk = try FileHandle(forUpdating: machines.appendingPathComponent("\(entry)/machine/disk.qcow2"))
+        try disk.seekToEnd()
+        try disk.write(contentsOf: [0])
+        try disk.close()
+        let repulled = try puller.succeed(["from", LocalRegistry.noTLS, second, "+", "exec", "cat /root/child"])
+        #expect(repulled.out == "child\n" && repulled.err.contains("pull: fetching 1 of 4"), "\(repulled.err)")
     }
 
     @Test func damagedOrInterruptedPullsAddNothing() throws {
