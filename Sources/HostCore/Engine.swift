@@ -46,7 +46,7 @@ public final class Engine {
         }
         let from = try FromStep(invocations[0])
         let rest = Array(invocations.dropFirst())
-        try planner.checkArguments(rest) // a mistyped step is said before anything is pulled
+        try planner.checkFollowing(rest) // a mistyped step is said before anything is pulled
         let start = try from.resolve(self)
         let backend = try driver.backend(of: start)
         try check(backend)

@@ -66,11 +66,10 @@ struct FromStep {
     /// before any step, through the guest agent or the console, since SSH
     /// would not let this user in yet. Cached as a step of its own.
     private func authorizingOwnKey(on entry: CacheEntry, _ engine: Engine) throws -> CacheEntry {
+        guard let theirs = entry.manifest.origin?.identity, let theirKey = Self.keyBody(theirs) else { return entry }
         let mine = try String(contentsOfFile: try SSHIdentity.ensure(in: engine.store.location) + ".pub", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
-        guard let theirs = entry.manifest.origin?.identity, let theirKey = Self.keyBody(theirs), theirKey != Self.keyBody(mine) else {
-            return entry
-        }
+        guard theirKey != Self.keyBody(mine) else { return entry }
         let script = """
             new=\(PipelinePlanner.quote(mine)) old=\(PipelinePlanner.quote(theirKey)) keep=\(keepAuthorizedKeys ? 1 : 0)
             for f in /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys; do

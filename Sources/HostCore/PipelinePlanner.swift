@@ -52,20 +52,22 @@ struct PipelinePlanner {
     /// The steps after `from NAME`, on the named machine's backend (first,
     /// with its defaults), which nothing may replace.
     func plan(continuing backend: StepInfo, with invocations: [PipelineParser.Invocation], keeping: Bool) throws -> [Planned] {
-        let steps = try invocations.map { try registry.step(named: $0.name) }
-        if let installer = steps.first(where: { $0.startsPipeline }) {
-            throw HostError.usage("\(installer.name) makes a new machine, so it cannot follow `from`, which starts from a saved one; remove \(installer.name) or start a pipeline of its own with it")
-        }
-        var planned = [try Self.bind(.init(name: backend.name, words: []), to: backend)]
-        planned += try zip(steps, invocations).map { try Self.bind($1, to: $0) }
+        let following = try checkFollowing(invocations)
+        let planned = [try Self.bind(.init(name: backend.name, words: []), to: backend)] + following
         try checkNeeds(planned.map(\.step))
         if keeping { try checkKept(planned) }
         return planned
     }
 
-    /// Every step's arguments bound, for their usage errors alone.
-    func checkArguments(_ invocations: [PipelineParser.Invocation]) throws {
-        for invocation in invocations { _ = try Self.bind(invocation, to: try registry.step(named: invocation.name)) }
+    /// The steps after `from NAME` bound, which says what is wrong with them
+    /// before anything is pulled: none may make a new machine.
+    @discardableResult
+    func checkFollowing(_ invocations: [PipelineParser.Invocation]) throws -> [Planned] {
+        let steps = try invocations.map { try registry.step(named: $0.name) }
+        if let installer = steps.first(where: { $0.startsPipeline }) {
+            throw HostError.usage("\(installer.name) makes a new machine, so it cannot follow `from`, which starts from a saved one; remove \(installer.name) or start a pipeline of its own with it")
+        }
+        return try zip(steps, invocations).map { try Self.bind($1, to: $0) }
     }
 
     /// A kept machine ends with the last step whose result is cached: one

@@ -27,7 +27,7 @@ final class StepRunner {
     /// The machine is wanted afterwards (push, tag): a last step that would
     /// be transient is cached.
     private var keeping = false
-    /// The saved machine a `from` pipeline starts on, and the keys it was built on.
+    /// The saved machine a `from` pipeline starts on.
     private var start: CacheEntry?
 
     init(engine: Engine) { self.engine = engine }
