@@ -80,6 +80,18 @@ enum StepHelp {
     }
 
     static func print(_ name: String) throws -> Int32 {
+        if name == "from" { // host's own step, not a plugin's
+            Swift.print("""
+                from: start a pipeline on a saved machine, named by `host tag` or pulled from a registry, resumed as it was saved
+                kind: host's own step; starts a pipeline
+                usage: host from NAME|REF [--keep-authorized-keys] [--tls-verify=false] [+ STEP...]
+                  NAME                    a local name (host tag --list)
+                  REF                     REGISTRY/REPOSITORY:TAG or @sha256:DIGEST, pulled first when this cache lacks it
+                  --keep-authorized-keys  keep the pusher's SSH key in the guest beside yours (default: yours replaces it)
+                  --tls-verify=false      do not check the registry's TLS certificate (a plain-HTTP registry you trust)
+                """)
+            return 0
+        }
         let step = try Main.loadPlugins().step(named: name)
         Swift.print("\(step.name): \(step.summary)")
         let kept = step.savesNothing ? "it saves no machines, so no step on it is cached or undone" : "results kept \(step.expiry / 3600) h"

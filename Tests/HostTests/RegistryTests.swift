@@ -196,6 +196,10 @@ import Testing
         let installer = try sandbox.run(["from", "dev", "+", "backend.fixture"])
         #expect(installer.status == 64 && installer.err.contains("cannot follow `from`"), "\(installer.err)")
 
+        #expect(try sandbox.succeed(["help", "from"]).out.contains("usage: host from NAME|REF [--keep-authorized-keys]"))
+        let completed = try sandbox.succeed(["__complete", "from", ""])
+        #expect(completed.out == "dev\n", "\(completed.out)")
+
         _ = try sandbox.succeed(["tag", "--delete", "dev"])
         let gone = try sandbox.succeed(["cleanup", "machines", "all"])
         #expect(gone.out.contains("removed 2 machine(s)"), "\(gone.out)")
