@@ -36,6 +36,19 @@ import Testing
         #expect(listing.count == 3)
         #expect(listing.allSatisfy { ($0["origin"] as? [String: String])?["reference"] == first }, "\(listing)")
 
+        // Nothing pulled names the pusher's cache, as on another computer:
+        // neither the records nor a qcow2 header's backing file.
+        let machines = puller.cache.appendingPathComponent("machines")
+        for entry in try FileManager.default.contentsOfDirectory(atPath: machines.path) where !entry.hasPrefix(".") {
+            for file in ["machine/qemu.json", "machine/disk.qcow2"] {
+                let handle = try FileHandle(forReadingFrom: machines.appendingPathComponent("\(entry)/\(file)"))
+                // JSON may write a slash as \/.
+                let head = String(decoding: try handle.read(upToCount: 1 << 20) ?? Data(), as: UTF8.self).replacingOccurrences(of: "\\/", with: "/")
+                try handle.close()
+                #expect(!head.contains(pusher.cache.path), "\(entry)/\(file) names the pusher's cache")
+            }
+        }
+
         // Resumed, not booted: the file is there and the process still counts.
         let resumed = try puller.succeed(["from", LocalRegistry.noTLS, first, "+", "exec", Self.stillRunning])
         #expect(resumed.out == "pushed\ncounting\n", "\(resumed.err)")
@@ -64,7 +77,6 @@ import Testing
         // A pulled entry damaged here cannot be rebuilt here: it is pulled again.
         let here = try puller.succeed(["pull", LocalRegistry.noTLS, second]).out
         let prefix = try #require(here.split(separator: " ").drop { $0 != "as" }.dropFirst().first.map { String($0.prefix(12)) }, "\(here)")
-        let machines = puller.cache.appendingPathComponent("machines")
         let entry = try #require(try FileManager.default.contentsOfDirectory(atPath: machines.path).first { $0.hasPrefix(prefix) })
         let disk = try FileHandle(forUpdating: machines.appendingPathComponent("\(entry)/machine/disk.qcow2"))
         try disk.seekToEnd()
@@ -74,7 +86,7 @@ import Testing
         #expect(repulled.out == "child\n" && repulled.err.contains("pull: fetching 1 of 4"), "\(repulled.err)")
     }
 
-    @Test func damagedOrInterruptedPullsAddNothing() throws {
+    @Test func damagedInterruptedOrUnsafePullsAddNothing() throws {
         let registry = try LocalRegistry()
         let pusher = try Self.pusher.get()
         let reference = registry.reference("team/busybox:damaged")
@@ -118,6 +130,14 @@ import Testing
         let refused = try other.run(["pull", LocalRegistry.noTLS, reference])
         #expect(refused.status != 0)
         #expect(refused.err.contains("digest"), "\(refused.err)")
+        #expect(try other.succeed(["cache", "ls", "--json"]).out.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
+
+        // Extra QEMU arguments could reach the puller's files: such a machine is not taken.
+        let extra = registry.reference("team/busybox:extra")
+        _ = try pusher.succeed(["push", LocalRegistry.noTLS, extra, "backend.qemu", "--qemu-arg=-no-hpet", "+", "os.busybox"])
+        let unsafe = try other.run(["pull", LocalRegistry.noTLS, extra])
+        #expect(unsafe.status == 72, "\(unsafe.err)")
+        #expect(unsafe.err.contains("cannot resume on this computer: it was built with extra QEMU arguments (-no-hpet)"), "\(unsafe.err)")
         #expect(try other.succeed(["cache", "ls", "--json"]).out.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
     }
 
