@@ -15,6 +15,10 @@ struct QemuBackend: Backend {
             throw StepError.usage("--arch=\(arguments.string("arch")) is not supported yet; use x86_64")
         }
         let memory = try mebibytes(arguments.string("ram"), "ram")
+        let network = arguments.string("network")
+        guard QemuConfig.networkModes.contains(network) else {
+            throw StepError.usage("--network=\(network) is not a network mode; use user, restricted or none")
+        }
         _ = try Tool.path("zstd")
         let binary = try Tool.path("qemu-system-x86_64")
         let url = URL(fileURLWithPath: directory)
@@ -22,7 +26,8 @@ struct QemuBackend: Backend {
             binary: binary, binaryStamp: QemuConfig.stamp(of: binary), qemuVersion: try QemuConfig.version(of: binary),
             accel: try Accelerator.resolve(arguments.string("accel"), binary: binary) { call.log($0, level: .warning) },
             machineType: try QemuConfig.machineType(of: binary), cpu: "qemu64",
-            memoryMiB: memory, cores: Int(arguments.int("cores")), extraArguments: arguments.list("qemu-arg")))
+            memoryMiB: memory, cores: Int(arguments.int("cores")), extraArguments: arguments.list("qemu-arg"),
+            network: network == "user" ? nil : network))
         try Tool.run("qemu-img", ["create", "-q", "-f", "qcow2", url.appendingPathComponent("disk.qcow2").path, arguments.string("disk")])
         try machine.config.save(to: url)
         return machine
@@ -96,6 +101,7 @@ struct QemuBackend: Backend {
         case HOST_VM_V1, HOST_QEMU_V1: UnsafeRawPointer(vmExtension)
         case HOST_SSH_V1: UnsafeRawPointer(guestSSHExtension)
         case HOST_PORTABLE_V1: UnsafeRawPointer(portableExtension)
+        case HOST_NETWORK_V1: UnsafeRawPointer(networkExtension)
         default: nil
         }
     }
@@ -198,6 +204,23 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
     return table
 }()
 
+/// The host.network/1 table (host_network.h). Written once, then only read.
+nonisolated(unsafe) let networkExtension: UnsafeMutablePointer<host_network_v1> = {
+    let table = UnsafeMutablePointer<host_network_v1>.allocate(capacity: 1)
+    table.initialize(to: host_network_v1(
+        struct_size: MemoryLayout<host_network_v1>.size,
+        set_network: { call, raw, mode in
+            guard let call, let machine = machine(raw), let mode else { return fail(call, "set_network needs a QEMU machine and a mode") }
+            let name = String(cString: mode)
+            guard QemuConfig.networkModes.contains(name) else { return fail(call, "set_network: \(name) is not user, restricted or none") }
+            return configure(call, "set_network", machine) {
+                machine.config.network = name == "user" ? nil : name
+                try machine.restart(BackendCall(raw: call))
+            }
+        }))
+    return table
+}()
+
 let plugin = Plugin(name: "backend.qemu", version: "1.0.0", steps: [
     Step("backend.qemu", summary: "QEMU virtual machines, saved and restored as live snapshots", flags: .backend,
          parameters: [
@@ -207,6 +230,8 @@ let plugin = Plugin(name: "backend.qemu", version: "1.0.0", steps: [
             .string("arch", default: "x86_64", help: "guest architecture (x86_64)"),
             .string("accel", default: "auto", help: "auto (probe KVM, else TCG), kvm or tcg; HOST_QEMU_ACCEL overrides"),
             .list("qemu-arg", help: "extra argument for qemu-system (repeat for more)"),
+            .string("network", default: "user",
+                    help: "user (the guest reaches out as a program here would), restricted (nothing goes out; forwarded ports work) or none; seal and unseal change it later"),
             .list("forward", flags: .runtime,
                   help: "HOSTPORT:GUESTPORT, a further TCP forward on 127.0.0.1 (run-time only: changing it rebuilds nothing)"),
          ]) { call in call.machine }, // configured where it is made: QemuBackend.create

@@ -47,6 +47,11 @@ struct QemuConfig: MachineRecord {
     /// agent a step stopped) costs no wait for an answer that cannot come.
     /// nil: saved before host recorded it, so asked.
     var agentRunning: Bool?
+    /// What the guest's network reaches (host.network/1): "user" (nil),
+    /// "restricted" (nothing out of the guest; forwards still work) or
+    /// "none" (no network card). Applied whenever QEMU starts.
+    var network: String?
+    static let networkModes = ["user", "restricted", "none"]
     /// This machine's own qcow2 overlay (or base image).
     var disk = "disk.qcow2"
     /// The backing images below `disk`, nearest first.

@@ -66,10 +66,15 @@ final class QemuMachine: GuestMachine {
             "-nodefaults", "-no-user-config", "-display", "none", "-machine", config.machineType ?? "pc", "-accel", config.accel,
             "-m", "\(config.memoryMiB)", "-smp", "\(config.cores)",
             "-drive", "file=\(escaped(QemuConfig.resolve(config.disk, in: directory))),if=virtio,format=qcow2",
-            "-netdev", "user,id=net0,\(hostfwd)", "-device", "virtio-net-pci,netdev=net0",
             "-chardev", "socket,id=qmp,path=\(run.path)/qmp.sock,server=on,wait=off", "-mon", "chardev=qmp,mode=control",
             "-chardev", "socket,id=console,path=\(run.path)/console.sock,server=on,wait=off", "-serial", "chardev:console",
         ]
+        switch config.network ?? "user" {
+        case "none": arguments += ["-nic", "none"]
+        // restrict=on: no packet leaves the guest for this computer or beyond; hostfwd still reaches in.
+        case let mode: arguments += ["-netdev", "user,id=net0,\(hostfwd)" + (mode == "restricted" ? ",restrict=on" : ""),
+                                     "-device", "virtio-net-pci,netdev=net0"]
+        }
         if let cpu = config.cpu { arguments += ["-cpu", cpu] }
         if config.guestAgent == true {
             arguments += ["-device", "virtio-serial-pci,id=ports"]
@@ -104,7 +109,18 @@ final class QemuMachine: GuestMachine {
         }
     }
 
-    func down(_ call: BackendCall) throws {
+    /// Saves the running machine and restores it into a new QEMU, for a
+    /// change that only a start applies (its network).
+    func restart(_ call: BackendCall) throws {
+        guard process != nil else { return }
+        try down(call, park: false)
+        try up(call)
+    }
+
+    func down(_ call: BackendCall) throws { try down(call, park: true) }
+
+    /// `park`: keep the QEMU that saved, stopped, for the next step to continue (ParkedMachine).
+    private func down(_ call: BackendCall, park: Bool) throws {
         defer { try? config.save(to: directory) }
         guard let process else { return }
         let started = Date()
@@ -133,7 +149,7 @@ final class QemuMachine: GuestMachine {
                 config.savedID = UUID().uuidString
                 self.process = nil
                 stop()
-                ParkedMachine.park(process, id: config.savedID ?? "")
+                if park { ParkedMachine.park(process, id: config.savedID ?? "") } else { process.kill() }
                 call.log(String(format: "saved in %.2f s", Date().timeIntervalSince(started)), level: .debug)
                 return
             case "failed", "cancelled":

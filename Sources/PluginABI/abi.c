@@ -3,6 +3,7 @@
 #include "host_plugin.h"
 #include "host_container.h"
 #include "host_podman.h"
+#include "host_network.h"
 #include "host_portable.h"
 #include "host_qemu.h"
 #include "host_ssh.h"

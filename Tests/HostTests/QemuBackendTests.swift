@@ -5,7 +5,7 @@ import Testing
 /// work). One cache serves the whole suite, so the guest boots cold once per
 /// test run; the tests run one at a time so guests do not starve each other.
 @Suite(.serialized) struct QemuBackendTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test", "console"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test", "console", "network"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 
@@ -255,7 +255,7 @@ import Testing
         try install("[ \"$1 $2\" = \"-machine help\" ] && { /usr/bin/qemu-system-x86_64 -machine help | grep -v '^\(pinned) '; exit; }")
         let changed = try sandbox.run(pipeline, extraEnvironment: environment)
         #expect(changed.status == 0 && changed.out == "kept\n", "\(changed.err)")
-        #expect(changed.err.contains("it was saved on machine type \(pinned), which the installed \(qemu.path) does not offer"),
+        #expect(changed.err.contains("it was saved on machine type \(pinned), which this computer's \(qemu.path) does not offer"),
                 "\(changed.err)")
     }
 
@@ -306,12 +306,13 @@ import Testing
         #expect(restored.status == 0 && restored.out == first.out, "\(restored.err)")
         #expect(restored.err.contains("exec: cached"), "\(restored.err)")
 
-        // Downgraded to QEMU 7.2, which cannot load mapped-ram: the entry is
-        // refused by the machine type it was saved on, and rebuilt.
+        // Downgraded to QEMU 7.2, which cannot load a QEMU 10 state (nor
+        // mapped-ram): the entry is refused by the version it was saved by, and rebuilt.
         try install("/usr/bin/qemu-system-x86_64")
         let older = try sandbox.run(pipeline, extraEnvironment: environment)
         #expect(older.status == 0 && older.out == first.out, "\(older.err)")
-        #expect(older.err.contains("it was saved on machine type pc-i440fx-10.0, which the installed \(qemu.path) does not offer (QEMU was changed)"),
+        #expect(older.err.contains("it was saved by QEMU 10.") && older.err.contains("\(qemu.path) is QEMU 7.2")
+                && older.err.contains("cannot load a newer QEMU's state; install QEMU 10.") && older.err.contains("(QEMU was changed)"),
                 "\(older.err)")
         let rebuilt = try String(contentsOf: sandbox.builtEntry(older, step: "exec").appendingPathComponent("machine/qemu.json"), encoding: .utf8)
         #expect(rebuilt.contains("\"state\" : \"state.zst\""), "\(rebuilt)")
@@ -391,5 +392,26 @@ import Testing
         #expect(files == ["disk.qcow2", "qemu.json", "state.zst"]) // no kernel, initrd or base image copied
         let config = try String(contentsOf: entry.appendingPathComponent("qemu.json"), encoding: .utf8)
         #expect(config.contains("\"chain\""))
+    }
+
+    /// seal cuts the guest off (a server on this computer's loopback, which
+    /// the guest otherwise reaches), for every step after it, restored or
+    /// continued; unseal gives the network back; --network sets it from the start.
+    @Test func sealCutsTheGuestOffAndUnsealGivesItBack() throws {
+        let sandbox = try sandbox()
+        let server = try LocalWebServer(serving: "served\n")
+        let fetch = "wget -q -O- \(server.guestURL) 2>&1; echo status $?"
+        #expect(try sandbox.succeed(["os.busybox", "+", "exec", fetch]).out == "served\nstatus 0\n")
+        let sealed = ["os.busybox", "+", "seal", "+", "exec", "echo sealed > /root/s"]
+        for _ in 0..<2 { // built (the sealed QEMU continues), then restored from the saved entries
+            let run = try sandbox.succeed(sealed + ["+", "exec", "cat /root/s; " + fetch])
+            #expect(run.out.hasPrefix("sealed\n") && !run.out.contains("served") && !run.out.hasSuffix("status 0\n"), "\(run.out)")
+        }
+        let unsealed = try sandbox.succeed(sealed + ["+", "unseal", "+", "exec", fetch])
+        #expect(unsealed.out == "served\nstatus 0\n", "\(unsealed.err)")
+        let restricted = try sandbox.succeed(["backend.qemu", "--network=restricted", "+", "os.busybox", "+", "exec", fetch])
+        #expect(!restricted.out.contains("served"), "\(restricted.out)")
+        let wrong = try sandbox.run(["backend.qemu", "--network=closed", "+", "os.busybox"])
+        #expect(wrong.status == 64 && wrong.err.contains("use user, restricted or none"), "\(wrong.err)")
     }
 }

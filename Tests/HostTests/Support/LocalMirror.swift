@@ -66,7 +66,7 @@ final class LocalMirror: @unchecked Sendable {
             _ = fcntl(lifeline.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
             let process = Process()
             process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "/bin/busybox httpd -f -p 127.0.0.1:$1 -h \"$2\" & server=$!; cat >/dev/null; kill $server; rm -rf \"$2\"",
+            process.arguments = ["-c", "/bin/busybox httpd -f -p 127.0.0.1:$1 -h \"$2\" & server=$!; cat >/dev/null; kill -9 $server; rm -rf \"$2\"",
                                  "sh", String(port), root.path]
             process.standardInput = lifeline
             process.standardOutput = FileHandle.nullDevice

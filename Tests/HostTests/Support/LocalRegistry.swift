@@ -40,7 +40,7 @@ final class LocalRegistry: @unchecked Sendable {
                 self.process = process
                 return
             }
-            process.terminate()
+            kill(process.processIdentifier, SIGKILL)
             process.waitUntilExit()
             attempt += 1
             if attempt == 5 {
@@ -61,7 +61,8 @@ final class LocalRegistry: @unchecked Sendable {
     }
 
     deinit {
-        process.terminate()
+        // SIGKILL: a child of the test process may inherit its blocked SIGTERM.
+        kill(process.processIdentifier, SIGKILL)
         process.waitUntilExit()
         try? FileManager.default.removeItem(at: root)
     }
