@@ -5,7 +5,7 @@ import Testing
 /// ssh, upload and download steps. Debian is installed once per test run
 /// (mmdebstrap from Debian's mirror, about two minutes under TCG).
 @Suite(.serialized) struct DebianTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer", "ansible", "script", "self_test", "console"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer", "ansible", "script", "self_test", "console", "network"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 
@@ -168,5 +168,17 @@ import Testing
         #expect(session.screen.contains(try key(puller.cache)), "\(session.screen)")
         #expect(!session.screen.contains(try key(sandbox.cache)), "\(session.screen)")
         #expect(session.screen.contains("your SSH key is authorized in /root/.ssh/authorized_keys instead of the pusher's"), "\(session.screen)")
+    }
+
+    /// A sealed Debian reaches nothing outside, not even this computer,
+    /// while ssh, through its forwarded port, still gets in; unseal undoes it.
+    @Test func aSealedDebianStillTakesSSH() throws {
+        let sandbox = try sandbox()
+        let server = try LocalWebServer(serving: "served\n")
+        let fetch = ["ssh", "--", "curl -sS -m 10 \(server.guestURL); echo status=$?"]
+        let sealed = try sandbox.succeed(["os.debian", "+", "seal", "+"] + fetch)
+        #expect(!sealed.out.contains("served") && sealed.out.contains("status=") && !sealed.out.contains("status=0"), "\(sealed.out)")
+        let unsealed = try sandbox.succeed(["os.debian", "+", "seal", "+", "unseal", "+"] + fetch)
+        #expect(unsealed.out == "served\nstatus=0\n", "\(unsealed.out) \(unsealed.err)")
     }
 }
