@@ -60,7 +60,7 @@ enum HelpText {
 
     static let environment: [Item] = [
         ("HOST_CACHE_DIR", "where host keeps cached machines, downloads, keys and logs (default: $XDG_CACHE_HOME/host, else ~/.cache/host)"),
-        ("HOST_PLUGIN_PATH", "colon-separated directories searched for plugins, after BIN/../lib/host/plugins and before ~/.local/lib/host/plugins"),
+        ("HOST_PLUGIN_PATH", "directories searched for plugins (*.so), separated by `:`, after BIN/../lib/host/plugins and before ~/.config/host/plugins (a user's own; $XDG_CONFIG_HOME/host/plugins) and ~/.local/lib/host/plugins"),
         ("HOST_DEFAULT_BACKEND", "the backend a pipeline runs on when its first step is not one (default: backend.qemu)"),
         ("HOST_QEMU_ACCEL", "tcg or kvm: skip backend.qemu's KVM probe and use this accelerator"),
         ("HOST_CRIU", "the criu program backend.podman-criu uses, or `none` to save containers without their processes"),

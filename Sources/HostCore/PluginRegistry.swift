@@ -31,6 +31,9 @@ public final class PluginRegistry: @unchecked Sendable {
             dirs.append(URL(fileURLWithPath: String(entry)))
         }
         let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        // A user's own plugins, beside their configuration.
+        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) } ?? home.appendingPathComponent(".config")
+        dirs.append(config.appendingPathComponent("host/plugins"))
         dirs.append(home.appendingPathComponent(".local/lib/host/plugins"))
         return dirs
     }

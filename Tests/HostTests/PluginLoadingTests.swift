@@ -60,6 +60,20 @@ import Testing
 
     /// A backend built against ABI 1.0 or 1.1 (its table ends at `check`)
     /// still loads, though the table grew in 1.2.
+    /// A user's own plugins live in ~/.config/host/plugins, beside the
+    /// search path; only `.so` files there are plugins.
+    @Test func aUsersOwnPluginDirectory() throws {
+        let sandbox = try Sandbox()
+        let own = sandbox.root.appendingPathComponent("home/.config/host/plugins")
+        try FileManager.default.createDirectory(at: own, withIntermediateDirectories: true)
+        try FileManager.default.moveItem(at: sandbox.plugins.appendingPathComponent("exec.so"), to: own.appendingPathComponent("exec.so"))
+        try "not a plugin".write(to: own.appendingPathComponent("README.txt"), atomically: true, encoding: .utf8)
+        let listed = try sandbox.succeed(["list-plugins"])
+        #expect(listed.out.contains("from \(own.path)/exec.so"), "\(listed.out)")
+        #expect(!listed.out.contains("README.txt") && !listed.err.contains("README.txt"))
+        #expect(try sandbox.succeed(["backend.fixture", "+", "exec", "echo own"]).out == "own\n")
+    }
+
     @Test func aBackendTableOfV1SizeLoads() throws {
         let sandbox = try Sandbox()
         _ = try sandbox.compileC(Self.badSource, as: "old_backend", defines: ["-DBACKEND_SIZE=HOST_BACKEND_V1_SIZE", "-DABI_MINOR=0"])
