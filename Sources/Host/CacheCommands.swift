@@ -71,11 +71,14 @@ struct Cache: ParsableCommand {
 struct Cleanup: ParsableCommand {
     static let configuration = CommandConfiguration(
         abstract: "Remove cached machines, downloads or logs (never a machine another run is using).",
-        discussion: "host cleanup machines [all|expired]   host cleanup downloads   host cleanup logs   host cleanup everything")
+        discussion: """
+            host cleanup machines [all|expired]   host cleanup downloads   host cleanup logs   host cleanup everything
+            host cleanup periodic: expired machines, then the least recently used leaves until the cache fits HOST_CACHE_MAX (default 50G); host runs it itself in the background at most once a day
+            """)
 
-    enum What: String, ExpressibleByArgument, CaseIterable { case machines, downloads, logs, everything }
+    enum What: String, ExpressibleByArgument, CaseIterable { case machines, downloads, logs, everything, periodic }
 
-    @Argument(help: "machines, downloads, logs or everything") var what: What
+    @Argument(help: "machines, downloads, logs, everything or periodic") var what: What
     @Argument(help: "With machines: all or expired (default: expired).") var which: CacheAdmin.Which?
     @Flag(help: "Print JSON for scripts.") var json = false
     @Flag(help: "Also remove machines a local name (host tag) keeps.") var tagged = false
@@ -90,6 +93,10 @@ struct Cleanup: ParsableCommand {
         case .machines, .everything:
             let admin = try CacheAdmin(cache: .fromEnvironment(), registry: Main.loadPlugins())
             report = what == .everything ? try admin.cleanupEverything() : try admin.cleanup(which ?? .expired, tagged: tagged)
+        case .periodic:
+            let budget = try PeriodicCleanup.bytes(ProcessInfo.processInfo.environment["HOST_CACHE_MAX"].flatMap { $0.isEmpty ? nil : $0 }
+                                                   ?? PeriodicCleanup.defaultBudget)
+            report = try CacheAdmin(cache: .fromEnvironment(), registry: Main.loadPlugins()).cleanupPeriodic(budget: budget)
         case .downloads: report = try CacheAdmin(cache: .fromEnvironment()).cleanupDownloads()
         case .logs: report = try CacheAdmin(cache: .fromEnvironment()).cleanupLogs()
         }
@@ -98,7 +105,7 @@ struct Cleanup: ParsableCommand {
                                  "freed_bytes": report.freedBytes, "in_use": report.inUse, "kept_tagged": report.tagged] as [String: Any]))
             return
         }
-        let parts = [(report.removed, "machine(s)", what == .machines || what == .everything),
+        let parts = [(report.removed, "machine(s)", what == .machines || what == .everything || what == .periodic),
                      (report.downloads, "download(s)", what == .downloads || what == .everything),
                      (report.logs, "log(s)", what == .logs || what == .everything)]
             .filter(\.2).map { "\($0.0) \($0.1)" }

@@ -88,7 +88,7 @@ enum Completion {
         case "help": return words.count == 1 ? matching(current, registry().steps.map(\.name)) : []
         case "cache": return matching(current, words.count == 1 ? ["ls", "verify"] : ["--json", "--all"])
         case "cleanup":
-            if words.count == 1 { return matching(current, ["machines", "downloads", "logs", "everything"]) }
+            if words.count == 1 { return matching(current, ["machines", "downloads", "logs", "everything", "periodic"]) }
             return matching(current, words.count == 2 && words[1] == "machines" ? ["all", "expired", "--json"] : ["--json"])
         case "completion": return words.count == 1 ? matching(current, shells) : []
         case "pull": return current.hasPrefix("-") ? matching(current, ["--tls-verify=false"]) : []

@@ -16,7 +16,7 @@ enum HelpText {
         "host list-plugins [--json]",
         "host help STEP",
         "host cache ls [--json] | verify [--all] [--json]",
-        "host cleanup machines [all | expired] | downloads | logs | everything [--json]",
+        "host cleanup machines [all | expired] | downloads | logs | everything | periodic [--json]",
         "host completion bash | zsh | fish",
     ]
 
@@ -48,6 +48,7 @@ enum HelpText {
         ("cleanup downloads", "remove downloaded images (cloud images, kept across pipelines)"),
         ("cleanup logs", "remove the logs kept of failed steps"),
         ("cleanup everything", "all of the above"),
+        ("cleanup periodic", "expired machines, then the least recently used leaves until the cache fits HOST_CACHE_MAX; host runs it itself in the background at most once a day"),
         ("completion bash|zsh|fish", "print the shell completion script (scripts/setup installs it)"),
     ]
 
@@ -61,6 +62,7 @@ enum HelpText {
     static let environment: [Item] = [
         ("HOST_CACHE_DIR", "where host keeps cached machines, downloads, keys and logs (default: $XDG_CACHE_HOME/host, else ~/.cache/host)"),
         ("HOST_PLUGIN_PATH", "directories searched for plugins (*.so), separated by `:`, after BIN/../lib/host/plugins and before ~/.config/host/plugins (a user's own; $XDG_CONFIG_HOME/host/plugins) and ~/.local/lib/host/plugins"),
+        ("HOST_CACHE_MAX", "the size `cleanup periodic` keeps the machine cache within, like 50G (the default), 512M or 2T"),
         ("HOST_DEFAULT_BACKEND", "the backend a pipeline runs on when its first step is not one (default: backend.qemu)"),
         ("HOST_QEMU_ACCEL", "tcg or kvm: skip backend.qemu's KVM probe and use this accelerator"),
         ("HOST_CRIU", "the criu program backend.podman-criu uses, or `none` to save containers without their processes"),

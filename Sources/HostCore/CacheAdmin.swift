@@ -31,7 +31,7 @@ public struct CacheAdmin {
 
     public enum Which: String, Sendable, CaseIterable { case all, expired }
 
-    private let store: CacheStore
+    let store: CacheStore
     /// Kept alive for the store, which holds it weakly: it lets each
     /// removed machine's backend release what it keeps outside the cache.
     private let driver: BackendDriver?
@@ -111,7 +111,7 @@ public struct CacheAdmin {
     }
 
     /// The keys of machines that local names name, and of those they were built on.
-    private func namedChains() -> Set<String> {
+    func namedChains() -> Set<String> {
         var keys = Set<String>()
         for tag in MachineNames(location: location).allTags() {
             var key: String? = tag.key

@@ -11,6 +11,7 @@ final class CacheEntry {
         self.manifest = manifest
         self.directory = directory
         self.useLock = useLock
+        useLock.touch() // used now
     }
 
     var key: String { manifest.key }

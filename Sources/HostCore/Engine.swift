@@ -26,6 +26,7 @@ public final class Engine {
 
     /// Runs `host STEP [ARGS] + STEP ...` and returns the exit status.
     public func run(_ words: [String]) throws -> Int32 {
+        defer { PeriodicCleanup.startIfDue(store.location) }
         try execute(words, keeping: false)
         return services.exitStatus
     }

@@ -19,6 +19,10 @@ final class FileLock {
 
     enum Mode { case shared, exclusive }
 
+    /// Sets the file's mtime to now: a use lock's mtime says when its entry
+    /// was last used (`cleanup periodic` removes the least recently used).
+    func touch() { futimens(fd, nil) }
+
     /// Takes the lock without waiting; false when another process holds it.
     func tryLock(_ mode: Mode) -> Bool {
         flock(fd, (mode == .shared ? LOCK_SH : LOCK_EX) | LOCK_NB) == 0
