@@ -175,7 +175,10 @@ import Testing
     @Test func aSealedDebianStillTakesSSH() throws {
         let sandbox = try sandbox()
         let server = try LocalWebServer(serving: "served\n")
-        let fetch = ["ssh", "--", "curl -sS -m 10 \(server.guestURL); echo status=$?"]
+        // Debian's minimal install has neither curl nor wget: bash's /dev/tcp.
+        let request = "exec 3<>/dev/tcp/10.0.2.2/\(server.port) && printf 'GET /file HTTP/1.0\\r\\n\\r\\n' >&3 && tail -n1 <&3"
+        let quoted = "'" + request.replacingOccurrences(of: "'", with: "'\\''") + "'"
+        let fetch = ["ssh", "--", "timeout 10 bash -c \(quoted); echo status=$?"]
         let sealed = try sandbox.succeed(["os.debian", "+", "seal", "+"] + fetch)
         #expect(!sealed.out.contains("served") && sealed.out.contains("status=") && !sealed.out.contains("status=0"), "\(sealed.out)")
         let unsealed = try sandbox.succeed(["os.debian", "+", "seal", "+", "unseal", "+"] + fetch)
