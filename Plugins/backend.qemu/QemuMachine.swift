@@ -127,6 +127,11 @@ final class QemuMachine: GuestMachine {
         let mapped = try process.qmp.offers(capability: Self.mappedRam)
         let file = mapped ? Self.mappedStateFile : Self.stateFile
         let target = directory.appendingPathComponent(file).path
+        // Written beside, then renamed: a machine saved twice (restart) has a
+        // state file already, which zstd would not overwrite, and a save cut
+        // short never leaves half a file under the state's name.
+        let partial = target + ".partial"
+        try? FileManager.default.removeItem(atPath: partial)
         session?.closeSSH()
         // Asked now, whatever it said before: a step may have stopped it.
         if let answers = session?.agentAnswersNow() { config.agentRunning = answers }
@@ -136,13 +141,16 @@ final class QemuMachine: GuestMachine {
         // the cap only made a save three times slower.
         try process.qmp.execute("migrate-set-parameters", ["max-bandwidth": 1 << 40])
         if mapped { try process.qmp.enable(capability: Self.mappedRam) }
-        try process.qmp.execute("migrate", ["uri": mapped ? "file:" + target : "exec:zstd -1 -q -T0 -o \(ShellTransfer.quoted(target))"])
+        try process.qmp.execute("migrate", ["uri": mapped ? "file:" + partial : "exec:zstd -1 -q -T0 -o \(ShellTransfer.quoted(partial))"])
         while true {
             let info = try process.qmp.execute("query-migrate")
             switch info["status"] as? String {
             case "completed":
                 guard process.waitForHelpers(seconds: 60) else {
-                    throw StepErrorText("saving the machine failed: zstd did not finish writing \(target) within 60 s")
+                    throw StepErrorText("saving the machine failed: zstd did not finish writing \(partial) within 60 s")
+                }
+                guard rename(partial, target) == 0 else {
+                    throw StepErrorText("saving the machine failed: cannot rename \(partial): \(String(cString: strerror(errno)))")
                 }
                 config.state = file
                 config.stateFormat = mapped ? Self.mappedRam : nil
