@@ -28,6 +28,7 @@ let plugins = [
     plugin("console", target: "ConsolePlugin", path: "Plugins/console"),
     plugin("transfer", target: "TransferPlugin", path: "Plugins/transfer"),
     plugin("network", target: "NetworkPlugin", path: "Plugins/network"),
+    plugin("system", target: "SystemPlugin", path: "Plugins/system"),
     plugin("ansible", target: "AnsiblePlugin", path: "Plugins/ansible"),
     plugin("script", target: "ScriptPlugin", path: "Plugins/script"),
     // Test-only: a backend whose machines are plain directories, so the engine

@@ -5,7 +5,7 @@ import Testing
 /// work). One cache serves the whole suite, so the guest boots cold once per
 /// test run; the tests run one at a time so guests do not starve each other.
 @Suite(.serialized) struct QemuBackendTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test", "console", "network"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test", "console", "network", "system"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 
@@ -413,5 +413,22 @@ import Testing
         #expect(!restricted.out.contains("served"), "\(restricted.out)")
         let wrong = try sandbox.run(["backend.qemu", "--network=closed", "+", "os.busybox"])
         #expect(wrong.status == 64 && wrong.err.contains("use user, restricted or none"), "\(wrong.err)")
+    }
+
+    /// hostname sets the name now and for the next boot; wait-for retries a
+    /// command until it succeeds, or says what it last said at its deadline.
+    @Test func hostnameAndWaitFor() throws {
+        let sandbox = try sandbox()
+        let named = try sandbox.succeed(["os.busybox", "+", "hostname", "web-1", "+", "exec", "hostname; cat /etc/hostname; grep web-1 /etc/hosts"])
+        #expect(named.out == "web-1\nweb-1\n127.0.1.1\tweb-1\n", "\(named.out)")
+        let wrong = try sandbox.run(["os.busybox", "+", "hostname", "web_1"])
+        #expect(wrong.status == 64 && wrong.err.contains("is not a host name"), "\(wrong.err)")
+
+        let later = ["os.busybox", "+", "exec", "(sleep 3; touch /root/ready) > /dev/null 2>&1 &",
+                     "+", "wait-for", "--interval=1", "test", "-e", "/root/ready"]
+        let waited = try sandbox.succeed(later + ["+", "exec", "ls /root/ready"])
+        #expect(waited.out == "/root/ready\n", "\(waited.err)")
+        let never = try sandbox.run(["os.busybox", "+", "wait-for", "--timeout=3", "echo not yet; false"])
+        #expect(never.status != 0 && never.err.contains("did not succeed within 3 s") && never.err.contains("not yet"), "\(never.err)")
     }
 }
