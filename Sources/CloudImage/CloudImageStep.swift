@@ -63,8 +63,17 @@ public struct CloudImageStep: Sendable {
             throw StepError(error.description)
         }
         call.log("\(distribution) image \(chosen.image) (\(chosen.checksum.prefix(20))…)")
-        let image = try call.fetch(release.directoryURL + "/" + chosen.image, checksum: chosen.checksum)
+        return try CloudImageStep.boot(call, vm, url: release.directoryURL + "/" + chosen.image, checksum: chosen.checksum,
+                                       distribution: distribution, hostname: hostname)
+    }
 
+    /// Downloads the image at `url` into host's download cache, verified
+    /// against `checksum` ("sha256:HEX"), boots it with host's NoCloud seed
+    /// and waits until root can log in and cloud-init is done: every cloud
+    /// image step ends here.
+    public static func boot(_ call: StepCall, _ vm: VirtualMachine, url: String, checksum: String, distribution: String,
+                            hostname: String) throws -> MachineHandle? {
+        let image = try call.fetch(url, checksum: checksum)
         let work = try PrivateDirectory.make("host-\(hostname)")
         defer { try? FileManager.default.removeItem(at: work) }
         let hostKey = try SSHHostKey.generate(in: work, comment: "root@\(hostname)")

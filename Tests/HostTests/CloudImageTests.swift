@@ -8,7 +8,7 @@ import Testing
 /// and through its guest agent once restored.
 /// The image is a cloud-init Debian built here once per test run.
 @Suite(.serialized) struct CloudImageTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_fedora", "os_alpine", "exec", "ssh"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_fedora", "os_alpine", "os_cloud_image", "exec", "ssh"])
 
     func world() throws -> (Sandbox, LocalMirror) { (try Self.shared.get(), try LocalMirror.shared.get()) }
 
@@ -64,5 +64,26 @@ import Testing
         #expect(run.err.contains("resuming the download"))
         #expect(run.err.contains("the resumed download does not match its checksum; downloading it whole again"))
         #expect(run.out == "alpine\n")
+    }
+
+    /// os.cloud_image: any image by its URL, verified by the checksum given
+    /// or by the checksum file published beside it, booted with the seed.
+    @Test func anyCloudImageByItsURL() throws {
+        let (sandbox, mirror) = try world()
+        let directory = "\(mirror.url)/alpine/v3.22/releases/cloud"
+        let url = "--url=\(directory)/\(LocalMirror.alpineImage)"
+        let listed = try sandbox.succeed(["os.cloud_image", url, "--checksum-url=\(directory)/\(LocalMirror.alpineImage).sha512",
+                                          "--hostname=any", "+", "ssh", "--", "hostname"])
+        #expect(listed.out == "any\n", "\(listed.err)")
+        #expect(listed.err.contains("os.cloud_image: cloud image \(LocalMirror.alpineImage) (sha512:"), "\(listed.err)")
+
+        let sha256 = try Sandbox.execute("/usr/bin/sha256sum", [mirror.image.path]).out.split(separator: " ")[0]
+        let given = try sandbox.succeed(["os.cloud_image", url, "--checksum=sha256:\(sha256)", "+", "exec", "hostname"])
+        #expect(given.out == "cloud\n", "\(given.err)")
+
+        let wrong = try sandbox.run(["os.cloud_image", url, "--checksum=sha256:\(String(repeating: "0", count: 64))", "+", "exec", "true"])
+        #expect(wrong.status != 0 && wrong.err.contains("checksum"), "\(wrong.err)")
+        let none = try sandbox.run(["os.cloud_image", url, "+", "exec", "true"])
+        #expect(none.status == 64 && none.err.contains("give the image's checksum"), "\(none.err)")
     }
 }
