@@ -25,6 +25,7 @@ let plugins = [
     plugin("os.fedora", target: "FedoraPlugin", path: "Plugins/os.fedora", extra: ["CloudImage"]),
     plugin("os.alpine", target: "AlpinePlugin", path: "Plugins/os.alpine", extra: ["CloudImage"]),
     plugin("os.cloud_image", target: "CloudImagePlugin", path: "Plugins/os.cloud_image", extra: ["CloudImage"]),
+    plugin("os.ubuntu", target: "UbuntuPlugin", path: "Plugins/os.ubuntu", extra: ["CloudImage"]),
     plugin("ssh", target: "SSHPlugin", path: "Plugins/ssh"),
     plugin("console", target: "ConsolePlugin", path: "Plugins/console"),
     plugin("transfer", target: "TransferPlugin", path: "Plugins/transfer"),

@@ -84,3 +84,29 @@ public struct AlpineRelease: CloudImageRelease {
         return (image, checksum)
     }
 }
+
+/// Ubuntu's cloud images: ubuntu-VERSION-server-cloudimg-amd64.img (a
+/// qcow2, whatever its suffix) under releases/VERSION/release, listed in a
+/// GNU-style SHA256SUMS file (`HEX *NAME`) beside it.
+public struct UbuntuRelease: CloudImageRelease {
+    public static let defaultMirror = "https://cloud-images.ubuntu.com"
+    public let directoryURL: String
+    let version: String
+
+    public init(mirror: String, version: String) throws {
+        let parts = version.split(separator: ".", omittingEmptySubsequences: false)
+        guard parts.count == 2, parts.allSatisfy({ $0.count == 2 && $0.allSatisfy(\.isNumber) }) else {
+            throw ReleaseError("--version=\(version) is not an Ubuntu release; write it like --version=24.04")
+        }
+        self.version = version
+        directoryURL = "\(mirror)/releases/\(version)/release"
+    }
+
+    public func choose(from listing: [String], checksums: (String) throws -> [String: String]) throws -> (image: String, checksum: String) {
+        let image = "ubuntu-\(version)-server-cloudimg-amd64.img"
+        guard listing.contains(image) else { throw ReleaseError("\(directoryURL)/ lists no \(image); is Ubuntu \(version) released?") }
+        guard listing.contains("SHA256SUMS") else { throw ReleaseError("\(directoryURL)/ publishes no SHA256SUMS") }
+        guard let checksum = try checksums("SHA256SUMS")[image] else { throw ReleaseError("SHA256SUMS has no checksum for \(image)") }
+        return (image, checksum)
+    }
+}

@@ -8,7 +8,7 @@ import Testing
 /// and through its guest agent once restored.
 /// The image is a cloud-init Debian built here once per test run.
 @Suite(.serialized) struct CloudImageTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_fedora", "os_alpine", "os_cloud_image", "exec", "ssh"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_fedora", "os_alpine", "os_cloud_image", "os_ubuntu", "exec", "ssh"])
 
     func world() throws -> (Sandbox, LocalMirror) { (try Self.shared.get(), try LocalMirror.shared.get()) }
 
@@ -85,5 +85,14 @@ import Testing
         #expect(wrong.status != 0 && wrong.err.contains("checksum"), "\(wrong.err)")
         let none = try sandbox.run(["os.cloud_image", url, "+", "exec", "true"])
         #expect(none.status == 64 && none.err.contains("give the image's checksum"), "\(none.err)")
+    }
+
+    @Test func ubuntuFromTheMirror() throws {
+        let (sandbox, mirror) = try world()
+        let run = try sandbox.succeed(["os.ubuntu", "--mirror=\(mirror.url)/ubuntu", "+", "ssh", "--", "hostname"])
+        #expect(run.out == "ubuntu\n", "\(run.err)")
+        #expect(run.err.contains("os.ubuntu: Ubuntu image \(LocalMirror.ubuntuImage) (sha256:"), "\(run.err)")
+        let wrong = try sandbox.run(["os.ubuntu", "--version=24", "+", "exec", "true"])
+        #expect(wrong.status == 64 || wrong.err.contains("is not an Ubuntu release"), "\(wrong.err)")
     }
 }

@@ -69,6 +69,18 @@ struct MirrorFormatTests {
         #expect(throws: ReleaseError.self) { try AlpineRelease(mirror: "https://m", version: "edge") }
     }
 
+    /// Ubuntu's SHA256SUMS, in the format cloud-images.ubuntu.com publishes
+    /// (written from it: that mirror is not reachable from these machines).
+    @Test func ubuntuPicksTheServerImageFromSHA256SUMS() throws {
+        let release = try UbuntuRelease(mirror: "https://cloud-images.ubuntu.com", version: "24.04")
+        #expect(release.directoryURL == "https://cloud-images.ubuntu.com/releases/24.04/release")
+        let listing = ["SHA256SUMS", "SHA256SUMS.gpg", "ubuntu-24.04-server-cloudimg-amd64.img", "ubuntu-24.04-server-cloudimg-arm64.img"]
+        let chosen = try release.choose(from: listing) { _ in try checksums("ubuntu-24.04-SHA256SUMS") }
+        #expect(chosen.image == "ubuntu-24.04-server-cloudimg-amd64.img")
+        #expect(chosen.checksum == "sha256:" + String(repeating: "a1", count: 32))
+        #expect(throws: (any Error).self) { try UbuntuRelease(mirror: "https://x", version: "noble") }
+    }
+
     @Test func checksumListsInBothFormats() throws {
         let bsd = ChecksumList.parse(try fixture("Fedora-Cloud-42-1.1-x86_64-CHECKSUM"))
         #expect(bsd.count == 7) // every image, none of the signature's lines

@@ -12,6 +12,7 @@ final class LocalMirror: @unchecked Sendable {
     /// The image's name in each layout (Fedora 43 and Alpine 3.22 here).
     static let fedoraImage = "Fedora-Cloud-Base-Generic-43-1.6.x86_64.qcow2"
     static let alpineImage = "nocloud_alpine-3.22.2-x86_64-bios-cloudinit-r0.qcow2"
+    static let ubuntuImage = "ubuntu-24.04-server-cloudimg-amd64.img"
 
     static let shared = Result { try LocalMirror() }
 
@@ -56,6 +57,11 @@ final class LocalMirror: @unchecked Sendable {
         let alpine = try Self.place(image, as: Self.alpineImage, under: root, in: "alpine/v3.22/releases/cloud")
         try "\(sha512)  \(Self.alpineImage)\n".write(to: alpine.appendingPathComponent(Self.alpineImage + ".sha512"), atomically: true, encoding: .utf8)
         try Self.nginxIndex(alpine)
+
+        // Ubuntu: a fixed name under releases/VERSION/release, a GNU-style SHA256SUMS in binary mode.
+        let ubuntu = try Self.place(image, as: Self.ubuntuImage, under: root, in: "ubuntu/releases/24.04/release")
+        try "\(sha256) *\(Self.ubuntuImage)\n".write(to: ubuntu.appendingPathComponent("SHA256SUMS"), atomically: true, encoding: .utf8)
+        try Self.apacheIndex(ubuntu)
 
         // A free port: busybox httpd exits at once when the port is taken.
         // The server runs under a shell that kills it when its standard
