@@ -69,6 +69,7 @@ enum HelpText {
         ("HOST_DEBIAN_MIRROR", "os.debian's Debian mirror (default: mmdebstrap's)"),
         ("HOST_FEDORA_MIRROR", "os.fedora's mirror (default: https://download.fedoraproject.org/pub/fedora/linux)"),
         ("HOST_ALPINE_MIRROR", "os.alpine's mirror (default: https://dl-cdn.alpinelinux.org/alpine)"),
+        ("HOST_UBUNTU_MIRROR", "os.ubuntu's mirror (default: https://cloud-images.ubuntu.com)"),
         ("XDG_RUNTIME_DIR", "where transient machines live while they run (default: /dev/shm)"),
     ]
 
