@@ -157,7 +157,7 @@ import Testing
         #expect(try complete("host os.de", in: sandbox) == ["os.debian"])
         #expect(try complete("host os.debian --re", in: sandbox) == ["--release="])
         #expect(try complete("host clea", in: sandbox) == ["cleanup"])
-        #expect(try complete("host cleanup ", in: sandbox) == ["machines", "downloads", "logs", "everything"])
+        #expect(try complete("host cleanup ", in: sandbox) == ["machines", "downloads", "logs", "everything", "periodic"])
         #expect(try complete("host os.busybox + ex", in: sandbox) == ["exec"])
         #expect(try complete("host os.busybox + os.", in: sandbox) == []) // an OS step only comes first
         #expect(try complete("host backend.qemu + os.b", in: sandbox) == ["os.busybox"])
