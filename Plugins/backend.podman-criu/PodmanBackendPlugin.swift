@@ -80,8 +80,7 @@ struct PodmanBackend: Backend {
         if config.checkpoint != nil, let saved = config.runtime, let here = podman.runtime, saved != here {
             throw StepError("it was checkpointed under the OCI runtime \(saved), and podman here runs containers under \(here)")
         }
-        if config.checkpoint != nil, let saved = config.criuVersion, let here = podman.criuVersion(),
-           here.split(separator: ".").compactMap({ Int($0) }).lexicographicallyPrecedes(saved.split(separator: ".").compactMap { Int($0) }) {
+        if config.checkpoint != nil, let saved = config.criuVersion, let here = podman.criuVersion(), VersionNumber.isOlder(here, than: saved) {
             throw StepError("it was checkpointed by CRIU \(saved), and this computer's criu is \(here), which does not read a newer CRIU's images")
         }
         if config.filesystem != nil, podman.canCheckpoint {

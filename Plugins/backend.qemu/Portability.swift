@@ -67,8 +67,7 @@ enum Portability {
     /// Why this computer cannot resume `config`'s machine, naming the difference; nil when it can.
     static func obstacle(_ config: QemuConfig) -> String? {
         let here = config.binary
-        if let saved = config.qemuVersion, let local = try? QemuConfig.version(of: here),
-           local.split(separator: ".").compactMap({ Int($0) }).lexicographicallyPrecedes(saved.split(separator: ".").compactMap { Int($0) }) {
+        if let saved = config.qemuVersion, let local = try? QemuConfig.version(of: here), VersionNumber.isOlder(local, than: saved) {
             return "it was saved by QEMU \(saved), and this computer's \(here) is QEMU \(local), which cannot load a newer QEMU's state; install QEMU \(saved) or later"
         }
         if let type = config.machineType, !QemuConfig.offers(type, binary: here) {
@@ -82,11 +81,6 @@ enum Portability {
         }
         return nil
     }
-}
-
-private func fail(_ call: UnsafeMutablePointer<host_call>?, _ message: String) -> host_status {
-    if let call { call.pointee.services.pointee.set_error(call, message) }
-    return HOST_ERROR
 }
 
 /// The host.portable/1 table (host_portable.h). Written once, then only read.

@@ -109,7 +109,8 @@ struct QemuBackend: Backend {
 
 private func machine(_ raw: UnsafeMutableRawPointer?) -> QemuMachine? { backendMachine(raw, as: QemuMachine.self) }
 
-private func fail(_ call: UnsafeMutablePointer<host_call>?, _ message: String) -> host_status {
+/// Records `message` as the call's error: HOST_ERROR.
+func fail(_ call: UnsafeMutablePointer<host_call>?, _ message: String) -> host_status {
     if let call { call.pointee.services.pointee.set_error(call, message) }
     return HOST_ERROR
 }

@@ -146,8 +146,7 @@ extension Engine {
         case .valid: throw damaged("the manifest names another machine")
         case let .unreadable(reason): throw damaged(reason.replacingOccurrences(of: "its manifest", with: "the manifest"))
         }
-        let zstd: String
-        do { zstd = try Command.find("zstd", package: "zstd") } catch { throw HostError(.environment, "\(error)") }
+        let zstd = try RequiredTool.path("zstd", package: "zstd")
         for file in saved.files ?? [] {
             guard let layer = layers.first(where: { $0.annotations?[MachineImage.pathAnnotation] == file.path && $0.mediaType == MachineImage.fileLayerType }) else {
                 throw damaged("the layer of \(file.path) is missing")

@@ -42,8 +42,7 @@ extension Engine {
         let work = try TemporaryDirectory(in: store.location.temporary)
         let layout = try OCILayout.create(at: work.url.appendingPathComponent("image"))
         output.progress("push: packing \(chain.count) cached step(s) of \(top.manifest.pipeline)")
-        let zstd: String
-        do { zstd = try Command.find("zstd", package: "zstd") } catch { throw HostError(.environment, "\(error)") }
+        let zstd = try RequiredTool.path("zstd", package: "zstd")
         var layers: [OCILayout.Descriptor] = []
         for entry in chain {
             let annotations = [MachineImage.entryAnnotation: entry.key, MachineImage.stepAnnotation: entry.manifest.step]

@@ -15,8 +15,7 @@ enum SSHIdentity {
         try lock.lock(.exclusive)
         defer { lock.unlock() }
         if FileManager.default.fileExists(atPath: key.path) { return key.path }
-        let keygen: String
-        do { keygen = try Command.find("ssh-keygen", package: "openssh-client") } catch { throw HostError(.environment, "\(error)") }
+        let keygen = try RequiredTool.path("ssh-keygen", package: "openssh-client")
         // Generated beside, then renamed: a concurrent run never sees half a key.
         let partial = directory.appendingPathComponent("id_ed25519.\(getpid())")
         guard try Command(keygen, ["-q", "-t", "ed25519", "-N", "", "-C", "host machines key", "-f", partial.path]).run() == .exited(0) else {

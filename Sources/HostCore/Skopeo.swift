@@ -8,9 +8,7 @@ struct Skopeo {
     let tlsVerify: Bool
     let output: Output
 
-    private func program() throws -> String {
-        do { return try Command.find("skopeo", package: "skopeo") } catch { throw HostError(.environment, "\(error)") }
-    }
+    private func program() throws -> String { try RequiredTool.path("skopeo", package: "skopeo") }
 
     /// The manifest `reference` names, exactly as the registry sent it (its
     /// digest is the SHA-256 of these bytes); with `config`, its config blob.
