@@ -11,8 +11,6 @@ struct RegistryReference: CustomStringConvertible, Equatable {
     var description: String { repository + (digest.map { "@" + $0 } ?? ":" + (tag ?? "")) }
     /// skopeo's transport name for it.
     var transport: String { "docker://" + description }
-    /// The exact manifest `digest` names, whatever the tag points to later.
-    func pinned(_ digest: String) -> String { "docker://\(repository)@\(digest)" }
 
     static func looksLikeReference(_ word: String) -> Bool { word.contains("/") || word.contains(":") }
 
