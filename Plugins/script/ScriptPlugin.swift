@@ -7,13 +7,20 @@ import PluginKit
 /// while `+ script.run x + ssh` keeps the result to inspect.
 /// `script.test FILE` runs one and makes host exit with its status.
 
-/// Uploads `path` and runs it, streaming its output; returns its status.
-func runScript(_ call: StepCall, _ path: String) throws -> Int32 {
+/// The script a step was given, as a file URL; a usage error when it is
+/// not a file.
+func scriptFile(_ path: String) throws -> URL {
     let local = URL(fileURLWithPath: path).standardizedFileURL
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: local.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
         throw StepError.usage("\(path) is not a file")
     }
+    return local
+}
+
+/// Uploads `path` and runs it, streaming its output; returns its status.
+func runScript(_ call: StepCall, _ path: String) throws -> Int32 {
+    let local = try scriptFile(path)
     try call.dependOn(file: local.path)
     let remote = "/tmp/host-script-\(UUID().uuidString.prefix(8))-\(local.lastPathComponent.filter { $0.isLetter || $0.isNumber || ".-_".contains($0) })"
     try call.upload(local.path, to: remote)
@@ -37,6 +44,14 @@ let plugin = Plugin(name: "script", version: "1.0.0", steps: [
         call.setExitStatus(status)
         guard status == 0 else { throw StepError("\(call.string("file")) exited with status \(status)") }
         return nil
+    },
+    Step("script.debug", summary: "Run a script command by command in one shell, checkpointing the machine; an edited script goes on from its first change",
+         parameters: [
+            .string("file", help: "the script on the host"),
+            .double("every", default: 2, flags: .namedOnly, help: "seconds a command must take for the machine to be checkpointed after it"),
+            .bool("watch", flags: .namedOnly, help: "run again from the first changed line whenever the script is saved, until Ctrl-C"),
+         ]) { call in
+        try ScriptDebugger(call: call, path: call.string("file"), every: call.double("every")).run(watch: call.bool("watch"))
     },
 ])
 

@@ -18,6 +18,10 @@ final class CallContext {
     var result: TrackedMachine?
     var expiryCap: Int64?
     var dependencies: [Manifest.Dependency] = []
+    /// The step being run and the saved machine it received, which its
+    /// checkpoints are children of; nil for backend calls and for a
+    /// pipeline's first step.
+    var checkpoints: (planned: PipelinePlanner.Planned, parent: CacheEntry, machine: TrackedMachine)?
     /// Buffers handed to the plugin, freed when the call ends.
     private var retained: [UnsafeMutableRawPointer] = []
 

@@ -12,6 +12,9 @@ protocol HostServiceHandler: AnyObject {
     func consoleRead(_ context: CallContext, _ machine: TrackedMachine, capacity: Int, timeoutMs: Int64) throws -> [UInt8]
     func consoleExpect(_ context: CallContext, _ machine: TrackedMachine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws
     func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine
+    func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine
+    func resume(_ context: CallContext, key: String) throws -> TrackedMachine?
+    func discard(_ context: CallContext, _ machine: TrackedMachine) throws
     func start(_ context: CallContext, _ machine: TrackedMachine) throws
     func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer?
     func identity() throws -> UnsafePointer<CChar>
@@ -29,6 +32,9 @@ extension HostServiceHandler {
     func consoleRead(_ context: CallContext, _ machine: TrackedMachine, capacity: Int, timeoutMs: Int64) throws -> [UInt8] { throw noRun }
     func consoleExpect(_ context: CallContext, _ machine: TrackedMachine, _ pattern: String, regex: Bool, timeoutMs: Int64) throws { throw noRun }
     func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine { throw noRun }
+    func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine { throw noRun }
+    func resume(_ context: CallContext, key: String) throws -> TrackedMachine? { throw noRun }
+    func discard(_ context: CallContext, _ machine: TrackedMachine) throws { throw noRun }
     func start(_ context: CallContext, _ machine: TrackedMachine) throws { throw noRun }
     func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer? { nil }
     func identity() throws -> UnsafePointer<CChar> { throw noRun }
@@ -165,6 +171,31 @@ enum HostServices {
                 } catch {
                     context.error = String(describing: error)
                     return nil
+                }
+            },
+            checkpoint: { call, handle, key, description, result in
+                run(call) { context in
+                    let saved = try context.services.checkpoint(context, machine(context, handle), key: string(key, "checkpoint key"),
+                                                                description: string(description, "checkpoint description"))
+                    result?.pointee = saved.handle
+                }
+            },
+            resume: { call, key in
+                guard let context = CallContext.from(call) else { return nil }
+                do {
+                    return try context.services.resume(context, key: try string(key, "checkpoint key"))?.handle
+                } catch {
+                    context.error = String(describing: error)
+                    context.services.log(context, HOST_LOG_WARNING, "no checkpoint to resume: \(error)")
+                    return nil
+                }
+            },
+            discard: { call, handle in
+                guard let context = CallContext.from(call) else { return }
+                do {
+                    try context.services.discard(context, machine(context, handle))
+                } catch {
+                    context.services.log(context, HOST_LOG_WARNING, String(describing: error))
                 }
             }))
         return UnsafePointer(table)

@@ -31,6 +31,14 @@ final class RunServices: HostServiceHandler {
         try engine.runner.apply(context, machine, words)
     }
 
+    func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine {
+        try engine.runner.checkpoint(context, machine, key: key, description: description)
+    }
+
+    func resume(_ context: CallContext, key: String) throws -> TrackedMachine? { try engine.runner.resume(context, key: key) }
+
+    func discard(_ context: CallContext, _ machine: TrackedMachine) throws { try engine.runner.discard(context, machine) }
+
     func exec(_ context: CallContext, _ machine: TrackedMachine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) {
         try start(context, machine)
         machine.isDirty = true

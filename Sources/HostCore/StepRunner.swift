@@ -224,6 +224,7 @@ final class StepRunner {
         let machine = try instantiate(planned, from: parent)
         let context = CallContext(services: engine.services, stepName: planned.step.name, log: openLog(machine))
         context.adopt(machine)
+        if let parent { context.checkpoints = (planned, parent, machine) }
         defer { dropAll(context) }
         return try keepingLog(of: machine, planned) {
             try invoke(planned, context, machine)
@@ -237,7 +238,7 @@ final class StepRunner {
 
     /// Saves the machine a step returned and moves it into the cache.
     private func publish(_ result: TrackedMachine, of machine: TrackedMachine, _ producer: Producer, _ context: CallContext, key: String,
-                         parent: CacheEntry?, started: Date) throws -> CacheEntry {
+                         parent: CacheEntry?, started: Date, built: String = "built", checkpoint: Bool = false) throws -> CacheEntry {
         try driver.up(result, log: context.log)
         try DiskSpace.naming(store.location) { try driver.down(result, log: context.log) }
         driver.drop(result, log: context.log)
@@ -260,7 +261,9 @@ final class StepRunner {
             pipeline: (producer.startsPipeline ? "" : parent.map { $0.manifest.pipeline + " + " } ?? "") + producer.text,
             step: producer.step, plugin: producer.plugin, pluginDigest: producer.pluginDigest,
             backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
-            build: UUID().uuidString.lowercased(), created: now, expires: expires, dependencies: context.dependencies,
+            build: UUID().uuidString.lowercased(), created: now, expires: expires,
+            // A checkpoint's key holds what made it, not the step's files.
+            dependencies: checkpoint ? [] : context.dependencies,
             arguments: producer.arguments,
             files: files)
         let entry = try DiskSpace.naming(store.location) {
@@ -269,7 +272,7 @@ final class StepRunner {
             }
         }
         accepted.insert(manifest.build)
-        return hold(entry, producer.step, String(format: "built in %.2f s,", Date().timeIntervalSince(started)))
+        return hold(entry, producer.step, built + String(format: " in %.2f s,", Date().timeIntervalSince(started)))
     }
 
     // MARK: host's own steps
@@ -310,6 +313,7 @@ final class StepRunner {
         Trace.mark("\(planned.step.name): machine cloned")
         let context = CallContext(services: engine.services, stepName: planned.step.name, log: openLog(machine))
         context.adopt(machine)
+        context.checkpoints = (planned, parent, machine)
         defer {
             dropAll(context)
             Trace.mark("\(planned.step.name): machine dropped")
@@ -401,6 +405,77 @@ final class StepRunner {
         let applied = try clone(entry, backend: machine.backend)
         context.adopt(applied)
         return applied
+    }
+
+    // MARK: Checkpoints: a step saving its machine part-way
+
+    /// What a checkpoint of the step running in `context` records, and the
+    /// machine it is a child of.
+    private func checkpointProducer(_ context: CallContext, key: String, description: String) throws -> (Producer, PipelinePlanner.Planned, CacheEntry) {
+        guard let (planned, parent, _) = context.checkpoints else {
+            throw HostError(.plugin, "\(context.stepName): checkpoints need a step that received a saved machine (not a pipeline's first step)")
+        }
+        let step = planned.step
+        // The step's own arguments stay out: the key says what the machine holds.
+        let producer = Producer(step: step.name, text: "\(step.name) (\(description))", plugin: step.plugin.path,
+                                pluginDigest: step.plugin.digest, arguments: "checkpoint\n" + key, lifetime: step.expiry)
+        return (producer, planned, parent)
+    }
+
+    func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine {
+        let (producer, planned, parent) = try checkpointProducer(context, key: key, description: description)
+        let entryKey = producer.key(parent: parent)
+        let lock = try store.buildLock(entryKey)
+        try lock.lock(.exclusive) {
+            output.progress("\(planned.step.name): waiting for another run (pid \(lock.owner() ?? "?")) that is saving the same checkpoint")
+        }
+        defer { lock.unlock() }
+        if try usable(entryKey, parent: parent, planned).entry != nil { return machine }
+        lock.writeOwner()
+        let started = Date()
+        context.release(machine)
+        let entry: CacheEntry
+        do {
+            entry = try publish(machine, of: machine, producer, context, key: entryKey, parent: parent, started: started,
+                                built: "\(description) saved", checkpoint: true)
+        } catch {
+            driver.drop(machine, log: context.log)
+            throw error
+        }
+        let restored = try clone(entry, backend: machine.backend)
+        context.adopt(restored)
+        return restored
+    }
+
+    func resume(_ context: CallContext, key: String) throws -> TrackedMachine? {
+        let (producer, planned, parent) = try checkpointProducer(context, key: key, description: "")
+        let (found, stale) = try usable(producer.key(parent: parent), parent: parent, planned)
+        guard let found else {
+            if let stale { context.write(log: "checkpoint not reused: \(stale)") }
+            return nil
+        }
+        let backend = try driver.backend(of: found)
+        // Checked here rather than by accept: a refused checkpoint is
+        // simply not resumed, and must not make the run start over.
+        if !accepted.contains(found.manifest.build) {
+            if let problem = driver.problem(with: found, backend: backend) {
+                context.write(log: "checkpoint not reused: \(problem)")
+                return nil
+            }
+            accepted.insert(found.manifest.build)
+        }
+        held.append(found)
+        let machine = try clone(found, backend: backend)
+        context.adopt(machine)
+        return machine
+    }
+
+    func discard(_ context: CallContext, _ machine: TrackedMachine) throws {
+        guard machine !== context.checkpoints?.machine else {
+            throw HostError(.plugin, "\(context.stepName): the machine a step received cannot be discarded")
+        }
+        driver.drop(machine, log: context.log)
+        context.release(machine)
     }
 
     // MARK: Machines

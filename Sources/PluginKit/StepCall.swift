@@ -96,6 +96,23 @@ public final class StepCall: @unchecked Sendable {
         return MachineHandle(handle: result)
     }
 
+    /// Saves `machine` as it is now as a cached entry that `resume(key:)`
+    /// finds in a later run, and returns the machine to go on with.
+    public func checkpoint(_ machine: MachineHandle, key: String, description: String) throws -> MachineHandle {
+        var result: OpaquePointer?
+        try check(services.checkpoint(raw, machine.handle, key, description, &result))
+        guard let result else { throw StepError("host saved a checkpoint but returned no machine") }
+        return MachineHandle(handle: result)
+    }
+
+    /// The machine a checkpoint saved under `key`, or nil.
+    public func resume(key: String) -> MachineHandle? {
+        services.resume(raw, key).map { MachineHandle(handle: $0) }
+    }
+
+    /// Stops a machine from apply, checkpoint or resume without saving it.
+    public func discard(_ machine: MachineHandle) { services.discard(raw, machine.handle) }
+
     public func upload(_ localPath: String, to machinePath: String, on machine: MachineHandle? = nil) throws {
         try check(services.upload(raw, (machine ?? self.machine).handle, localPath, machinePath))
     }

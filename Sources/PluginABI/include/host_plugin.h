@@ -47,8 +47,9 @@ extern "C" {
  *        the capability extensions host.vm/1 (host_vm.h) and
  *        host.container/1 (host_container.h), which replace host.qemu/1
  *        and host.podman/1 (still accepted, as aliases)
- *   1.4  host_vm_v1.set_guest_agent */
-#define HOST_ABI_MINOR 4
+ *   1.4  host_vm_v1.set_guest_agent
+ *   1.5  services->checkpoint, ->resume, ->discard */
+#define HOST_ABI_MINOR 5
 
 /* The name of the one function a plugin exports. A future incompatible ABI
  * gets a new name (…_v2), so an old host never calls a new plugin's entry. */
@@ -337,6 +338,27 @@ typedef struct host_services {
      * checksum list itself. The path is owned by host, valid until the call
      * returns. */
     const char *(*fetch)(host_call *call, const char *url, const char *checksum);
+
+    /* (1.5) Checkpoints, for a step that works in stages and wants a later
+     * run to skip the stages that did not change (script.debug). Saves
+     * `machine` as it is now, running processes and all, as a cached entry
+     * of its own, a child of the machine this step received, which
+     * services->resume finds again by the same `key` in a later run of
+     * this step (same plugin build) on that machine. The machine is saved,
+     * stopped and restored: *result is the machine to go on with and
+     * `machine` is no longer valid. When a usable entry for `key` exists
+     * already nothing is saved and *result is `machine`. `description`
+     * ("checkpoint after line 12") names the entry in `host cache ls`. */
+    host_status (*checkpoint)(host_call *call, host_machine *machine, const char *key,
+                              const char *description, host_machine **result);
+    /* (1.5) The machine checkpoint saved under `key`, to be started (or
+     * restored) on first use, or NULL when there is none usable (never
+     * saved, expired, damaged: host has then logged why). */
+    host_machine *(*resume)(host_call *call, const char *key);
+    /* (1.5) Stops a machine this step got from apply, checkpoint or resume,
+     * without saving it; the handle is invalid afterwards. The machine the
+     * step received cannot be discarded. */
+    void (*discard)(host_call *call, host_machine *machine);
 } host_services;
 
 /* What every call from host gives a plugin. Owned by host, valid until the
