@@ -1,5 +1,4 @@
 import Foundation
-import PluginABI
 import PluginKit
 
 /// `script.debug FILE`: runs a script unit by unit in one shell that lives
@@ -25,20 +24,23 @@ final class ScriptDebugger {
         let file = try scriptFile(path)
         try call.dependOn(file: file.path)
         guard watch else { return try run(try read(file)) }
-        // The machine as received, saved, so that each round can start from
-        // it when even the first line changed.
-        let start = try call.checkpoint(call.machine, key: "watch\n", description: "before the script")
+        // The machine as received, saved, so that each round can start
+        // afresh from it when even the first command changed.
+        let before = "watch\n"
+        var start = try call.checkpoint(call.machine, key: before, description: "before the script")
         var text = try read(file)
         while true {
             do {
                 _ = try run(text, from: start)
-                call.log("the script ran to its end", level: .info)
+                call.log("the script ran to its end")
             } catch let error as StepError {
                 call.log(error.description, level: .warning)
             }
             call.log("watching \(path): save it to run again from the first changed line (Ctrl-C ends)")
             text = try changed(file, from: text)
-            if let current, current.handle != start.handle { call.discard(current) }
+            if let current { call.discard(current) }
+            guard let fresh = call.resume(key: before) else { throw StepError("the machine saved before the script is gone") }
+            start = fresh
         }
     }
 
@@ -71,6 +73,7 @@ final class ScriptDebugger {
         var next = 0
         for index in keys.indices.reversed() {
             guard let resumed = call.resume(key: keys[index]) else { continue }
+            if let start { call.discard(start) } // --watch's fresh copy, not needed
             shell.machine = resumed
             next = index + 1
             call.log("resuming after line \(script.units[index].lastLine), where the script is unchanged: \(next) of \(script.units.count) commands are not run again")
@@ -104,11 +107,16 @@ final class ScriptDebugger {
         if let ended { message += "; \(ended)" }
         if isatty(0) == 1 && isatty(1) == 1 {
             call.log(message)
+            // Asked of the running machine: an SSH server answers or not.
+            let inspector = (try? call.sshArguments(on: shell.machine)) != nil ? "ssh" : "console"
             let saved = try call.checkpoint(shell.machine, key: "failed\n" + key, description: "failed at line \(unit.line)")
             current = saved
-            let inspector = call.extensionTable(HOST_SSH_V1, as: host_ssh_v1.self, on: saved) == nil ? "console" : "ssh"
             call.log("a shell (\(inspector)) in the machine as the failure left it\(directory.map { "; the script was in \($0)" } ?? ""); leave it to end")
-            _ = try? call.apply([inspector], to: saved)
+            do {
+                _ = try call.apply([inspector], to: saved)
+            } catch {
+                call.log("could not open a shell with the \(inspector) step", level: .warning)
+            }
         }
         call.setExitStatus(status)
         throw StepError(message + "; the checkpoints before it are kept: fix the script and run the same command again to go on from the last one")

@@ -198,10 +198,10 @@ public final class StepCall: @unchecked Sendable {
 
     /// The ssh(1) arguments that reach the machine, started first (host.ssh/1);
     /// nil when its backend offers no SSH access.
-    public func sshArguments() throws -> [String]? {
-        guard let table = extensionTable(HOST_SSH_V1, as: host_ssh_v1.self) else { return nil }
-        try start()
-        guard let argv = table.arguments(raw, backendObject()) else { throw HostServiceFailed() }
+    public func sshArguments(on machine: MachineHandle? = nil) throws -> [String]? {
+        guard let table = extensionTable(HOST_SSH_V1, as: host_ssh_v1.self, on: machine) else { return nil }
+        try start(machine)
+        guard let argv = table.arguments(raw, backendObject(machine)) else { throw HostServiceFailed() }
         var arguments: [String] = []
         while let argument = argv[arguments.count] { arguments.append(String(cString: argument)) }
         return arguments
