@@ -35,16 +35,21 @@ struct DebugShell {
         // the last bytes; every check for the end comes before the last read.
         let result = try call.exec("""
             printf %s \(quoted) >\(file) || exit 254
-            echo ". \(file) </dev/null >\(d)/o.\(number) 2>&1; echo \\$? >\(d)/s.tmp; pwd >\(d)/cwd; mv \(d)/s.tmp \(d)/s.\(number)" >\(d)/in
-            n=0
+            echo ". \(file) </dev/null >\(d)/o.\(number) 2>\(d)/e.\(number); echo \\$? >\(d)/s.tmp; pwd >\(d)/cwd; mv \(d)/s.tmp \(d)/s.\(number)" >\(d)/in
+            o=0 e=0
+            show() { # FILE SHOWN: prints what FILE holds past SHOWN bytes; sets n to its size
+              n=$(cat $1 2>/dev/null | wc -c)
+              [ "$n" -gt "$2" ] && tail -c +$(($2 + 1)) $1 | head -c $((n - $2))
+              return 0
+            }
             while :; do
               if [ -e \(d)/s.\(number) ]; then end=unit; elif [ -e \(d)/shell.status ]; then end=shell; else end=; fi
-              size=$(cat \(d)/o.\(number) 2>/dev/null | wc -c)
-              if [ "$size" -gt "$n" ]; then tail -c +$((n + 1)) \(d)/o.\(number) | head -c $((size - n)); n=$size; fi
+              show \(d)/o.\(number) $o; o=$n
+              show \(d)/e.\(number) $e >&2; e=$n
               [ -n "$end" ] && break
               sleep 0.1 2>/dev/null || sleep 1
             done
-            rm -f \(file) \(d)/o.\(number)
+            rm -f \(file) \(d)/o.\(number) \(d)/e.\(number)
             [ $end = unit ] && exit $(cat \(d)/s.\(number))
             exit 255
             """, on: machine, stream: true)

@@ -5,7 +5,7 @@ import Testing
 /// work). One cache serves the whole suite, so the guest boots cold once per
 /// test run; the tests run one at a time so guests do not starve each other.
 @Suite(.serialized) struct QemuBackendTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test", "console", "network", "system"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec", "self_test", "console", "network", "system", "script"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 
