@@ -181,7 +181,8 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
             guard let image else { return fail(call, "attach_cdrom needs an image") }
             return configure(call, "attach_cdrom", raw) { try stage(image, as: "cdrom", in: $0) }
         },
-        set_guest_agent: { call, raw in configure(call, "set_guest_agent", raw) { $0.config.guestAgent = true } }))
+        set_guest_agent: { call, raw in configure(call, "set_guest_agent", raw) { $0.config.guestAgent = true } },
+        reboot: { call, raw, timeout in guestReboot(call, raw, timeoutMs: timeout) }))
     return table
 }()
 

@@ -135,7 +135,7 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
     table.initialize(to: host_vm_v1(
         struct_size: MemoryLayout<host_vm_v1>.size,
         set_boot: { call, raw, kernel, initrd, append in
-            guard let machine = machine(raw) else { return fail(call, "set_boot needs a QEMU machine") }
+            guard let machine = machine(raw) else { return fail(call, "set_boot needs a QEMU machine \(String(describing: raw)) \(String(describing: raw.map { Unmanaged<AnyObject>.fromOpaque($0).takeUnretainedValue() }))") }
             guard machine.config.state == nil else { return fail(call, "set_boot: the machine has booted already") }
             guard kernel != nil || (initrd == nil && append == nil) else {
                 return fail(call, "set_boot: booting the disk's own boot loader takes no initrd or command line")
@@ -201,7 +201,8 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
             guard machine.config.state == nil, machine.process == nil else { return fail(call, "set_guest_agent: the machine has booted already") }
             machine.config.guestAgent = true
             return HOST_OK
-        }))
+        },
+        reboot: { call, raw, timeout in guestReboot(call, raw, timeoutMs: timeout) }))
     return table
 }()
 

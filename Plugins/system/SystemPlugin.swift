@@ -1,8 +1,10 @@
 import Foundation
+import PluginABI
 import PluginKit
 
-/// Small steps on the guest's system, on any backend that runs commands:
-/// `hostname NAME` and `wait-for COMMAND...`.
+/// Small steps on the guest's system: `hostname NAME` and `wait-for
+/// COMMAND...` on any backend that runs commands, `reboot` on virtual
+/// machines.
 func trimmed(_ text: String) -> String { text.trimmingCharacters(in: .whitespacesAndNewlines) }
 
 /// A host name as RFC 1123 has it: labels of letters, digits and inner hyphens.
@@ -51,6 +53,18 @@ let plugin = Plugin(name: "system", version: "1.0.0", steps: [
             }
             sleep(interval)
         }
+    },
+    Step("reboot", summary: "Reboot the virtual machine and wait until it is back (cached)",
+         parameters: [.int("timeout", default: 300, range: 1...86400, flags: .namedOnly, help: "seconds to wait for the guest to come back")],
+         needs: [HOST_VM_V1]) { call in
+        guard let vm = call.extensionTable(HOST_VM_V1, as: host_vm_v1.self), let reboot = vm.reboot else {
+            throw StepError("this machine's backend cannot reboot it (its \(HOST_VM_V1) table predates plugin ABI 1.5)")
+        }
+        try call.start()
+        let started = Date()
+        guard reboot(call.rawCall, call.backendObject(), call.int("timeout") * 1000) == HOST_OK else { throw HostServiceFailed() }
+        call.log(String(format: "back after %.1f s", Date().timeIntervalSince(started)))
+        return call.machine
     },
 ])
 

@@ -137,13 +137,40 @@ public final class GuestSession {
     /// Every command host runs in the guest (the console shell merges
     /// stderr into stdout and takes no input: an upload there travels
     /// inside the command).
-    private func run(_ call: BackendCall, _ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
+    func run(_ call: BackendCall, _ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         if input?.count ?? 0 <= GuestAgent.inputLimit, let agent = guestAgent(call) {
             return try agent.run(withClock(command), user: guest.sshUser ?? "root", input: input, output: output)
         }
         if let ssh = try ssh(call) { return try ssh.run(withClock(command), input: input, output: output) }
         guard input == nil else { throw StepError("the console shell takes no input; this machine has no SSH server") }
         return try shell().run(withClock(command, busybox: true)) { output(1, $0) }
+    }
+
+    // MARK: After a reboot (GuestReboot)
+
+    /// Only the console shell reaches the guest: no sshd, no agent known to run.
+    var usesConsoleOnly: Bool { guest.sshUser == nil && guest.agentRunning != true }
+
+    /// Forgets how the guest was reached: a new boot sets its own clock and
+    /// starts its agent and sshd when it gets to them, so each is asked
+    /// again, quietly, on the next command.
+    func startAfresh() {
+        closeSSH()
+        clockIsStale = false
+        consoleBacklog.removeAll()
+        agentAnswers = agent.map { guest.agentRunning != false && $0.answers(timeoutMs: 2_000) } ?? false
+    }
+
+    /// Reads the console until the shell's prompt shows after `marker`.
+    func awaitConsolePrompt(after marker: String, until deadline: Date) throws {
+        guard let prompt = guest.consolePrompt else { throw StepError("this machine has no shell on its console") }
+        var seen: [UInt8] = []
+        while Date() < deadline {
+            seen += try console.read(timeoutMs: 500)
+            if let restart = seen.firstRange(of: Array(marker.utf8)),
+               seen[restart.upperBound...].firstRange(of: Array(prompt.utf8)) != nil { return }
+        }
+        throw StepError("the console showed no prompt (\(prompt.debugDescription)) after \(marker.debugDescription) in time")
     }
 
     /// Whether a command's bytes travel as they are: through the guest

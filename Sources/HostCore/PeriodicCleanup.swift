@@ -33,7 +33,7 @@ public enum PeriodicCleanup {
         let file = stamp(location)
         guard let attributes = try? FileManager.default.attributesOfItem(atPath: file.path),
               let last = attributes[.modificationDate] as? Date else {
-            FileManager.default.createFile(atPath: file.path, contents: nil)
+            _ = FileManager.default.createFile(atPath: file.path, contents: nil)
             return
         }
         guard Date().timeIntervalSince(last) > interval else { return }

@@ -5,7 +5,7 @@ import Testing
 /// ssh, upload and download steps. Debian is installed once per test run
 /// (mmdebstrap from Debian's mirror, about two minutes under TCG).
 @Suite(.serialized) struct DebianTests {
-    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer", "ansible", "script", "self_test", "console", "network"])
+    static let shared = Sandbox.shared(plugins: ["backend_qemu", "os_debian", "exec", "ssh", "transfer", "ansible", "script", "self_test", "console", "network", "system"])
 
     func sandbox() throws -> Sandbox { try Self.shared.get() }
 
@@ -183,5 +183,14 @@ import Testing
         #expect(!sealed.out.contains("served") && sealed.out.contains("status=") && !sealed.out.contains("status=0"), "\(sealed.out)")
         let unsealed = try sandbox.succeed(["os.debian", "+", "seal", "+", "unseal", "+"] + fetch)
         #expect(unsealed.out == "served\nstatus=0\n", "\(unsealed.out) \(unsealed.err)")
+    }
+
+    /// systemd's reboot, then the guest agent and SSH in the new boot.
+    @Test func debianRebootsAndIsReachedAgain() throws {
+        let sandbox = try sandbox()
+        let run = try sandbox.succeed(["os.debian", "+", "exec", "cat /proc/sys/kernel/random/boot_id > /root/boot", "+", "reboot",
+                                       "+", "exec", "cmp -s /root/boot /proc/sys/kernel/random/boot_id || echo new boot",
+                                       "+", "ssh", "--", "echo over ssh"])
+        #expect(run.out == "new boot\nover ssh\n", "\(run.err)")
     }
 }

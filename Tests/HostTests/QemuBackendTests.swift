@@ -431,4 +431,17 @@ import Testing
         let never = try sandbox.run(["os.busybox", "+", "wait-for", "--timeout=3", "echo not yet; false"])
         #expect(never.status != 0 && never.err.contains("did not succeed within 3 s") && never.err.contains("not yet"), "\(never.err)")
     }
+
+    /// A cached reboot: the guest boots again (a new boot id, its disk
+    /// kept) and the steps after it reach it in its new boot.
+    @Test func rebootBootsAgainAndIsCached() throws {
+        let sandbox = try sandbox()
+        let pipeline = ["os.busybox", "+", "exec", "echo kept > /mnt/disk/kept; cat /proc/sys/kernel/random/boot_id > /mnt/disk/boot",
+                        "+", "reboot", "+", "exec", "cat /mnt/disk/kept; cmp -s /mnt/disk/boot /proc/sys/kernel/random/boot_id || echo new boot"]
+        let first = try sandbox.succeed(pipeline)
+        #expect(first.out == "kept\nnew boot\n", "\(first.err)")
+        #expect(first.err.contains("reboot: back after"), "\(first.err)")
+        let again = try sandbox.succeed(pipeline)
+        #expect(again.err.contains("reboot: cached") && again.out == "kept\nnew boot\n", "\(again.err)")
+    }
 }

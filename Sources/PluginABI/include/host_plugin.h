@@ -48,7 +48,7 @@ extern "C" {
  *        host.container/1 (host_container.h), which replace host.qemu/1
  *        and host.podman/1 (still accepted, as aliases)
  *   1.4  host_vm_v1.set_guest_agent
- *   1.5  services->checkpoint, ->resume, ->discard */
+ *   1.5  services->checkpoint, ->resume, ->discard; host_vm_v1.reboot */
 #define HOST_ABI_MINOR 5
 
 /* The name of the one function a plugin exports. A future incompatible ABI

@@ -53,6 +53,13 @@ typedef struct host_vm_v1 {
      * after a restore go through the agent (no key exchange), SSH staying
      * for sessions and file transfer. Only before the first boot. */
     host_status (*set_guest_agent)(host_call *call, void *machine);
+
+    /* Since ABI 1.5 (check struct_size): reboots the running guest from
+     * inside (systemd's reboot where systemd runs, else `reboot -f` after a
+     * sync) and waits up to timeout_ms until host reaches it in its new
+     * boot (a new /proc/sys/kernel/random/boot_id), through the guest agent
+     * or SSH, or through the console shell once its prompt is back. */
+    host_status (*reboot)(host_call *call, void *machine, int64_t timeout_ms);
 } host_vm_v1;
 
 #ifdef __cplusplus
