@@ -236,6 +236,8 @@ let plugin = Plugin(name: "backend.qemu", version: "1.0.0", steps: [
                     help: "user (the guest reaches out as a program here would), restricted (nothing goes out; forwarded ports work) or none; seal and unseal change it later"),
             .list("forward", flags: .runtime,
                   help: "HOSTPORT:GUESTPORT, a further TCP forward on 127.0.0.1 (run-time only: changing it rebuilds nothing)"),
+            .bool("package-cache", default: true, flags: .runtime,
+                  help: "let the guest reach host's shared package cache (apt-cacher-ng) at 10.0.2.100:3142; --no-package-cache: not (run-time only)"),
          ]) { call in call.machine }, // configured where it is made: QemuBackend.create
 ], backend: QemuBackend())
 

@@ -16,6 +16,8 @@ final class QemuMachine: GuestMachine {
     /// "HOSTPORT:GUESTPORT" TCP forwards beyond SSH's, on 127.0.0.1: a
     /// run-time argument, applied at every start and never saved.
     private var forwards: [(host: UInt16, guest: UInt16)] = []
+    /// Whether guests reach the shared package cache (a run-time argument).
+    private var packageCache = true
 
     static let stateFile = "state.zst"
     static let mappedStateFile = "state.ram"
@@ -36,6 +38,8 @@ final class QemuMachine: GuestMachine {
         let incoming = config.state
         let mapped = config.stateFormat == Self.mappedRam
         let started = Date()
+        packageCacheRuns = packageCache && (config.network ?? "user") == "user"
+            && PackageCache.start { call.log($0, level: .debug) } != nil
         let process = try QemuProcess(binary: config.binary, guestAgent: config.guestAgent == true) { run in
             self.arguments(run: run, incoming: incoming, mapped: mapped)
         }
@@ -62,6 +66,10 @@ final class QemuMachine: GuestMachine {
         func escaped(_ path: String) -> String { path.replacingOccurrences(of: ",", with: ",,") }
         var hostfwd = "hostfwd=tcp:127.0.0.1:0-:22" // QEMU picks the port (QemuProcess.sshPort)
         for forward in forwards { hostfwd += ",hostfwd=tcp:127.0.0.1:\(forward.host)-:\(forward.guest)" }
+        if packageCacheRuns {
+            // A relay per connection to the cache's socket: no port listens for it.
+            hostfwd += ",guestfwd=tcp:\(PackageCache.guestAddress):\(PackageCache.guestPort)-cmd:\(PackageCache.relay) \(escaped(PackageCache.socket.path))"
+        }
         var arguments = [
             "-nodefaults", "-no-user-config", "-display", "none", "-machine", config.machineType ?? "pc", "-accel", config.accel,
             "-m", "\(config.memoryMiB)", "-smp", "\(config.cores)",
@@ -99,7 +107,13 @@ final class QemuMachine: GuestMachine {
         return arguments + config.extraArguments
     }
 
+    /// Set by `up` for this start: the guest has a user network that
+    /// reaches out (a sealed one must not reach the cache's upstream) and
+    /// the cache runs.
+    private var packageCacheRuns = false
+
     func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws {
+        packageCache = arguments.bool("package-cache")
         forwards = try arguments.list("forward").map { text in
             let ports = text.split(separator: ":", omittingEmptySubsequences: false).map { UInt16($0) ?? 0 }
             guard ports.count == 2, !ports.contains(0) else {

@@ -33,6 +33,14 @@ let customize = #"""
     mkdir -p "$root/etc/systemd/system/serial-getty@ttyS0.service.d"
     printf '[Service]\nExecStart=\nExecStart=-/sbin/agetty --autologin root --keep-baud 115200,57600,38400,9600 %%I $TERM\n' \
       > "$root/etc/systemd/system/serial-getty@ttyS0.service.d/autologin.conf"
+    # host's shared package cache, when this run of the VM forwards it
+    # (backend.qemu's guestfwd at 10.0.2.100:3142), else apt goes direct.
+    rm -f "$root/etc/apt/apt.conf.d/99mmdebstrap"
+    mkdir -p "$root/usr/local/lib"
+    printf '#!/bin/bash\nif timeout 2 bash -c "exec 3<>/dev/tcp/10.0.2.100/3142" 2>/dev/null; then echo http://10.0.2.100:3142; else echo DIRECT; fi\n' \
+      > "$root/usr/local/lib/host-package-cache"
+    chmod 755 "$root/usr/local/lib/host-package-cache"
+    echo 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/host-package-cache";' > "$root/etc/apt/apt.conf.d/01host-package-cache"
     """#
 
 func newest(_ prefix: String, in directory: URL) throws -> String {
@@ -59,8 +67,11 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
             // mmdebstrap's "I: ..." lines name each phase as it starts: the progress.
             let phases = ["running apt-get update", "downloading packages", "extracting archives", "installing", "cleaning", "success"]
+            // Through the shared package cache when it runs; the hook removes
+            // the setting from the new system (mmdebstrap keeps its --aptopt).
+            let proxy = PackageCache.start { call.log($0) }.map { ["--aptopt=Acquire::http::Proxy \"http://127.0.0.1:\($0)\""] } ?? []
             try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
-                                            "--customize-hook=" + hook, call.string("release"), target.path]
+                                            "--customize-hook=" + hook] + proxy + [call.string("release"), target.path]
                                             + (mirror.isEmpty ? [] : [mirror]), package: "mmdebstrap") { line in
                 let phase = line.hasPrefix("I: ") && phases.contains { line.dropFirst(3).hasPrefix($0) }
                 call.log(phase ? "mmdebstrap: " + line.dropFirst(3) : line, level: phase ? .info : .debug)
@@ -70,7 +81,7 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             // A container: the root filesystem as a tarball, no kernel, no init.
             let tarball = URL(fileURLWithPath: "/var/tmp").appendingPathComponent("host-debian-\(UUID().uuidString).tar")
             defer { try? FileManager.default.removeItem(at: tarball) }
-            try install(["python3", "ca-certificates", "iproute2"], hook: "echo debian > \"$1/etc/hostname\"", into: tarball)
+            try install(["python3", "ca-certificates", "iproute2"], hook: "echo debian > \"$1/etc/hostname\"; rm -f \"$1/etc/apt/apt.conf.d/99mmdebstrap\"", into: tarball)
             try container.setRootFilesystem(tarball.path)
             try call.start()
             return call.machine

@@ -124,9 +124,27 @@ public struct CacheAdmin {
     }
 
     /// `cleanup downloads`: every finished or cut-off download no run is fetching.
+    /// The shared package cache is stopped and emptied with them.
     public func cleanupDownloads() -> CleanupReport {
         let removed = DownloadCache(location: store.location, output: Output(quiet: true)).removeAll()
-        return CleanupReport(freedBytes: removed.bytes, downloads: removed.count)
+        return CleanupReport(freedBytes: removed.bytes + emptyPackageCache(), downloads: removed.count)
+    }
+
+    /// Stops apt-cacher-ng (the pid its file names, if that is still it)
+    /// and removes its directory; the bytes that freed.
+    private func emptyPackageCache() -> Int64 {
+        let packages = store.location.packages
+        if let text = try? String(contentsOf: packages.appendingPathComponent("run/pid"), encoding: .utf8),
+           let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
+           (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("apt-cacher-ng") == true {
+            kill(pid, SIGTERM)
+            let deadline = Date().addingTimeInterval(5)
+            while kill(pid, 0) == 0, Date() < deadline { usleep(20_000) }
+            if kill(pid, 0) == 0 { kill(pid, SIGKILL) }
+        }
+        let bytes = CacheStore.diskUsage(packages)
+        try? FileManager.default.removeItem(at: packages)
+        return bytes
     }
 
     /// `cleanup logs`: the kept logs of failed steps.

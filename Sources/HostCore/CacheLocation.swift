@@ -41,6 +41,9 @@ public struct CacheLocation: Sendable {
     public var pluginRegistry: URL { root.appendingPathComponent("plugins.json") }
     /// The logs of steps that failed, kept for the user to read.
     public var logs: URL { root.appendingPathComponent("logs") }
+    /// The shared package cache (apt-cacher-ng), which the plugins that use
+    /// it start (PluginKit's PackageCache).
+    public var packages: URL { root.appendingPathComponent("packages") }
 
     public func entry(_ key: String) -> URL { machines.appendingPathComponent(key) }
 
