@@ -72,4 +72,32 @@ extension DebianTests {
         let bare = try sandbox.run(["os.debian", "+", "script.test", check.path])
         #expect(bare.status == 9)
     }
+
+    /// The same package on two different machines comes from Debian's
+    /// mirror once: apt-cacher-ng's own log counts what it fetched (I) and
+    /// what it served (O). Then `cleanup downloads` stops and empties it.
+    @Test func aPackageIsDownloadedOnceForEveryMachine() throws {
+        let sandbox = try sandbox()
+        let on = ["HOST_PACKAGE_CACHE": "on"]
+        defer { _ = try? sandbox.run(["cleanup", "downloads"]) }
+        var installs: [Double] = []
+        for base in ["first", "second"] {
+            let started = Date()
+            let run = try sandbox.run(["os.debian", "+", "exec", "touch /\(base)", "+", "ansible", "package", "--name=tree", "--state=present",
+                                       "+", "exec", "tree --version | head -c 9"], extraEnvironment: on)
+            #expect(run.status == 0 && run.out == "tree v2.1", "\(run.err)")
+            installs.append(Date().timeIntervalSince(started))
+        }
+        let log = try String(contentsOf: sandbox.cache.appendingPathComponent("packages/log/apt-cacher.log"), encoding: .utf8)
+        let tree = log.split(separator: "\n").filter { $0.contains("/pool/main/t/tree/tree_") }
+        #expect(tree.filter { $0.contains("|I|") }.count == 1 && tree.filter { $0.contains("|O|") }.count == 2, "\(log)")
+        print("package cache: first install \(installs[0]) s, second \(installs[1]) s")
+
+        let port = try String(contentsOf: sandbox.cache.appendingPathComponent("packages/run/port"), encoding: .utf8)
+        let cleanup = try sandbox.succeed(["cleanup", "downloads"])
+        #expect(!FileManager.default.fileExists(atPath: sandbox.cache.appendingPathComponent("packages").path), "\(cleanup.out)")
+        // Nothing listens on its port any more.
+        let probe = try Sandbox.execute("/usr/bin/env", ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/\(port)"])
+        #expect(probe.status != 0)
+    }
 }

@@ -68,6 +68,9 @@ final class Sandbox: @unchecked Sendable {
         env["HOME"] = root.appendingPathComponent("home").path
         env["HOST_DEFAULT_BACKEND"] = defaultBackend
         env["XDG_RUNTIME_DIR"] = root.path // transient machines, removed with the sandbox
+        // The shared package cache is a daemon that outlives a run: only the
+        // test of it starts it, and stops it (`cleanup downloads`).
+        env["HOST_PACKAGE_CACHE"] = "off"
         return env
     }
 
