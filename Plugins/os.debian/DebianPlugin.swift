@@ -37,10 +37,8 @@ let customize = #"""
     # (backend.qemu's guestfwd at 10.0.2.100:3142), else apt goes direct.
     rm -f "$root/etc/apt/apt.conf.d/99mmdebstrap"
     mkdir -p "$root/usr/local/lib"
-    printf '#!/bin/bash\nif timeout 2 bash -c "exec 3<>/dev/tcp/10.0.2.100/3142" 2>/dev/null; then echo http://10.0.2.100:3142; else echo DIRECT; fi\n' \
-      > "$root/usr/local/lib/host-package-cache"
-    chmod 755 "$root/usr/local/lib/host-package-cache"
-    echo 'Acquire::http::Proxy-Auto-Detect "/usr/local/lib/host-package-cache";' > "$root/etc/apt/apt.conf.d/01host-package-cache"
+    install -m 0755 "$work/apt-detector" "$root\#(PackageCache.aptDetector)"
+    cp "$work/apt-config" "$root\#(PackageCache.aptConfigFile)"
     """#
 
 func newest(_ prefix: String, in directory: URL) throws -> String {
@@ -95,6 +93,8 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         let identity = try call.identity()
         try FileManager.default.copyItem(atPath: identity + ".pub", toPath: work.appendingPathComponent("authorized_keys").path)
         let hostKey = try SSHHostKey.generate(in: work, comment: "root@debian") // the customize hook copies it in
+        try PackageCache.aptDetectorScript.write(to: work.appendingPathComponent("apt-detector"), atomically: true, encoding: .utf8)
+        try PackageCache.aptConfig.write(to: work.appendingPathComponent("apt-config"), atomically: true, encoding: .utf8)
         let hook = work.appendingPathComponent("customize.sh")
         try customize.write(to: hook, atomically: true, encoding: .utf8)
 

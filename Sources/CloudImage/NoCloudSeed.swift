@@ -54,6 +54,11 @@ public struct NoCloudSeed {
             content: |
               #!/bin/sh
               exec /bin/login -f root
+          # apt (Ubuntu): host's shared package cache when it is forwarded.
+          - path: \(PackageCache.aptDetector)
+            permissions: '0755'
+            content: |
+        \(block(PackageCache.aptDetectorScript.trimmingCharacters(in: .newlines), indent: 6))
         runcmd:
           - - sh
             - -c
@@ -62,6 +67,10 @@ public struct NoCloudSeed {
               elif [ -f /etc/inittab ]; then
               sed -i 's|^ttyS0:.*|ttyS0::respawn:/sbin/getty -n -l /usr/local/sbin/host-autologin 115200 ttyS0 vt100|' /etc/inittab && kill -HUP 1;
               fi
+          - - sh
+            - -c
+            - >-
+              if [ -d /etc/apt/apt.conf.d ]; then echo '\(PackageCache.aptConfig.trimmingCharacters(in: .newlines))' > \(PackageCache.aptConfigFile); fi
           # QEMU's guest agent, when the image has it (Fedora's does).
           - - sh
             - -c

@@ -45,7 +45,7 @@ enum HelpText {
         ("cache ls [--json]", "cached machines: key, size, age, expiry, pipeline"),
         ("cache verify [--all]", "check saved machines' files against their recorded sizes and SHA-256 digests"),
         ("cleanup machines [all|expired]", "remove cached machines (default: expired ones); never one another run uses, nor a named one (and those it was built on) without --tagged"),
-        ("cleanup downloads", "remove downloaded images (cloud images, kept across pipelines)"),
+        ("cleanup downloads", "remove downloaded images (cloud images, kept across pipelines) and empty the package cache"),
         ("cleanup logs", "remove the logs kept of failed steps"),
         ("cleanup everything", "all of the above"),
         ("cleanup periodic", "expired machines, then the least recently used leaves until the cache fits HOST_CACHE_MAX; host runs it itself in the background at most once a day"),

@@ -28,6 +28,23 @@ public enum PackageCache {
     static var pidFile: URL { root.appendingPathComponent("run/pid") }
     static var portFile: URL { root.appendingPathComponent("run/port") }
 
+    /// For apt in a guest: the cache when this start of the VM forwards it,
+    /// else DIRECT (apt's Proxy-Auto-Detect calls it), so a machine saved
+    /// with it still installs packages without it.
+    public static let aptDetector = "/usr/local/lib/host-package-cache"
+    public static let aptDetectorScript = """
+        #!/bin/bash
+        # host's shared package cache, when backend.qemu forwards it (guestfwd)
+        if timeout 2 bash -c 'exec 3<>/dev/tcp/\(guestAddress)/\(guestPort)' 2>/dev/null; then
+          echo http://\(guestAddress):\(guestPort)
+        else
+          echo DIRECT
+        fi
+
+        """
+    public static let aptConfigFile = "/etc/apt/apt.conf.d/01host-package-cache"
+    public static let aptConfig = "Acquire::http::Proxy-Auto-Detect \"\(aptDetector)\";\n"
+
     public static var isTurnedOff: Bool { ProcessInfo.processInfo.environment["HOST_PACKAGE_CACHE"] == "off" }
 
     /// Starts the cache unless it runs, and returns its 127.0.0.1 port;
