@@ -63,6 +63,7 @@ enum HelpText {
         ("HOST_CACHE_DIR", "where host keeps cached machines, downloads, keys and logs (default: $XDG_CACHE_HOME/host, else ~/.cache/host)"),
         ("HOST_PLUGIN_PATH", "directories searched for plugins (*.so), separated by `:`, after BIN/../lib/host/plugins and before ~/.config/host/plugins (a user's own; $XDG_CONFIG_HOME/host/plugins) and ~/.local/lib/host/plugins"),
         ("HOST_CACHE_MAX", "the size `cleanup periodic` keeps the machine cache within, like 50G (the default), 512M or 2T"),
+        ("HOST_PACKAGE_CACHE", "`off`: no shared package cache (apt-cacher-ng) for mmdebstrap and the guests' apt"),
         ("HOST_DEFAULT_BACKEND", "the backend a pipeline runs on when its first step is not one (default: backend.qemu)"),
         ("HOST_QEMU_ACCEL", "tcg or kvm: skip backend.qemu's KVM probe and use this accelerator"),
         ("HOST_CRIU", "the criu program backend.podman-criu uses, or `none` to save containers without their processes"),
