@@ -37,6 +37,9 @@ final class PodmanMachine: BackendMachine {
         let name = "host-\(UUID().uuidString.prefix(12).lowercased())"
         // Watched from the moment podman starts making it (see ContainerReaper).
         let watch = { (client: pid_t) in reaper.watch(name, client: client) }
+        // A container made with the shared package archive mounted is
+        // restored with it: it must exist (`cleanup downloads` removes it).
+        let archives = try PackageCache.archivesForContainers()
         if let checkpoint = config.checkpoint {
             try ensureImage(podman)
             try podman.run(["container", "restore", "--import", PodmanConfig.resolve(checkpoint, in: directory), "--name", name],
@@ -57,7 +60,8 @@ final class PodmanMachine: BackendMachine {
             }
             // /bin/sh on a terminal is the console, whatever the image's entrypoint.
             try podman.run(["run", "--detach", "--interactive", "--tty", "--name", name, "--label", "host.machine=\(directory.path)",
-                            "--entrypoint", "/bin/sh"] + podman.runFlags + [image], started: watch)
+                            "--entrypoint", "/bin/sh"] + podman.runFlags
+                           + (archives.map { ["--volume", "\($0.path):\(PackageCache.aptArchivesInGuest)"] } ?? []) + [image], started: watch)
             container = name
         }
     }

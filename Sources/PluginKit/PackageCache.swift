@@ -45,6 +45,21 @@ public enum PackageCache {
     public static let aptConfigFile = "/etc/apt/apt.conf.d/01host-package-cache"
     public static let aptConfig = "Acquire::http::Proxy-Auto-Detect \"\(aptDetector)\";\n"
 
+    /// Containers (podman's bridge cannot reach a loopback proxy) share the
+    /// downloaded packages themselves instead: this directory, bind-mounted
+    /// where apt keeps them, so a package one container downloaded is
+    /// there for the next (apt checks its hash, and locks the directory).
+    public static var aptArchives: URL { root.appendingPathComponent("apt-archives") }
+    public static let aptArchivesInGuest = "/var/cache/apt/archives"
+
+    /// aptArchives, made when missing (a container made with it is
+    /// restored with it, whatever the setting now); nil when the cache is
+    /// turned off.
+    public static func archivesForContainers() throws -> URL? {
+        try FileManager.default.createDirectory(at: aptArchives.appendingPathComponent("partial"), withIntermediateDirectories: true)
+        return isTurnedOff ? nil : aptArchives
+    }
+
     public static var isTurnedOff: Bool { ProcessInfo.processInfo.environment["HOST_PACKAGE_CACHE"] == "off" }
 
     /// Starts the cache unless it runs, and returns its 127.0.0.1 port;

@@ -249,4 +249,24 @@ import Testing
         #expect(try sandbox.run(["cleanup", "everything"]).status == 0)
         #expect(try Self.images().subtracting(before).isEmpty)
     }
+
+    /// Containers share the packages apt downloaded (the archive is
+    /// bind-mounted into each): the second container does not fetch again.
+    @Test func containersShareDownloadedPackages() throws {
+        let sandbox = try sandbox()
+        let on = ["HOST_PACKAGE_CACHE": "on"]
+        defer { _ = try? sandbox.run(["cleanup", "downloads"]) }
+        // A Debian of its own, made with the archive mounted (--size: another key).
+        var outputs: [String] = []
+        for base in ["first", "second"] {
+            let run = try sandbox.run(["backend.podman-criu", "+", "os.debian", "--size=3G", "+", "exec", "touch /\(base)", "+", "exec",
+                                       "apt-get update -qq && apt-get install -y --no-install-recommends tree && tree --version | head -c 9"],
+                                      extraEnvironment: on)
+            #expect(run.status == 0 && run.out.hasSuffix("tree v2.1"), "\(run.out) \(run.err)")
+            outputs.append(run.out)
+        }
+        #expect(outputs[0].contains("Get:1 ") && outputs[0].contains(" tree "), "\(outputs[0])")
+        #expect(outputs[1].contains("Need to get 0 B/") && !outputs[1].contains("Get:1 "), "\(outputs[1])")
+        #expect(FileManager.default.fileExists(atPath: sandbox.cache.appendingPathComponent("packages/apt-archives/tree_2.1.0-1_amd64.deb").path))
+    }
 }
