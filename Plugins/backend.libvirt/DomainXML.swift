@@ -1,8 +1,8 @@
 import Foundation
 
 /// The domain host defines for a machine. Networking is QEMU's user mode
-/// (never libvirt's NAT network, whose guests are not on loopback), passed
-/// on QEMU's command line: the SSH forward binds to 127.0.0.1 on the
+/// (never libvirt's NAT network, whose guests are not on loopback),
+/// restricted once sealed, passed on QEMU's command line: the SSH forward binds to 127.0.0.1 on the
 /// hypervisor, on a port QEMU picks. The serial console and the guest
 /// agent's ports are streams libvirt opens for host, locally or remotely.
 /// The disk's cache mode is "unsafe" (no flushes): a domain host ends is
@@ -33,6 +33,9 @@ enum DomainXML {
         }
         devices += "<memballoon model='none'/>"
         let machine = config.machineType.map { " machine='\(escapedXML($0))'" } ?? ""
+        // Part of the XML a restore is given, so it changes on a restore
+        // (seal): nothing leaves the guest; the SSH forward still reaches in.
+        let restrict = config.network == "restricted" ? "restrict=on," : ""
         return """
             <domain type='\(config.domainType)' xmlns:qemu='http://libvirt.org/schemas/domain/qemu/1.0'>
               <name>\(escapedXML(config.domainName))</name><uuid>\(config.domainUUID)</uuid>
@@ -43,7 +46,7 @@ enum DomainXML {
               <on_poweroff>destroy</on_poweroff><on_reboot>restart</on_reboot><on_crash>destroy</on_crash>
               <devices>\(devices)</devices>
               <qemu:commandline>
-                <qemu:arg value='-netdev'/><qemu:arg value='user,id=hostnet,hostfwd=tcp:127.0.0.1:0-:22'/>
+                <qemu:arg value='-netdev'/><qemu:arg value='user,id=hostnet,\(restrict)hostfwd=tcp:127.0.0.1:0-:22'/>
                 <qemu:arg value='-device'/><qemu:arg value='virtio-net-pci,netdev=hostnet,addr=0x10'/>
               </qemu:commandline>
             </domain>

@@ -21,14 +21,19 @@ struct LibvirtBackend: Backend {
         // The arguments are checked before anything connects: a mistyped one is a usage error.
         let memory = try mebibytes(arguments.string("ram"), "ram"), disk = try mebibytes(arguments.string("disk"), "disk")
         let accel = try HypervisorAccelerator.choice(arguments.string("accel"))
+        let network = arguments.string("network")
+        guard ["user", "restricted"].contains(network) else {
+            throw StepError.usage("--network=\(network) is not a network mode of backend.libvirt; use user or restricted")
+        }
         let uri = arguments.string("uri").isEmpty ? Hypervisor.defaultURI : arguments.string("uri")
         let pool = try Self.pool(arguments.string("pool"), uri: uri)
         let domainType = try HypervisorAccelerator.resolve(accel, pool: pool) { call.log($0, level: .warning) }
         let id = UUID()
-        let config = LibvirtConfig(
+        var config = LibvirtConfig(
             uri: uri, pool: pool.name, domainType: domainType,
             memoryMiB: memory, cores: Int(arguments.int("cores")), diskSize: UInt64(disk) << 20,
             domainName: "host-\(id.uuidString.lowercased().prefix(13))", domainUUID: id.uuidString.lowercased())
+        config.network = network == "user" ? nil : network
         let url = URL(fileURLWithPath: directory)
         try config.save(to: url)
         return LibvirtMachine(directory: url, config: config, pool: pool)
@@ -84,6 +89,7 @@ struct LibvirtBackend: Backend {
         switch id {
         case HOST_VM_V1: UnsafeRawPointer(vmExtension)
         case HOST_SSH_V1: UnsafeRawPointer(guestSSHExtension)
+        case HOST_NETWORK_V1: UnsafeRawPointer(networkExtension)
         default: nil
         }
     }
@@ -186,6 +192,30 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
     return table
 }()
 
+/// The host.network/1 table (host_network.h): user or restricted (no
+/// "none": a saved domain keeps its network card). Written once, then only read.
+nonisolated(unsafe) let networkExtension: UnsafeMutablePointer<host_network_v1> = {
+    let table = UnsafeMutablePointer<host_network_v1>.allocate(capacity: 1)
+    table.initialize(to: host_network_v1(
+        struct_size: MemoryLayout<host_network_v1>.size,
+        set_network: { call, raw, mode in
+            guard let call, let machine = machine(raw), let mode else { return fail(call, "set_network needs a libvirt machine and a mode") }
+            let name = String(cString: mode)
+            guard ["user", "restricted"].contains(name) else {
+                return fail(call, "set_network: backend.libvirt offers the network modes user and restricted, not \(name)")
+            }
+            do {
+                machine.config.network = name == "user" ? nil : name
+                try machine.config.save(to: machine.directory)
+                try machine.restart(BackendCall(raw: call))
+                return HOST_OK
+            } catch {
+                return fail(call, "set_network: \(error)")
+            }
+        }))
+    return table
+}()
+
 let plugin = Plugin(name: "backend.libvirt", version: "1.0.0", steps: [
     Step("backend.libvirt", summary: "virtual machines on a libvirt hypervisor, local or remote, saved and restored live", flags: .backend,
          parameters: [
@@ -195,6 +225,8 @@ let plugin = Plugin(name: "backend.libvirt", version: "1.0.0", steps: [
             .int("cores", default: 2, range: 1...64, help: "virtual CPUs"),
             .string("disk", default: "8G", help: "disk size (sparse qcow2), like 8G"),
             .string("accel", default: "auto", help: "auto (probe KVM on the hypervisor, else TCG), kvm or tcg; HOST_QEMU_ACCEL overrides"),
+            .string("network", default: "user",
+                    help: "user (the guest reaches out as a program on the hypervisor would) or restricted (nothing goes out; SSH's forward works); seal and unseal change it later"),
          ]) { call in call.machine }, // configured where it is made: LibvirtBackend.create
 ], backend: LibvirtBackend())
 

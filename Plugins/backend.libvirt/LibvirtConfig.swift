@@ -27,6 +27,8 @@ struct LibvirtConfig: MachineRecord {
     var guestAgent: Bool?
     /// Whether the agent answered when `state` was saved (GuestSession).
     var agentRunning: Bool?
+    /// "restricted": QEMU's user network with restrict=on (seal); nil: "user".
+    var network: String?
     /// The domain's name and UUID, fixed by the first boot: libvirt restores
     /// a saved domain only under the name and UUID it was saved with.
     var domainName: String

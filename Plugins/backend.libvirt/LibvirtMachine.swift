@@ -113,6 +113,15 @@ final class LibvirtMachine: GuestMachine {
         if config.state != nil { call.log(String(format: "restored in %.2f s", Date().timeIntervalSince(started)), level: .debug) }
     }
 
+    /// Saves the running machine and restores it with the domain XML its
+    /// config now makes (its network), processes and all.
+    func restart(_ call: BackendCall) throws {
+        guard domain != nil else { return }
+        try down(call)
+        saved = false // the state volume is this machine's own until the cache takes it
+        try up(call)
+    }
+
     func down(_ call: BackendCall) throws {
         defer { try? config.save(to: directory) }
         guard let domain, let disk = config.disk else { return }

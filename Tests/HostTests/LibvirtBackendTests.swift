@@ -5,7 +5,7 @@ import Testing
 /// qemu:///system and as a remote hypervisor through qemu+ssh to a loopback
 /// sshd. One cache serves the suite, so each guest boots cold once per run.
 @Suite(.serialized) struct LibvirtBackendTests {
-    static let plugins = ["backend_libvirt", "os_busybox", "os_debian", "exec", "ssh", "self_test"]
+    static let plugins = ["backend_libvirt", "os_busybox", "os_debian", "exec", "ssh", "self_test", "network"]
     /// The hypervisor first: its atexit handler (stopping libvirtd) then
     /// runs after the sandbox's, which deletes the sandbox's volumes.
     static let shared: Swift.Result<(LocalHypervisor, Sandbox), any Error> = Swift.Result {
@@ -58,6 +58,24 @@ import Testing
         // Every volume the cache records is in the pool, and no domain outlived its run.
         let pool = try Self.poolVolumes()
         #expect(Set(Self.ownVolumes(sandbox)).isSubset(of: pool))
+        #expect(try Self.domainsGone())
+    }
+
+    /// seal restores the domain with a restricted network (the XML a
+    /// restore is given), unseal gives the network back.
+    @Test func sealAndUnsealOnLibvirt() throws {
+        let (_, sandbox) = try world()
+        let server = try LocalWebServer(serving: "served\n")
+        let fetch = "wget -q -O- \(server.guestURL) 2>&1; echo status $?"
+        let sealed = ["backend.libvirt", "+", "os.busybox", "+", "exec", "echo sealed > /root/s", "+", "seal"]
+        for _ in 0..<2 { // sealed while running, then restored from the saved entry
+            let run = try sandbox.succeed(sealed + ["+", "exec", "cat /root/s; " + fetch])
+            #expect(run.out.hasPrefix("sealed\n") && !run.out.contains("served") && !run.out.hasSuffix("status 0\n"), "\(run.out)")
+        }
+        let unsealed = try sandbox.succeed(sealed + ["+", "unseal", "+", "exec", fetch])
+        #expect(unsealed.out == "served\nstatus 0\n", "\(unsealed.err)")
+        let wrong = try sandbox.run(["backend.libvirt", "--network=none", "+", "os.busybox"])
+        #expect(wrong.status == 64 && wrong.err.contains("use user or restricted"), "\(wrong.err)")
         #expect(try Self.domainsGone())
     }
 
