@@ -96,10 +96,12 @@ enum StepHelp {
         Swift.print("\(step.name): \(step.summary)")
         let kept = step.savesNothing ? "it saves no machines, so no step on it is cached or undone" : "results kept \(step.expiry / 3600) h"
         Swift.print("kind: \(step.isBackend ? "backend" : "step"); \(step.flagNames.joined(separator: ", ")); \(kept)")
-        let positional = step.parameters.filter { $0.type == .rest }.map { "\($0.name.uppercased())..." }
+        // What positional words fill, in order: required ones bare, optional ones in brackets.
+        let positional = step.parameters.filter(\.takesPosition).map { $0.isRequired ? $0.name.uppercased() : "[\($0.name.uppercased())]" }
+            + step.parameters.filter { $0.type == .rest }.map { $0.isRequired ? "\($0.name.uppercased())..." : "[\($0.name.uppercased())...]" }
         // A backend makes the machine every later step works on: never transient.
         let transient = step.isBackend ? "" : "[--transient] "
-        Swift.print("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) \(transient)[--PARAMETER=VALUE...] \(positional.joined(separator: " "))")
+        Swift.print("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) \((positional + [transient + "[--PARAMETER=VALUE...]"]).joined(separator: " "))")
         if !step.parameters.isEmpty {
             Swift.print("parameters (positional words fill them in this order):")
             for parameter in step.parameters { Swift.print("  " + describe(parameter)) }

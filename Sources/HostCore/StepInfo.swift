@@ -51,7 +51,7 @@ public struct ParameterInfo: Sendable, Codable {
 
     public var isRequired: Bool { defaultValue == nil && type != .kwargs }
     /// Filled by a positional word when one is left.
-    var takesPosition: Bool { type.isPositional && !isNamedOnly }
+    public var takesPosition: Bool { type.isPositional && !isNamedOnly }
 
     init(name: String, type: ParameterType, defaultText: String?, defaultValue: ArgumentValue?, help: String,
          isRuntime: Bool, isNamedOnly: Bool, range: ClosedRange<Int64>?) {

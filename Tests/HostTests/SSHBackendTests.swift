@@ -124,7 +124,7 @@ import Testing
         #expect(!console.err.contains("connected to the serial console"))
         let help = try sandbox.succeed(["help", "backend.ssh"])
         #expect(help.out.contains("saves-nothing; it saves no machines, so no step on it is cached or undone"), "\(help.out)")
-        #expect(help.out.contains("usage: host backend.ssh [--PARAMETER=VALUE...]"), "\(help.out)")
+        #expect(help.out.contains("usage: host backend.ssh HOST [PORT] [USER] [IDENTITY] [SSH-OPTION] [HOST-KEY] [--PARAMETER=VALUE...]"), "\(help.out)")
     }
 
     @Test func theSSHStepOnARealTerminal() throws {
