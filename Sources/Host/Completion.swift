@@ -69,7 +69,7 @@ enum Completion {
         }
     }
 
-    static let subcommands = ["from", "push", "pull", "tag", "list-plugins", "help", "cache", "cleanup", "completion"]
+    static let subcommands = ["from", "push", "pull", "tag", "list-plugins", "help", "cache", "cleanup", "plugin-template", "completion"]
     static let globalOptions = ["--quiet", "--verbose", "--help", "--version"]
 
     /// Candidates for the last of `words` (the words after `host`, the last
@@ -96,6 +96,8 @@ enum Completion {
             return current.hasPrefix("-") ? matching(current, ["--keep-authorized-keys", "--tls-verify=false"]) : matching(current, CacheAdmin.tagNames())
         case "tag" where words.count == 1 && current.hasPrefix("-"): return matching(current, ["--list", "--delete"])
         case "tag" where words.count == 2 && words[1] == "--delete": return matching(current, CacheAdmin.tagNames())
+        case "plugin-template" where words.count == 1: return matching(current, ["c", "swift"])
+        case "plugin-template": return []
         case "push" where words.count == 1 && current.hasPrefix("-"): return matching(current, ["--tls-verify=false"])
         case "push", "tag":
             // `push REF PIPELINE`, `tag NAME PIPELINE`: the pipeline's words follow the command's own.

@@ -10,7 +10,7 @@ import Trace
 /// `host: error: ...` line and exit 64.
 @main
 enum Main {
-    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "push", "pull", "tag", "completion", "__complete", "__manual", "__scan-plugins"]
+    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "push", "pull", "tag", "plugin-template", "completion", "__complete", "__manual", "__scan-plugins"]
 
     static func main() {
         Trace.start()
@@ -159,7 +159,7 @@ struct HostCommand: ParsableCommand {
         commandName: "host",
         abstract: HelpText.summary,
         version: HelpText.version,
-        subcommands: [ListPlugins.self, Cache.self, Cleanup.self, Push.self, Pull.self, Tag.self, CompletionCommand.self])
+        subcommands: [ListPlugins.self, Cache.self, Cleanup.self, Push.self, Pull.self, Tag.self, PluginTemplate.self, CompletionCommand.self])
 }
 
 struct CompletionCommand: ParsableCommand {

@@ -85,6 +85,10 @@ enum HostServices {
             },
             exec: { call, handle, command, flags, result in
                 run(call) { context in
+                    // Every field is v1's: a smaller struct_size is a plugin that forgot to set it.
+                    if let result, result.pointee.struct_size < MemoryLayout<host_exec_result>.size {
+                        throw HostError(.plugin, "exec: host_exec_result.struct_size is \(result.pointee.struct_size); set it to sizeof(host_exec_result) before the call")
+                    }
                     let output = try context.services.exec(context, machine(context, handle), string(command, "exec command"),
                                                          stream: flags & HOST_EXEC_STREAM != 0)
                     guard let result else { return }

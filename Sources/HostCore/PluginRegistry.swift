@@ -19,7 +19,8 @@ public final class PluginRegistry: @unchecked Sendable {
 
     /// Where plugins are looked for, in order: the plugin directory installed
     /// next to the executable (`BIN/../lib/host/plugins`), each entry of
-    /// `$HOST_PLUGIN_PATH`, then `~/.local/lib/host/plugins`.
+    /// `$HOST_PLUGIN_PATH`, then the user's own (userDirectory) and
+    /// `~/.local/lib/host/plugins`.
     public static func searchPath(environment: [String: String] = ProcessInfo.processInfo.environment,
                                   executable: URL? = Bundle.main.executableURL) -> [URL] {
         var dirs: [URL] = []
@@ -31,11 +32,17 @@ public final class PluginRegistry: @unchecked Sendable {
             dirs.append(URL(fileURLWithPath: String(entry)))
         }
         let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
-        // A user's own plugins, beside their configuration.
-        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) } ?? home.appendingPathComponent(".config")
-        dirs.append(config.appendingPathComponent("host/plugins"))
+        dirs.append(userDirectory(environment: environment))
         dirs.append(home.appendingPathComponent(".local/lib/host/plugins"))
         return dirs
+    }
+
+    /// A user's own plugins, beside their configuration:
+    /// `$XDG_CONFIG_HOME/host/plugins`, else `~/.config/host/plugins`.
+    public static func userDirectory(environment: [String: String] = ProcessInfo.processInfo.environment) -> URL {
+        let home = environment["HOME"].map { URL(fileURLWithPath: $0) } ?? FileManager.default.homeDirectoryForCurrentUser
+        let config = environment["XDG_CONFIG_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) } ?? home.appendingPathComponent(".config")
+        return config.appendingPathComponent("host/plugins")
     }
 
     /// The plugins in `directories`. What each offers comes from the registry

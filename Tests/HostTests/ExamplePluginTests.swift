@@ -33,4 +33,36 @@ import Testing
         #expect(run.status == 0, "\(run.err)")
         #expect(run.out == "Hello from C, world!\nHello from C, world!\n")
     }
+
+    /// `host plugin-template c acme` in an installed layout (PREFIX/bin/host,
+    /// PREFIX/include/host), then the build command it prints, as it is:
+    /// the plugin builds warning-free, `list-plugins` shows it, a pipeline runs it.
+    @Test func aPluginTemplateBuildsLoadsAndRuns() throws {
+        let sandbox = try Sandbox()
+        let prefix = sandbox.file("prefix"), work = sandbox.file("work")
+        let headers = prefix.appendingPathComponent("include/host")
+        for directory in [prefix.appendingPathComponent("bin"), headers, work] {
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        }
+        let host = prefix.appendingPathComponent("bin/host")
+        try FileManager.default.copyItem(at: Sandbox.products.appendingPathComponent("host"), to: host)
+        let include = Sandbox.repository.appendingPathComponent("Sources/PluginABI/include")
+        for name in try FileManager.default.contentsOfDirectory(atPath: include.path) where name.hasSuffix(".h") {
+            try FileManager.default.copyItem(at: include.appendingPathComponent(name), to: headers.appendingPathComponent(name))
+        }
+        let shell = "cd \(work.path) && \(host.path) plugin-template c acme"
+        let template = try Sandbox.execute("/bin/sh", ["-c", shell], environment: sandbox.environment)
+        #expect(template.status == 0, "\(template.err)")
+        let lines = template.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
+        let build = try #require(lines.first { $0.contains("cc -shared") }, "\(template.out)")
+        #expect(build.contains("-Wall -Wextra -Werror") && build.contains("-I \(headers.path)") && !build.contains(Sandbox.repository.path))
+        let built = try Sandbox.execute("/bin/sh", ["-c", "cd \(work.path) && \(build)"], environment: sandbox.environment)
+        #expect(built.status == 0, "\(built.out) \(built.err)")
+        let listed = try sandbox.succeed(["list-plugins"])
+        #expect(listed.out.contains("acme.hello  [step]  cacheable"), "\(listed.out)")
+        let run = try sandbox.run(["backend.fixture", "+", "acme.hello", "you", "--times=2", "+", "exec", "cat hello.txt"])
+        #expect(run.status == 0 && run.out == "Hello, you!\nHello, you!\n", "\(run.err)")
+        let again = try Sandbox.execute("/bin/sh", ["-c", shell], environment: sandbox.environment)
+        #expect(again.status == 64 && again.err.contains("exists already"), "\(again.err)")
+    }
 }

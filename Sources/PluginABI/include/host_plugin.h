@@ -7,8 +7,11 @@
  *
  * Conventions that hold for every declaration below:
  *
- * - Growth. Every struct begins with `struct_size`, set by whoever fills the
- *   struct to sizeof() of the version it was compiled against. The reader
+ * - Growth. Every struct begins with `struct_size`, set to sizeof() of the
+ *   version it was compiled against by the side that allocates the struct:
+ *   the plugin for what it returns and for a host_exec_result it passes to
+ *   services->exec (host then writes only the fields that fit in it), host
+ *   for the tables it hands out (host_call, host_services). The reader
  *   copies at most what it knows into a zeroed struct, so fields added at the
  *   end in a later minor version read as zero/NULL from an older writer. A
  *   struct smaller than its v1 size is rejected.
@@ -37,7 +40,13 @@ extern "C" {
 #endif
 
 #define HOST_ABI_MAJOR 1
-/* What each minor version added (a plugin declares the lowest it needs):
+/* What each minor version added. A plugin declares in host_plugin.abi_minor
+ * the lowest minor whose features it uses (1 for services->fetch, 3 for
+ * parameter flags, ...; 0 when it uses none of these), not HOST_ABI_MINOR:
+ * a host older than the declared minor refuses the plugin, so declaring
+ * the newest needlessly shuts out older hosts. HOST_ABI_MINOR is this
+ * header's own minor, the most a plugin built against it can need.
+ *
  *   1.1  services->fetch
  *   1.2  host_backend.forget
  *   1.3  HOST_USAGE_ERROR; host_param.flags (HOST_PARAM_RUNTIME,
@@ -52,7 +61,17 @@ extern "C" {
 #define HOST_ABI_MINOR 5
 
 /* The name of the one function a plugin exports. A future incompatible ABI
- * gets a new name (…_v2), so an old host never calls a new plugin's entry. */
+ * gets a new name (…_v2), so an old host never calls a new plugin's entry.
+ *
+ * Where host looks: every *.so file (other names are ignored) in the
+ * directories of $HOST_PLUGIN_PATH (separated by ':'), BIN/../lib/host/plugins,
+ * ~/.config/host/plugins and ~/.local/lib/host/plugins. Step names need not
+ * start with the plugin's name (by convention they do: "acme.sum"); a step
+ * name offered by two plugins is refused when used, naming both files, and a
+ * plugin name taken twice loads only the first. A plugin that crashes or
+ * hangs while loading (its constructors, this entry) is found by a scan in a
+ * child process and listed as failed; one that crashes in a step makes host
+ * exit naming the plugin file and the step, the cache as it was. */
 #define HOST_PLUGIN_ENTRY_V1 "host_plugin_entry_v1"
 
 typedef enum host_status {
@@ -85,7 +104,12 @@ typedef enum host_param_type {
     /* const host_string_list *: every --name=value given, in order. */
     HOST_PARAM_LIST = 5,
     /* const host_string_list *: the positional words left after the declared
-     * positional parameters are filled (`exec CMD...`). At most one. */
+     * positional parameters are filled (`exec CMD...`). At most one.
+     * Positional words fill every STRING, INT, BOOL, DOUBLE and LIST
+     * parameter without HOST_PARAM_NAMED_ONLY, optional ones included, in
+     * declaration order, before REST gets any: give options such as
+     * --scale or --verbose HOST_PARAM_NAMED_ONLY (1.3) so that stray words
+     * reach REST. */
     HOST_PARAM_REST = 6,
     /* const host_kv_list *: every --key=value the step does not declare
      * (`ansible MODULE --name=patch`). At most one. */
@@ -144,7 +168,8 @@ typedef struct host_param {
 
 /* Flags in the low 16 bits are hints that an older host may ignore. Flags in
  * the high 16 bits change what a step means: a host that does not know one
- * of them refuses the step rather than run it wrongly. */
+ * of them refuses the whole plugin (listed by `host list-plugins` with the
+ * flag named) rather than run a step wrongly. */
 #define HOST_STEP_REQUIRED_MASK 0xFFFF0000u
 
 /* Hint: the step reads the terminal (ssh, console). */
@@ -178,9 +203,11 @@ typedef struct host_param {
  * `machine` is the machine to work on (owned by host; it may or may not be
  * running: the services start it on first use). To keep the changes, set
  * *result to the machine to save (`machine` itself, or one returned by
- * services->apply) and return HOST_OK. Leave *result NULL to return nothing:
- * the changes are dropped and the next step continues from the parent.
- * Argument pointers are valid until the entry returns. */
+ * services->apply) and return HOST_OK. Leave *result NULL (it is NULL on
+ * entry) to return nothing: the changes are dropped and the next step
+ * continues from the parent. Argument pointers are valid until the entry
+ * returns. Under -Wall -Wextra -Werror, write `(void)machine;` and
+ * `(void)result;` for the ones an entry does not use. */
 typedef void (*host_step_entry)(void);
 
 typedef struct host_backend host_backend;
@@ -257,7 +284,9 @@ typedef enum host_log_level {
 typedef struct host_exec_result {
     size_t struct_size;
     int32_t exit_status; /* the command's status; 128+N when killed by signal N */
-    /* Captured output, owned by host, valid until the step's entry returns. */
+    /* Captured output, owned by host, valid until the step's entry returns;
+     * each is NUL-terminated after its length (out[out_len] == 0), but may
+     * hold NUL bytes before it: use the lengths. */
     const char *out;
     size_t out_len;
     const char *err;
@@ -270,7 +299,12 @@ typedef struct host_exec_result {
 typedef struct host_services {
     size_t struct_size;
 
-    /* Writes a line to the step's log (and, at INFO and above, the terminal). */
+    /* Writes a line to the step's log (CACHE/machines/KEY/log.txt once
+     * cached; kept in CACHE/logs when the step fails, a transient step's
+     * only then) and, at INFO and WARNING, to host's standard error as
+     * `host: STEP: message` (unless -q; DEBUG only with -v). There is no
+     * service for standard output: a plugin's own printf goes to host's
+     * stdout, as does a command's output with HOST_EXEC_STREAM. */
     void (*log)(host_call *call, host_log_level level, const char *message);
     /* Records why the call failed; the plugin then returns HOST_ERROR. */
     void (*set_error)(host_call *call, const char *message);
@@ -300,12 +334,17 @@ typedef struct host_services {
     host_status (*apply)(host_call *call, host_machine *machine, size_t argc,
                          const char *const *argv, host_machine **result);
 
-    /* The result of this step depends on this host file: when the file
-     * changes, the step is run again. */
+    /* The result of this step depends on this host file: when the file's
+     * content changes (its SHA-256, not its mtime), the step is run again.
+     * A relative path is taken from host's working directory. A file that
+     * does not exist fails the call (HOST_ERROR). */
     host_status (*depend_file)(host_call *call, const char *path);
     /* The result of this step must not be reused after `seconds`. */
     void (*cap_expiry)(host_call *call, int64_t seconds);
-    /* host exits with this status when the pipeline ends (exec, tests). */
+    /* host exits with this status when the pipeline ends (exec, tests).
+     * One value for the run: the last call wins, whichever step made it.
+     * A step that then fails (HOST_ERROR) makes host exit with it too, or
+     * with 1 when it is 0; HOST_USAGE_ERROR always exits 64. */
     void (*set_exit_status)(host_call *call, int32_t status);
 
     /* The backend's own object for `machine`: meaningful only to the backend
