@@ -38,6 +38,8 @@ let plugins = [
     plugin("backend.fixture", target: "BackendFixturePlugin", path: "Tests/Fixtures/backend.fixture"),
     // The Swift plugin shown in README.md, built here so the tests run it.
     plugin("hello_swift", target: "HelloSwiftPlugin", path: "Examples/swift-plugin"),
+    // The Swift half of the plugin tour (the C half is Examples/c-plugin/tour_c.c).
+    plugin("tour_swift", target: "TourSwiftPlugin", path: "Examples/swift-tour"),
 ]
 
 let package = Package(

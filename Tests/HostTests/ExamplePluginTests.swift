@@ -65,4 +65,55 @@ import Testing
         let again = try Sandbox.execute("/bin/sh", ["-c", shell], environment: sandbox.environment)
         #expect(again.status == 64 && again.err.contains("exists already"), "\(again.err)")
     }
+
+    /// The backend written in C against the header alone: machines made,
+    /// saved, cloned and checked through the vtable.
+    @Test func theCBackendExampleRunsAPipeline() throws {
+        let sandbox = try Sandbox(plugins: Sandbox.standardPlugins + ["console"])
+        try sandbox.compileC(Sandbox.repository.appendingPathComponent("Examples/c-backend/dir_backend.c"), as: "dir_backend", strict: true)
+        let pipeline = ["dir_backend", "+", "exec", "echo kept > kept.txt; echo to-stderr >&2", "+", "exec", "cat kept.txt"]
+        let first = try sandbox.run(pipeline)
+        #expect(first.status == 0 && first.out == "kept\n" && first.err.contains("to-stderr\n"), "\(first.err)")
+        let again = try sandbox.run(pipeline)
+        #expect(again.status == 0 && again.out == "kept\n" && again.err.contains("exec: cached"), "\(again.err)")
+        let failing = try sandbox.run(["dir_backend", "+", "exec", "exit 3"])
+        #expect(failing.status == 3)
+        let console = try sandbox.run(["dir_backend", "+", "console"])
+        #expect(console.status != 0 && console.err.contains("dir_backend machines have no console"), "\(console.err)")
+    }
+
+    /// Between them, tour_c.c and TourSwiftPlugin.swift use every parameter
+    /// type and every host service.
+    @Test func theTourUsesEveryParameterTypeAndService() throws {
+        let sandbox = try Sandbox(plugins: Sandbox.standardPlugins + ["tour_swift", "console"])
+        try sandbox.compileC(Sandbox.repository.appendingPathComponent("Examples/c-plugin/tour_c.c"), as: "tour_c", strict: true)
+        let params = try sandbox.run(["backend.fixture", "+", "tour_c.params", "Ada", "3", "more", "words", "--ratio=0.25", "--loud",
+                                      "--tag=a", "--tag=b", "--color=red", "+", "exec", "cat params.txt"])
+        let line = "name=Ada count=3 ratio=0.25 loud=yes tags=a,b words=more,words extra=color:red\n"
+        #expect(params.status == 0 && params.out == line + line, "\(params.err)")
+        #expect(try sandbox.run(["backend.fixture", "+", "tour_c.params", "Ada", "12"]).status == 64) // out of its range
+
+        let file = sandbox.file("in.txt")
+        try "hello\n".write(to: file, atomically: true, encoding: .utf8)
+        let files = try sandbox.run(["backend.fixture", "+", "tour_c.files", file.path, "+", "exec", "cat uploaded.txt"])
+        #expect(files.status == 0 && files.out == "6\nhello\n", "\(files.err)")
+        #expect(files.err.contains("identity ready; backend object present; host.vm/1 not offered"), "\(files.err)")
+        #expect(try String(contentsOf: file.appendingPathExtension("back"), encoding: .utf8) == "hello\n")
+
+        let server = try LocalWebServer(serving: "fetched\n")
+        let fetched = try sandbox.run(["backend.fixture", "+", "tour_c.fetch", "http://127.0.0.1:\(server.port)/file",
+                                       "+", "exec", "cat fetched.txt"])
+        #expect(fetched.status == 0 && fetched.out == "fetched\n", "\(fetched.err)")
+
+        let console = try sandbox.run(["backend.fixture", "+", "tour_c.console"])
+        #expect(console.status == 0 && console.err.contains("tour_c.console: the console answered"), "\(console.err)")
+        #expect(try sandbox.run(["backend.fixture", "+", "tour_c.both", "+", "tour_c.check", "params.txt"]).status == 0)
+        #expect(try sandbox.run(["backend.fixture", "+", "tour_c.check", "nothing-here"]).status == 1)
+
+        let two = try sandbox.run(["backend.fixture", "+", "tour_swift.stages", "--count=2", "+", "exec", "cat stages.txt"])
+        #expect(two.status == 0 && two.out == "stage 1\nstage 2\n", "\(two.err)")
+        let four = try sandbox.run(["backend.fixture", "+", "tour_swift.stages", "--count=4", "+", "exec", "cat stages.txt"])
+        #expect(four.status == 0 && four.out == "stage 1\nstage 2\nstage 3\nstage 4\n", "\(four.err)")
+        #expect(four.err.contains("resuming after stage 2"), "\(four.err)")
+    }
 }

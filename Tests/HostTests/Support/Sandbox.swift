@@ -52,10 +52,12 @@ final class Sandbox: @unchecked Sendable {
     /// Compiles a C plugin with cc and nothing but host_plugin.h: this
     /// build's, or the one in `include` (an older ABI's, kept as a fixture).
     @discardableResult
-    func compileC(_ source: URL, as name: String, defines: [String] = [],
+    /// `strict`: -Wextra -Werror too, as plugin authors are told to build.
+    func compileC(_ source: URL, as name: String, defines: [String] = [], strict: Bool = false,
                   include: String = Sandbox.repository.appendingPathComponent("Sources/PluginABI/include").path) throws -> URL {
         let output = plugins.appendingPathComponent("\(name).so")
         let result = try Self.execute("/usr/bin/cc", ["-std=c11", "-Wall", "-shared", "-fPIC", "-I", include]
+                                      + (strict ? ["-Wextra", "-Werror"] : [])
                                       + defines + ["-o", output.path, source.path])
         #expect(result.status == 0, "cc failed: \(result.err)")
         return output
