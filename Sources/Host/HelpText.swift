@@ -17,7 +17,7 @@ enum HelpText {
         "host help STEP",
         "host cache ls [--json] | verify [--all] [--json]",
         "host cleanup machines [all | expired] | downloads | logs | everything | periodic [--json]",
-        "host plugin-template c NAME",
+        "host plugin-template c|swift NAME",
         "host completion bash | zsh | fish",
     ]
 
@@ -50,7 +50,7 @@ enum HelpText {
         ("cleanup logs", "remove the logs kept of failed steps"),
         ("cleanup everything", "all of the above"),
         ("cleanup periodic", "expired machines, then the least recently used leaves until the cache fits HOST_CACHE_MAX; host runs it itself in the background at most once a day"),
-        ("plugin-template c NAME", "write a starting C plugin in ./NAME/ and print the command that builds it into your own plugin directory"),
+        ("plugin-template c|swift NAME", "write a starting plugin in ./NAME/ and print the command that builds it into your own plugin directory"),
         ("completion bash|zsh|fish", "print the shell completion script (scripts/setup installs it)"),
     ]
 

@@ -2,10 +2,10 @@ import ArgumentParser
 import Foundation
 import HostCore
 
-/// `host plugin-template c NAME`: a starting plugin in ./NAME/ that builds
-/// warning-free and loads as it is, and the command that builds it against
-/// the headers scripts/setup installed beside host (PREFIX/include/host),
-/// into the user's own plugin directory.
+/// `host plugin-template c|swift NAME`: a starting plugin in ./NAME/ that
+/// builds warning-free and loads as it is, and the command that builds it
+/// against what scripts/setup installed beside host (PREFIX/include/host,
+/// PREFIX/share/host/plugin-kit), into the user's own plugin directory.
 struct PluginTemplate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugin-template",
@@ -13,7 +13,7 @@ struct PluginTemplate: ParsableCommand {
 
     enum Language: String, ExpressibleByArgument, CaseIterable { case c, swift }
 
-    @Argument(help: "the language: c (swift plugins build inside host's own package: see docs/plugins.md)") var language: Language
+    @Argument(help: "c, or swift (built with host's own Swift toolchain against the PluginKit scripts/setup installs)") var language: Language
     @Argument(help: "the plugin's name: lower-case letters, digits and _, starting with a letter") var name: String
 
     func validate() throws {
@@ -24,26 +24,37 @@ struct PluginTemplate: ParsableCommand {
     }
 
     func run() throws {
-        guard language == .c else {
-            throw HostError.usage("a Swift plugin must be built by host's own Swift toolchain against its PluginKit, inside host's package (Package.swift, as Examples/swift-plugin); plugin-template writes C plugins only: host plugin-template c \(name)")
-        }
         let executable = URL(fileURLWithPath: Bundle.main.executablePath ?? "/proc/self/exe").resolvingSymlinksInPath()
-        let headers = executable.deletingLastPathComponent().appendingPathComponent("../include/host").standardizedFileURL
-        guard FileManager.default.fileExists(atPath: headers.appendingPathComponent("host_plugin.h").path) else {
-            throw HostError(.environment, "the plugin headers are not installed beside this host (\(headers.path)/host_plugin.h); scripts/setup installs them in PREFIX/include/host")
+        let prefix = executable.deletingLastPathComponent().deletingLastPathComponent()
+        // What scripts/setup installs beside host for plugins built elsewhere.
+        let needed = language == .c ? prefix.appendingPathComponent("include/host") : prefix.appendingPathComponent("share/host/plugin-kit")
+        guard FileManager.default.fileExists(atPath: needed.appendingPathComponent(language == .c ? "host_plugin.h" : "Package.swift").path) else {
+            throw HostError(.environment, "what a \(language == .c ? "C" : "Swift") plugin builds against is not installed beside this host (\(needed.path)); scripts/setup installs it under PREFIX")
         }
         let directory = URL(fileURLWithPath: FileManager.default.currentDirectoryPath).appendingPathComponent(name)
         guard !FileManager.default.fileExists(atPath: directory.path) else {
             throw HostError.usage("\(directory.path) exists already; remove it or choose another name")
         }
-        try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
-        let source = directory.appendingPathComponent("\(name).c")
-        try Self.source(name).write(to: source, atomically: true, encoding: .utf8)
-        let plugins = PluginRegistry.userDirectory()
-        let build = ["mkdir -p \(plugins.path) &&", "cc -shared -fPIC -Wall -Wextra -Werror", "-I \(headers.path)",
-                     "-o \(plugins.path)/\(name).so \(name)/\(name).c"].joined(separator: " ")
+        let plugins = PluginRegistry.userDirectory().path
+        let build: String
+        let wrote: String
+        switch language {
+        case .c:
+            try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: false)
+            try Self.cSource(name).write(to: directory.appendingPathComponent("\(name).c"), atomically: true, encoding: .utf8)
+            wrote = "\(name)/\(name).c"
+            build = "mkdir -p \(plugins) && cc -shared -fPIC -Wall -Wextra -Werror -I \(needed.path) -o \(plugins)/\(name).so \(name)/\(name).c"
+        case .swift:
+            let sources = directory.appendingPathComponent("Sources/\(name)")
+            try FileManager.default.createDirectory(at: sources, withIntermediateDirectories: true)
+            try Self.swiftPackage(name, kit: needed.path).write(to: directory.appendingPathComponent("Package.swift"), atomically: true, encoding: .utf8)
+            try Self.swiftSource(name).write(to: sources.appendingPathComponent("\(name).swift"), atomically: true, encoding: .utf8)
+            wrote = "\(name)/Package.swift and \(name)/Sources/\(name)/\(name).swift"
+            // The same toolchain as host's: Swift has no stable ABI on Linux.
+            build = "swift build -c release --package-path \(name) && mkdir -p \(plugins) && install -m 0644 \(name)/.build/release/lib\(name).so \(plugins)/\(name).so"
+        }
         print("""
-            wrote \(name)/\(name).c: a plugin with one step, \(name).hello
+            wrote \(wrote): a plugin with one step, \(name).hello
             build it into your own plugin directory:
               \(build)
             then:
@@ -53,9 +64,49 @@ struct PluginTemplate: ParsableCommand {
             """)
     }
 
+    static func swiftPackage(_ name: String, kit: String) -> String {
+        """
+        // swift-tools-version:6.0
+        // Build with the Swift toolchain host was built with (no stable ABI on Linux).
+        import PackageDescription
+
+        let package = Package(
+            name: "\(name)",
+            products: [.library(name: "\(name)", type: .dynamic, targets: ["\(name)"])],
+            dependencies: [.package(path: "\(kit)")],
+            targets: [.target(name: "\(name)", dependencies: [.product(name: "PluginKit", package: "plugin-kit")])]
+        )
+
+        """
+    }
+
+    /// The Swift source: the C template's step through PluginKit.
+    static func swiftSource(_ name: String) -> String {
+        """
+        import PluginKit
+
+        /// \(name): a host plugin. The ABI is host_plugin.h, the guide docs/plugins.md.
+        let plugin = Plugin(name: "\(name)", version: "0.1.0", steps: [
+            Step("\(name).hello", summary: "Write a greeting into hello.txt in the machine",
+                 parameters: [.string("name", default: "world", help: "who to greet"),
+                              .int("times", default: 1, range: 1...100, flags: .namedOnly, help: "how many lines")]) { call in
+                let who = call.string("name")
+                guard !who.contains("'") else { throw StepError.usage("--name must not contain a single quote") }
+                try call.run("for i in $(seq \\(call.int("times"))); do echo 'Hello, \\(who)!'; done > hello.txt")
+                call.log("wrote hello.txt")
+                return call.machine // keep the change: host caches the result
+            },
+        ])
+
+        @_cdecl("host_plugin_entry_v1")
+        public func hostPluginEntry() -> UnsafeRawPointer { plugin.descriptor }
+
+        """
+    }
+
     /// The C source: a step with a positional string and a named-only int,
     /// which runs a command, logs, and keeps the machine.
-    static func source(_ name: String) -> String {
+    static func cSource(_ name: String) -> String {
         """
         /* \(name): a host plugin. Build: see `host plugin-template c \(name)`;
          * the ABI is host_plugin.h, the guide docs/plugins.md. */

@@ -34,28 +34,35 @@ import Testing
         #expect(run.out == "Hello from C, world!\nHello from C, world!\n")
     }
 
-    /// `host plugin-template c acme` in an installed layout (PREFIX/bin/host,
-    /// PREFIX/include/host), then the build command it prints, as it is:
+    /// `host plugin-template LANGUAGE acme` in an installed layout
+    /// (PREFIX/bin/host, PREFIX/include/host, PREFIX/share/host/plugin-kit, as
+    /// scripts/setup makes it), then the build command it prints, as it is:
     /// the plugin builds warning-free, `list-plugins` shows it, a pipeline runs it.
-    @Test func aPluginTemplateBuildsLoadsAndRuns() throws {
+    @Test(arguments: ["c", "swift"]) func aPluginTemplateBuildsLoadsAndRuns(_ language: String) throws {
         let sandbox = try Sandbox()
         let prefix = sandbox.file("prefix"), work = sandbox.file("work")
-        let headers = prefix.appendingPathComponent("include/host")
-        for directory in [prefix.appendingPathComponent("bin"), headers, work] {
+        let headers = prefix.appendingPathComponent("include/host"), kit = prefix.appendingPathComponent("share/host/plugin-kit")
+        for directory in [prefix.appendingPathComponent("bin"), headers, kit.appendingPathComponent("Sources"), work] {
             try FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
         }
         let host = prefix.appendingPathComponent("bin/host")
         try FileManager.default.copyItem(at: Sandbox.products.appendingPathComponent("host"), to: host)
-        let include = Sandbox.repository.appendingPathComponent("Sources/PluginABI/include")
-        for name in try FileManager.default.contentsOfDirectory(atPath: include.path) where name.hasSuffix(".h") {
-            try FileManager.default.copyItem(at: include.appendingPathComponent(name), to: headers.appendingPathComponent(name))
+        let sources = Sandbox.repository.appendingPathComponent("Sources")
+        for name in try FileManager.default.contentsOfDirectory(atPath: sources.appendingPathComponent("PluginABI/include").path) {
+            try FileManager.default.copyItem(at: sources.appendingPathComponent("PluginABI/include/\(name)"), to: headers.appendingPathComponent(name))
         }
-        let shell = "cd \(work.path) && \(host.path) plugin-template c acme"
+        try FileManager.default.copyItem(at: Sandbox.repository.appendingPathComponent("scripts/plugin-kit/Package.swift"),
+                                         to: kit.appendingPathComponent("Package.swift"))
+        for target in ["PluginABI", "CFFI", "CChildProcess", "ChildProcess", "Trace", "PluginKit"] {
+            try FileManager.default.copyItem(at: sources.appendingPathComponent(target), to: kit.appendingPathComponent("Sources/\(target)"))
+        }
+        let shell = "cd \(work.path) && \(host.path) plugin-template \(language) acme"
         let template = try Sandbox.execute("/bin/sh", ["-c", shell], environment: sandbox.environment)
         #expect(template.status == 0, "\(template.err)")
         let lines = template.out.split(separator: "\n").map { $0.trimmingCharacters(in: .whitespaces) }
-        let build = try #require(lines.first { $0.contains("cc -shared") }, "\(template.out)")
-        #expect(build.contains("-Wall -Wextra -Werror") && build.contains("-I \(headers.path)") && !build.contains(Sandbox.repository.path))
+        let build = try #require(lines.first { $0.hasPrefix("cc ") || $0.hasPrefix("swift ") || $0.hasPrefix("mkdir ") }, "\(template.out)")
+        #expect(!build.contains(Sandbox.repository.path), "\(build)")
+        if language == "c" { #expect(build.contains("-Wall -Wextra -Werror") && build.contains("-I \(headers.path)")) }
         let built = try Sandbox.execute("/bin/sh", ["-c", "cd \(work.path) && \(build)"], environment: sandbox.environment)
         #expect(built.status == 0, "\(built.out) \(built.err)")
         let listed = try sandbox.succeed(["list-plugins"])
