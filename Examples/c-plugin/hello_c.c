@@ -23,8 +23,10 @@ static host_status greet(host_call *call, host_machine *machine, host_machine **
     return HOST_OK;
 }
 
-static const host_param name_param = {sizeof(host_param), "name", HOST_PARAM_STRING, "world", "who to greet"};
-static const host_param times_param = {sizeof(host_param), "times", HOST_PARAM_INT, "1", "how many lines"};
+static const host_param name_param = {.struct_size = sizeof(host_param), .name = "name", .type = HOST_PARAM_STRING,
+                                      .default_value = "world", .help = "who to greet"};
+static const host_param times_param = {.struct_size = sizeof(host_param), .name = "times", .type = HOST_PARAM_INT,
+                                       .default_value = "1", .help = "how many lines"};
 static const host_param *const greet_params[] = {&name_param, &times_param};
 
 static const host_step greet_step = {
@@ -37,8 +39,10 @@ static const host_step greet_step = {
 };
 static const host_step *const steps[] = {&greet_step};
 
+/* abi_minor 0: it uses nothing a later minor added, so every 1.x host loads it. */
 static const host_plugin plugin = {
-    sizeof(host_plugin), HOST_ABI_MAJOR, HOST_ABI_MINOR, "hello_c", "1.0.0", 1, steps,
+    .struct_size = sizeof(host_plugin), .abi_major = HOST_ABI_MAJOR, .abi_minor = 0,
+    .name = "hello_c", .version = "1.0.0", .step_count = 1, .steps = steps,
 };
 
 const host_plugin *host_plugin_entry_v1(void) { return &plugin; }

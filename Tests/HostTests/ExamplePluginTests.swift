@@ -13,7 +13,7 @@ import Testing
 
     @Test func cAndSwiftExamplesWorkInOnePipeline() throws {
         let sandbox = try Sandbox(plugins: Sandbox.standardPlugins + ["hello_swift"])
-        try sandbox.compileC(Sandbox.repository.appendingPathComponent("Examples/c-plugin/hello_c.c"), as: "hello_c")
+        try sandbox.compileC(Sandbox.repository.appendingPathComponent("Examples/c-plugin/hello_c.c"), as: "hello_c", strict: true)
         let run = try sandbox.run(["backend.fixture", "+", "hello_c.greet", "--times=2", "+", "hello_swift.greet", "Ada",
                                    "+", "exec", "cat hello_c.txt hello_swift.txt"])
         #expect(run.status == 0, "\(run.err)")
