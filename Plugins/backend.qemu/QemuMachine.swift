@@ -156,8 +156,18 @@ final class QemuMachine: GuestMachine {
         try process.qmp.execute("migrate-set-parameters", ["max-bandwidth": 1 << 40])
         if mapped { try process.qmp.enable(capability: Self.mappedRam) }
         try process.qmp.execute("migrate", ["uri": mapped ? "file:" + partial : "exec:zstd -1 -q -T0 -o \(ShellTransfer.quoted(partial))"])
+        // A save may take long (much RAM, a slow disk) but must move: one
+        // that wrote nothing for two minutes is stuck, and is given up.
+        var progress = (bytes: -1, at: Date())
         while true {
             let info = try process.qmp.execute("query-migrate")
+            let written = ((info["ram"] as? [String: Any])?["transferred"] as? Int) ?? 0
+            if written != progress.bytes {
+                progress = (written, Date())
+            } else if Date().timeIntervalSince(progress.at) > 120 {
+                _ = try? process.qmp.execute("migrate_cancel")
+                throw StepErrorText("saving the machine failed: QEMU wrote nothing to \(partial) for 120 s (\(written) bytes in all)")
+            }
             switch info["status"] as? String {
             case "completed":
                 guard process.waitForHelpers(seconds: 60) else {
