@@ -101,14 +101,14 @@ struct Cleanup: ParsableCommand {
         case .logs: report = try CacheAdmin(cache: .fromEnvironment()).cleanupLogs()
         }
         if json {
-            print(try JSON.text(["machines": report.removed, "downloads": report.downloads, "logs": report.logs,
+            print(try JSON.text(["machines": report.removed, "downloads": report.downloads, "logs": report.logs, "package_cache": report.packageCache,
                                  "freed_bytes": report.freedBytes, "in_use": report.inUse, "kept_tagged": report.tagged] as [String: Any]))
             return
         }
         let parts = [(report.removed, "machine(s)", what == .machines || what == .everything || what == .periodic),
                      (report.downloads, "download(s)", what == .downloads || what == .everything),
                      (report.logs, "log(s)", what == .logs || what == .everything)]
-            .filter(\.2).map { "\($0.0) \($0.1)" }
+            .filter(\.2).map { "\($0.0) \($0.1)" } + (report.packageCache ? ["the package cache"] : [])
         print("removed \(parts.joined(separator: ", ")), freed \(Format.bytes(report.freedBytes))")
         if report.tagged > 0 {
             print("kept \(report.tagged) that local names keep (host tag --list; --tagged removes them too)")

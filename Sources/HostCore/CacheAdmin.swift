@@ -27,6 +27,8 @@ public struct CacheAdmin {
         public var logs = 0
         /// Machines kept because a local name names them or one built on them.
         public var tagged = 0
+        /// The shared package cache was stopped and emptied.
+        public var packageCache = false
     }
 
     public enum Which: String, Sendable, CaseIterable { case all, expired }
@@ -127,13 +129,15 @@ public struct CacheAdmin {
     /// The shared package cache is stopped and emptied with them.
     public func cleanupDownloads() -> CleanupReport {
         let removed = DownloadCache(location: store.location, output: Output(quiet: true)).removeAll()
-        return CleanupReport(freedBytes: removed.bytes + emptyPackageCache(), downloads: removed.count)
+        let packages = emptyPackageCache()
+        return CleanupReport(freedBytes: removed.bytes + (packages ?? 0), downloads: removed.count, packageCache: packages != nil)
     }
 
     /// Stops apt-cacher-ng (the pid its file names, if that is still it)
-    /// and removes its directory; the bytes that freed.
-    private func emptyPackageCache() -> Int64 {
+    /// and removes its directory; the bytes that freed, nil when there was none.
+    private func emptyPackageCache() -> Int64? {
         let packages = store.location.packages
+        guard FileManager.default.fileExists(atPath: packages.path) else { return nil }
         if let text = try? String(contentsOf: packages.appendingPathComponent("run/pid"), encoding: .utf8),
            let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
            (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("apt-cacher-ng") == true {
@@ -166,6 +170,7 @@ public struct CacheAdmin {
         var report = try cleanup(.all, tagged: true)
         let downloads = cleanupDownloads(), logs = cleanupLogs()
         report.downloads = downloads.downloads
+        report.packageCache = downloads.packageCache
         report.logs = logs.logs
         report.freedBytes += downloads.freedBytes + logs.freedBytes
         for parent in store.location.transientCandidates() { rmdir(parent.path) } // only once no run has a transient machine in it
