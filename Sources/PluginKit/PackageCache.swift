@@ -94,11 +94,17 @@ public enum PackageCache {
             try FileManager.default.createDirectory(at: root.appendingPathComponent(directory), withIntermediateDirectories: true,
                                                     attributes: [.posixPermissions: 0o700])
         }
-        // One run starts it; the others wait for that and use it.
+        // One run starts it; the others wait for that (at most as long as a
+        // start may take) and use it.
         let lock = open(run.appendingPathComponent("lock").path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard lock >= 0 else { throw StepError("cannot open \(run.path)/lock: \(String(cString: strerror(errno)))") }
         defer { close(lock) }
-        guard flock(lock, LOCK_EX) == 0 else { throw StepError("cannot lock \(run.path)/lock: \(String(cString: strerror(errno)))") }
+        let waitUntil = Date().addingTimeInterval(30)
+        while flock(lock, LOCK_EX | LOCK_NB) != 0 {
+            guard errno == EWOULDBLOCK || errno == EINTR else { throw StepError("cannot lock \(run.path)/lock: \(String(cString: strerror(errno)))") }
+            guard Date() < waitUntil else { throw StepError("another run has been starting apt-cacher-ng for 30 s (\(run.path)/lock)") }
+            usleep(20_000)
+        }
         if runningPid() != nil, let text = try? String(contentsOf: portFile, encoding: .utf8), let port = Int(text) { return port }
 
         let port = try freePort()
@@ -117,7 +123,9 @@ public enum PackageCache {
         try? FileManager.default.removeItem(at: socket)
         try? FileManager.default.removeItem(at: pidFile)
         // It puts itself in the background; the parent's exit says it is set up.
-        let ending = try Command(daemon, ["-c", conf.path]).run()
+        var start = Command(daemon, ["-c", conf.path])
+        start.timeLimit = 10
+        let ending = try start.run()
         guard ending == .exited(0) else { throw StepError("apt-cacher-ng did not start (\(ending)); see \(root.path)/log") }
         let deadline = Date().addingTimeInterval(10)
         while runningPid() == nil || !FileManager.default.fileExists(atPath: socket.path) {

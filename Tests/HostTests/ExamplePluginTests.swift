@@ -71,6 +71,9 @@ import Testing
         #expect(run.status == 0 && run.out == "Hello, you!\nHello, you!\n", "\(run.err)")
         let again = try Sandbox.execute("/bin/sh", ["-c", shell], environment: sandbox.environment)
         #expect(again.status == 64 && again.err.contains("exists already"), "\(again.err)")
+        let badName = try Sandbox.execute("/bin/sh", ["-c", "cd \(work.path) && \(host.path) plugin-template \(language) Acme"],
+                                          environment: sandbox.environment)
+        #expect(badName.status == 64 && badName.err.contains("\"Acme\" is not a plugin name: lower-case letters, digits and _"), "\(badName.err)")
     }
 
     /// The backend written in C against the header alone: machines made,
