@@ -126,4 +126,28 @@ import Testing
         #expect(four.status == 0 && four.out == "stage 1\nstage 2\nstage 3\nstage 4\n", "\(four.err)")
         #expect(four.err.contains("resuming after stage 2"), "\(four.err)")
     }
+
+    /// A plugin that forgets host_exec_result.struct_size is told so, by name.
+    @Test func anExecResultWithoutItsSizeIsRefused() throws {
+        let sandbox = try Sandbox()
+        let source = sandbox.file("nosize.c")
+        try """
+            #include "host_plugin.h"
+            static host_status run(host_call *call, host_machine *machine, host_machine **result) {
+                (void)result;
+                host_exec_result out = {0};
+                return call->services->exec(call, machine, "true", 0, &out);
+            }
+            static const host_step step = {.struct_size = sizeof(host_step), .name = "nosize.run", .summary = "exec without struct_size",
+                                           .entry = (host_step_entry)run};
+            static const host_step *const steps[] = {&step};
+            static const host_plugin plugin = {.struct_size = sizeof(host_plugin), .abi_major = HOST_ABI_MAJOR,
+                                               .name = "nosize", .version = "1", .step_count = 1, .steps = steps};
+            const host_plugin *host_plugin_entry_v1(void) { return &plugin; }
+            """.write(to: source, atomically: true, encoding: .utf8)
+        try sandbox.compileC(source, as: "nosize", strict: true)
+        let run = try sandbox.run(["backend.fixture", "+", "nosize.run"])
+        #expect(run.status == 1 && run.err.contains("exec: host_exec_result.struct_size is 0; set it to sizeof(host_exec_result) before the call"),
+                "\(run.err)")
+    }
 }
