@@ -13,7 +13,7 @@ func scriptFile(_ path: String) throws -> URL {
     let local = URL(fileURLWithPath: path).standardizedFileURL
     var isDirectory: ObjCBool = false
     guard FileManager.default.fileExists(atPath: local.path, isDirectory: &isDirectory), !isDirectory.boolValue else {
-        throw StepError.usage("\(path) is not a file")
+        throw StepError.usage("\(path) is not a file; give the path of a script on this computer")
     }
     return local
 }
