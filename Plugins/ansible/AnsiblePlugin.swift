@@ -3,8 +3,8 @@ import PluginABI
 import PluginKit
 
 /// `ansible MODULE --arg=value ...` runs one module against the machine;
-/// `ansible.playbook FILE --var=k=v` runs a playbook, which is a cache
-/// dependency. Both drive the real ansible tools over SSH with an
+/// `ansible.playbook FILE --var=k=v` runs a playbook, whose whole folder
+/// (roles/, group_vars/, templates, an ansible.cfg) is part of its cache key. Both drive the real ansible tools over SSH with an
 /// inventory host generates (see AnsibleInventory).
 /// ansible reaches a machine over SSH, or a container through its tool.
 let reachable = [HOST_SSH_V1, HOST_CONTAINER_V1]
@@ -39,16 +39,20 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
         }
         return call.machine
     },
-    Step("ansible.playbook", summary: "Run an ansible playbook against the machine (re-run when the file changes)",
+    Step("ansible.playbook", summary: "Run an ansible playbook against the machine (re-run when anything in its folder changes)",
          parameters: [
-            .string("playbook", help: "the playbook file; its plays should target hosts: all"),
+            .path("playbook", flags: .withFolder,
+                  help: "the playbook file; its plays should target hosts: all. Its folder's ansible.cfg is used, and the roles and collections paths it names are dependencies too"),
             .list("var", help: "an extra variable, NAME=VALUE (repeat for more)"),
             .bool("show-output", flags: .namedOnly, help: "print ansible's output as it runs (it always goes to the step log)"),
          ],
          needs: reachable) { call in
-        let playbook = URL(fileURLWithPath: call.string("playbook")).standardizedFileURL.path
-        guard FileManager.default.fileExists(atPath: playbook) else { throw StepError.usage("the playbook \(playbook) does not exist") }
-        try call.dependOn(file: playbook)
+        let playbook = call.string("playbook")
+        let configuration = AnsibleConfig(besidePlaybook: playbook)
+        // Inside the folder they are in the key already; elsewhere, dependencies.
+        for path in configuration?.searchPaths ?? [] where !path.hasPrefix(URL(fileURLWithPath: playbook).deletingLastPathComponent().path + "/") {
+            if FileManager.default.fileExists(atPath: path) { try call.dependOn(file: path) }
+        }
         var variables: [String: String] = [:]
         for item in call.list("var") {
             guard let equals = item.firstIndex(of: "="), equals != item.startIndex else {
@@ -56,7 +60,8 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
             }
             variables[String(item[..<equals])] = String(item[item.index(after: equals)...])
         }
-        try AnsibleRun(call: call, showOutput: call.bool("show-output")).run(extraVariables: variables) { _ in playbook }
+        try AnsibleRun(call: call, showOutput: call.bool("show-output"), configuration: configuration?.file)
+            .run(extraVariables: variables) { _ in playbook }
         return call.machine
     },
 ])

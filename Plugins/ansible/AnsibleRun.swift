@@ -9,6 +9,8 @@ import PluginKit
 struct AnsibleRun {
     let call: StepCall
     let showOutput: Bool
+    /// The playbook folder's ansible.cfg; nil: an empty one of host's own.
+    var configuration: URL? = nil
 
     /// `playbook` gives the playbook's path; it may write one into the
     /// private directory it is handed.
@@ -30,9 +32,11 @@ struct AnsibleRun {
         let inventory = work.appendingPathComponent("inventory.yml")
         try inventoryHost.write(to: inventory)
         call.log("inventory: " + ((try? String(contentsOf: inventory, encoding: .utf8)) ?? ""), level: .debug)
-        // An empty configuration: no ansible.cfg from the current directory or home changes what runs.
-        let configuration = work.appendingPathComponent("ansible.cfg")
-        try Data().write(to: configuration)
+        // The playbook's own, or an empty one: no ansible.cfg from the current
+        // directory or home changes what runs. host's settings below are
+        // environment variables, which win over any ansible.cfg.
+        let configuration = self.configuration ?? work.appendingPathComponent("ansible.cfg")
+        if self.configuration == nil { try Data().write(to: configuration) }
 
         var command = ["-i", inventory.path, try playbook(work)]
         if !extraVariables.isEmpty {

@@ -22,7 +22,7 @@ func environment() throws -> (Podman, ContainerReaper) {
     let podman = try podmanCommand()
     if let reaper { return (podman, reaper) }
     if let problem = podman.criuProblem {
-        FileHandle.standardError.write(Data("host: backend.podman-criu: no working CRIU (\(problem)); saving a container keeps its files, but its running processes will not survive a save\n".utf8))
+        StandardStream.error.write("host: backend.podman-criu: no working CRIU (\(problem)); saving a container keeps its files, but its running processes will not survive a save\n")
     }
     let made = try ContainerReaper(podman: podman)
     reaper = made

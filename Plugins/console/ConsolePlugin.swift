@@ -11,18 +11,18 @@ let plugin = Plugin(name: "console", version: "1.0.0", steps: [
          flags: [.transient, .interactive]) { call in
         try call.start()
         try call.consoleSend("\n") // a fresh prompt; fails first on a machine with no console
-        FileHandle.standardError.write(Data("host: connected to the serial console; press Ctrl-] to detach (changes are not kept)\r\n".utf8))
+        StandardStream.error.write("host: connected to the serial console; press Ctrl-] to detach (changes are not kept)\r\n")
         let terminal = TerminalMode.save()
         terminal?.makeRaw()
         defer {
             terminal?.restore()
-            FileHandle.standardError.write(Data("\r\nhost: detached from the console\n".utf8))
+            StandardStream.error.write("\r\nhost: detached from the console\n")
         }
         var input = [UInt8](repeating: 0, count: 1024)
         var inputOpen = true
         while true {
             let output = try call.consoleRead(timeoutMs: 20)
-            if !output.isEmpty { FileHandle.standardOutput.write(Data(output)) }
+            if !output.isEmpty { StandardStream.output.write(output) }
             guard inputOpen else {
                 if output.isEmpty { return nil } // input ended and the guest went quiet
                 continue

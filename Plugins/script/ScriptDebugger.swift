@@ -22,7 +22,6 @@ final class ScriptDebugger {
     /// for every edit until Ctrl-C); the machine it leaves.
     func run(watch: Bool) throws -> MachineHandle? {
         let file = try scriptFile(path)
-        try call.dependOn(file: file.path)
         guard watch else { return try run(try read(file)) }
         // The machine as received, saved, so that each round can start
         // afresh from it when even the first command changed.

@@ -112,7 +112,7 @@ let plugin = Plugin(name: "self_test", version: "1.0.0", steps: [
             tag=\(call.list("tag")) words=\(call.list("words")) extra=\(call.pairs("extra").map { "\($0)=\($1)" })
 
             """
-        FileHandle.standardOutput.write(Data(text.utf8))
+        StandardStream.output.write(text)
         return nil
     },
 ])

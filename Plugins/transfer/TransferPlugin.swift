@@ -2,14 +2,13 @@ import Foundation
 import PluginKit
 
 /// `upload SRC DST` and `download SRC DST`: files and directories between
-/// host and machine, on any backend. An uploaded file or tree is a cache
-/// dependency: change it and the upload runs again.
+/// host and machine, on any backend. An uploaded file or tree enters the
+/// cache key by its content (a path parameter): change it, or run in a
+/// folder where the same name holds something else, and the upload runs again.
 let plugin = Plugin(name: "transfer", version: "1.0.0", steps: [
     Step("upload", summary: "Copy a host file or directory into the machine (re-run when it changes)",
-         parameters: [.string("source", help: "host file or directory"), .string("destination", help: "path in the machine")]) { call in
-        let source = URL(fileURLWithPath: call.string("source")).standardizedFileURL.path
-        try call.dependOn(file: source)
-        try call.upload(source, to: call.string("destination"))
+         parameters: [.path("source", help: "host file or directory"), .string("destination", help: "path in the machine")]) { call in
+        try call.upload(call.string("source"), to: call.string("destination"))
         return call.machine
     },
     Step("download", summary: "Copy a file or directory from the machine to the host",

@@ -4,7 +4,7 @@ import HostCore
 
 struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Inspect cached machines.", subcommands: [List.self, Verify.self], defaultSubcommand: List.self)
+        commandName: "cache", abstract: "Inspect cached machines.", subcommands: [List.self, Verify.self], defaultSubcommand: List.self)
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -70,7 +70,7 @@ struct Cache: ParsableCommand {
 
 struct Cleanup: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Remove cached machines, downloads or logs (never a machine another run is using).",
+        commandName: "cleanup", abstract: "Remove cached machines, downloads or logs (never a machine another run is using).",
         discussion: """
             host cleanup machines [all|expired]   host cleanup downloads   host cleanup logs   host cleanup everything
             host cleanup periodic: expired machines, then the least recently used leaves until the cache fits HOST_CACHE_MAX (default 50G); host runs it itself in the background at most once a day

@@ -69,7 +69,8 @@ enum Completion {
         }
     }
 
-    static let subcommands = ["from", "push", "pull", "tag", "list-plugins", "help", "cache", "cleanup", "plugin-template", "completion"]
+    /// The command words this host has, in the table's order (`from` starts a pipeline).
+    static let subcommands = CommandWords.all.filter { Main.commands.contains($0) || $0 == "from" }
     static let globalOptions = ["--quiet", "--verbose", "--help", "--version"]
 
     /// Candidates for the last of `words` (the words after `host`, the last

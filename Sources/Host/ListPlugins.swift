@@ -68,6 +68,7 @@ enum StepHelp {
         let name = parameter.type == .rest ? "\(parameter.name)..." : parameter.type == .kwargs ? "--KEY=VALUE..." : "--\(parameter.name)"
         var line = "\(name) (\(parameter.type)"
         if let range = parameter.range { line += " \(range.lowerBound)...\(range.upperBound)" }
+        if let range = parameter.realRange { line += " \(range.lowerBound)...\(range.upperBound)" }
         if parameter.isRequired {
             line += ", required"
         } else if let text = parameter.defaultText, parameter.type != .list, parameter.type != .rest {
@@ -106,7 +107,12 @@ enum StepHelp {
             Swift.print("parameters (positional words fill them in this order):")
             for parameter in step.parameters { Swift.print("  " + describe(parameter)) }
         }
+        // What the cache key is made of besides the machine it starts from.
+        let paths = step.parameters.compactMap { parameter in parameter.dependency.map { "\(parameter.name): \($0)" } }
+        Swift.print("depends on: its arguments" + (paths.isEmpty ? "" : "; for host paths, not their text but " + paths.joined(separator: "; "))
+                    + " (and any file it declares as it runs)")
         Swift.print("from: \(step.plugin.path)")
+        if CommandWords.contains(name) { Swift.print("also a command: `host \(name)` (see `host \(name) --help`); `host -- \(name)` is the step") }
         return 0
     }
 }

@@ -1,4 +1,5 @@
 import ArgumentParser
+import ChildProcess
 import Foundation
 import HostCore
 import Trace
@@ -10,7 +11,9 @@ import Trace
 /// `host: error: ...` line and exit 64.
 @main
 enum Main {
-    static let commands: Set<String> = ["list-plugins", "help", "cache", "cleanup", "push", "pull", "tag", "plugin-template", "completion", "__complete", "__manual", "__scan-plugins"]
+    /// The command words (CommandWords, host_plugin.h) this host implements;
+    /// `from` starts a pipeline and the others are reserved for commands to come.
+    static let commands: Set<String> = Set(HostCommand.configuration.subcommands.compactMap { $0.configuration.commandName } + ["help"])
 
     static func main() {
         Trace.start()
@@ -57,11 +60,15 @@ enum Main {
         case "help" where words.count == 1:
             print(HelpText.terminal())
             exit(0)
-        case "help" where words.count == 2 && !commands.contains(words[1]):
+        case "help" where words.count == 2 && (!commands.contains(words[1]) || loadPlugins().steps.contains { $0.name == words[1] }):
             exit(guarded(quiet: quiet) { try StepHelp.print(words[1]) })
         case _ where commands.contains(first):
             exit(guarded(quiet: quiet) { try runCommand(words) })
+        case _ where CommandWords.contains(first) && first != "from":
+            fail(HostError.usage("`host \(first)` is a command of a later version of host, not of this one (the word is reserved for it); see `host --help` for the commands there are, or write `host -- \(first) ...` for a step of that name"), quiet: quiet)
         default:
+            // `host -- STEP ...` is always a pipeline, whatever STEP is named.
+            if first == "--" { words.removeFirst() }
             exit(guarded(quiet: quiet) {
                 let engine = try Engine(registry: loadPlugins(), cache: .fromEnvironment(),
                                         output: Output(quiet: quiet, verbose: verbose))
@@ -139,7 +146,7 @@ enum Main {
     /// script.test) says nothing more: the status is the answer.
     static func fail(_ error: HostError, quiet: Bool) -> Never {
         if !(quiet && error.kind == .stepFailed && error.status != nil) {
-            FileHandle.standardError.write(Data("host: error: \(error.message)\n".utf8))
+            StandardStream.error.write("host: error: \(error.message)\n")
         }
         exit(error.exitCode)
     }

@@ -9,7 +9,7 @@ private func engine() throws -> Engine {
 
 struct Push: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Build a pipeline (or reuse the cache) and push the machine it yields, live, to an OCI registry.",
+        commandName: "push", abstract: "Build a pipeline (or reuse the cache) and push the machine it yields, live, to an OCI registry.",
         discussion: """
             The image holds every cached step the machine was built on, so `host from REF` resumes it on another computer. \
             Credentials come from `skopeo login`; host stores none. Example: host push registry.example/team/debian-patch:1 os.debian + ansible package --name=patch
@@ -28,7 +28,7 @@ struct Push: ParsableCommand {
 
 struct Pull: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Fetch a machine pushed with `host push` into the cache; `host from REF` resumes it.",
+        commandName: "pull", abstract: "Fetch a machine pushed with `host push` into the cache; `host from REF` resumes it.",
         discussion: "Every layer is checked against its digest before anything is added to the cache; what is here already is not fetched again.")
 
     @Option(name: .customLong("tls-verify"), help: "Check the registry's TLS certificate (false for a plain-HTTP registry you trust).")
@@ -44,7 +44,7 @@ struct Pull: ParsableCommand {
 
 struct Tag: ParsableCommand {
     static let configuration = CommandConfiguration(
-        abstract: "Give a cached machine a local name, for `host from NAME`.",
+        commandName: "tag", abstract: "Give a cached machine a local name, for `host from NAME`.",
         discussion: "host tag dev os.debian + ansible package --name=patch; host from dev + ssh. A name has no / or :. Cleanup keeps named machines unless given --tagged.")
 
     @Flag(help: "List the local names.") var list = false

@@ -1,3 +1,5 @@
+import Foundation
+
 /// Converts a step's command-line words into typed values, one per declared
 /// parameter in declaration order, naming the step and parameter in every
 /// error. Grammar: positional words fill the declared parameters in order
@@ -92,7 +94,19 @@ enum ArgumentBinder {
                 : "--\(parameter.name)=VALUE" + (parameter.isNamedOnly ? "" : " or a positional word")
             throw HostError.usage("\(step.name): missing required parameter \(parameter.name) (\(parameter.type)); give \(how)")
         }
-        return BoundArguments(values: values, forceTransient: forceTransient, expiryCap: expiryCap)
+        return BoundArguments(values: try zip(step.parameters, values).map { try resolve($1, $0, step) },
+                              forceTransient: forceTransient, expiryCap: expiryCap)
+    }
+
+    /// A path parameter's value made absolute (from the working directory)
+    /// and digested, before any work: a missing path is a usage error.
+    private static func resolve(_ value: ArgumentValue, _ parameter: ParameterInfo, _ step: StepInfo) throws -> ArgumentValue {
+        guard case let .path(text, _) = value, !text.isEmpty else { return value }
+        let path = URL(fileURLWithPath: text).standardizedFileURL.path
+        guard FileManager.default.fileExists(atPath: path) else {
+            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): there is no such file or directory (\(path)); give the path of one on this computer, absolute or from the current folder")
+        }
+        return .path(path, digest: try PathDigests.shared.digest(of: path, folder: parameter.withFolder))
     }
 
     /// "90s", "30m", "12h", "7d" (or plain seconds) -> seconds; nil when it is none of those.
@@ -113,6 +127,9 @@ enum ArgumentBinder {
             throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) is \(parameter.type == .int ? "an" : "a") \(parameter.type); write \(error.expected)")
         }
         if case let .int(number) = value, let range = parameter.range, !range.contains(number) {
+            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) must be between \(range.lowerBound) and \(range.upperBound)")
+        }
+        if case let .double(number) = value, let range = parameter.realRange, !range.contains(number) {
             throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) must be between \(range.lowerBound) and \(range.upperBound)")
         }
         switch (given[parameter.name], value) {

@@ -9,6 +9,9 @@ enum ArgumentValue: Equatable, Sendable {
     case double(Double)
     case list([String])
     case pairs([Pair])
+    /// A host path (HOST_PARAM_PATH): as given until the binder resolves it
+    /// (PathArguments), then absolute, with the digest of what it names.
+    case path(String, digest: String)
 
     struct Pair: Equatable, Sendable { let key: String; let value: String }
 
@@ -32,6 +35,7 @@ enum ArgumentValue: Equatable, Sendable {
             return .double(value)
         case .list, .rest: return .list([text])
         case .kwargs: throw Unconvertible(expected: "key=value pairs")
+        case .path: return .path(text, digest: "")
         }
     }
 
@@ -52,10 +56,13 @@ enum ArgumentValue: Equatable, Sendable {
         case let .double(d): ["\(d)"]
         case let .list(items): items
         case let .pairs(pairs): pairs.map { "\($0.key)=\($0.value)" }
+        case let .path(path, _): [path]
         }
     }
 
     /// JSON-like canonical text: typed, so "1" the string and 1 the int differ.
+    /// A path is its content's digest, never its text: where it lies does
+    /// not matter, what it holds does.
     var canonical: String {
         func quote(_ s: String) -> String {
             // JSONSerialization escapes exactly as JSON needs; a string always encodes.
@@ -69,6 +76,7 @@ enum ArgumentValue: Equatable, Sendable {
         case let .double(d): return "\(d)"
         case let .list(items): return "[" + items.map(quote).joined(separator: ",") + "]"
         case let .pairs(pairs): return "{" + pairs.map { quote($0.key) + ":" + quote($0.value) }.joined(separator: ",") + "}"
+        case let .path(path, digest): return digest.isEmpty ? quote(path) : "{\"sha256\":\"\(digest)\"}"
         }
     }
 }

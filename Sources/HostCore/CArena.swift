@@ -38,7 +38,7 @@ final class CArena {
             argument.name = string(parameter.name)
             argument.type = parameter.type.abi
             switch value {
-            case let .string(text): argument.value.string = string(text)
+            case let .string(text), let .path(text, _): argument.value.string = string(text)
             case let .int(number): argument.value.integer = number
             case let .bool(flag): argument.value.boolean = flag
             case let .double(number): argument.value.number = number

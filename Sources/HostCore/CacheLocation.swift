@@ -23,13 +23,23 @@ public struct CacheLocation: Sendable {
     /// Where machines of transient steps may live, never published, in
     /// order: in memory where the system offers a tmpfs (`$XDG_RUNTIME_DIR`,
     /// /dev/shm), else /tmp. One directory per user and cache, so test
-    /// sandboxes and users never share one; one another user made first is
-    /// passed over for the next.
+    /// sandboxes and users never share one. That name is predictable: where
+    /// another user made it first, a fresh one of an unpredictable name
+    /// (mkdtemp, `NAME.XXXXXX`) beside it is used instead (CacheStore).
     public func transientCandidates(environment: [String: String] = ProcessInfo.processInfo.environment) -> [URL] {
         let bases = [environment["XDG_RUNTIME_DIR"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) },
                      FileManager.default.isWritableFile(atPath: "/dev/shm") ? URL(fileURLWithPath: "/dev/shm") : nil,
                      URL(fileURLWithPath: "/tmp")].compactMap { $0 }
         return bases.map { $0.appendingPathComponent("host-\(getuid())-\(Digest.of(root.path).prefix(12))") }
+    }
+
+    /// The fresh directories runs made beside taken candidates, for the sweep.
+    func transientFallbacks() -> [URL] {
+        transientCandidates().flatMap { candidate in
+            let base = candidate.deletingLastPathComponent(), prefix = candidate.lastPathComponent + "."
+            return ((try? FileManager.default.contentsOfDirectory(atPath: base.path)) ?? [])
+                .filter { $0.hasPrefix(prefix) }.map { base.appendingPathComponent($0) }
+        }
     }
     /// Entries being deleted: renamed here first so removal is atomic.
     public var trash: URL { machines.appendingPathComponent(".trash") }
@@ -39,6 +49,8 @@ public struct CacheLocation: Sendable {
 
     /// What every plugin file offers, or why it failed (RegistryCache).
     public var pluginRegistry: URL { root.appendingPathComponent("plugins.json") }
+    /// Digests of host files by identity, so warm runs do not read them (PathDigests).
+    public var pathDigests: URL { root.appendingPathComponent("digests.json") }
     /// The logs of steps that failed, kept for the user to read.
     public var logs: URL { root.appendingPathComponent("logs") }
     /// The shared package cache (apt-cacher-ng), which the plugins that use

@@ -27,11 +27,25 @@ final class TemporaryDirectory {
     private let lock: FileLock
     private var kept = false
 
-    init(in parent: URL) throws {
+    /// A fresh parent of mkdtemp's, removed with the machine when empty.
+    private let ownParent: URL?
+
+    init(in parent: URL, fresh: Bool = false) throws {
         // mkdir with mode 0700 itself, not createDirectory (mkdir, then
         // chmod): a run starting alongside must never see it still 0755.
         try? FileManager.default.createDirectory(at: parent.deletingLastPathComponent(), withIntermediateDirectories: true)
-        _ = mkdir(parent.path, 0o700)
+        var parent = parent
+        if fresh {
+            // mkdtemp: a name no one can make first, mode 0700.
+            var template = Array((parent.path + ".XXXXXX").utf8CString)
+            guard template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
+                throw HostError(.environment, "cannot make a private directory beside \(parent.path): \(String(cString: strerror(errno)))")
+            }
+            parent = URL(fileURLWithPath: String(cString: template))
+        } else {
+            _ = mkdir(parent.path, 0o700)
+        }
+        ownParent = fresh ? parent : nil
         try Self.requirePrivate(parent)
         let name = UUID().uuidString.lowercased()
         lock = try FileLock.createLocked(parent.appendingPathComponent(name + ".lock").path)
@@ -59,6 +73,7 @@ final class TemporaryDirectory {
     deinit {
         if !kept { try? FileManager.default.removeItem(at: url) }
         try? FileManager.default.removeItem(atPath: lock.path)
+        if let ownParent { rmdir(ownParent.path) } // fails while another run's machine is in it
     }
 }
 
@@ -83,6 +98,7 @@ final class CacheStore {
         self.location = location
         self.output = output
         try location.prepare()
+        PathDigests.shared = PathDigests(memo: location.pathDigests)
     }
 
     func useLock(_ key: String) throws -> FileLock {
@@ -167,7 +183,14 @@ final class CacheStore {
         let candidates = transient ? location.transientCandidates() : [location.temporary]
         for (index, parent) in candidates.enumerated() {
             do {
-                let directory = try TemporaryDirectory(in: parent)
+                let directory: TemporaryDirectory
+                do {
+                    directory = try TemporaryDirectory(in: parent)
+                } catch let error as HostError where transient && error.kind == .environment {
+                    // Someone else made the predictable name first: never
+                    // refuse for that, nor follow it.
+                    directory = try TemporaryDirectory(in: parent, fresh: true)
+                }
                 try Data(backend.utf8).write(to: directory.url.appendingPathComponent("backend"))
                 return directory
             } catch let error as HostError where error.kind == .environment && index < candidates.count - 1 {
@@ -224,7 +247,9 @@ final class CacheStore {
     /// free, and trash.
     func sweep() {
         let fm = FileManager.default
-        for parent in [location.temporary] + location.transientCandidates() where (try? TemporaryDirectory.requirePrivate(parent)) != nil {
+        let fallbacks = location.transientFallbacks()
+        defer { for parent in fallbacks { rmdir(parent.path) } } // the empty ones
+        for parent in [location.temporary] + location.transientCandidates() + fallbacks where (try? TemporaryDirectory.requirePrivate(parent)) != nil {
             // A directory with no lock file beside it is a dead run's: a live
             // one makes its lock first.
             for name in (try? fm.contentsOfDirectory(atPath: parent.path)) ?? [] where !name.contains(".")

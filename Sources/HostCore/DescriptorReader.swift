@@ -111,6 +111,9 @@ enum DescriptorReader {
         guard isBackend == (step.backend != nil) else {
             throw Invalid(reason: "step \(name) must set both the backend flag and the backend table, or neither")
         }
+        if step.flags & (HOST_STEP_STARTS_PIPELINE | HOST_STEP_BACKEND) != 0 && CommandWords.contains(name) {
+            throw Invalid(reason: "step \(name) starts a pipeline, but `host \(name)` is host's command of that name (HOST_COMMAND_WORDS in host_plugin.h); rename the step, for example to \(name).step or a name with your plugin's prefix")
+        }
         if step.flags & HOST_STEP_NO_SAVE != 0 && !isBackend {
             throw Invalid(reason: "step \(name) sets the no-save flag, which only a backend step may")
         }
@@ -204,7 +207,10 @@ enum DescriptorReader {
         } else if type == .kwargs {
             defaultValue = .pairs([])
         }
-        let known = HOST_PARAM_RUNTIME | HOST_PARAM_NAMED_ONLY | HOST_PARAM_BOUNDED
+        if type == .path && abiMinor < 6 {
+            throw Invalid(reason: "step \(step): parameter \(name) is a path, which needs plugin ABI 1.6; declare abi_minor 6")
+        }
+        let known = HOST_PARAM_RUNTIME | HOST_PARAM_NAMED_ONLY | HOST_PARAM_BOUNDED | HOST_PARAM_WITH_FOLDER
         guard param.flags & ~known == 0 else {
             throw Invalid(reason: "step \(step): parameter \(name) sets flag 0x\(String(param.flags & ~known, radix: 16)), which this host does not know; upgrade host")
         }
@@ -215,19 +221,32 @@ enum DescriptorReader {
         if param.flags & HOST_PARAM_NAMED_ONLY != 0 && !type.isPositional {
             throw Invalid(reason: "step \(step): \(type) parameter \(name) cannot be named-only")
         }
-        var range: ClosedRange<Int64>?
+        let withFolder = param.flags & HOST_PARAM_WITH_FOLDER != 0
+        if withFolder && type != .path {
+            throw Invalid(reason: "step \(step): parameter \(name) sets HOST_PARAM_WITH_FOLDER, which only a path parameter may")
+        }
+        var range: ClosedRange<Int64>?, realRange: ClosedRange<Double>?
         if param.flags & HOST_PARAM_BOUNDED != 0 {
-            guard type == .int, param.minimum <= param.maximum else {
-                throw Invalid(reason: "step \(step): parameter \(name) is bounded, which needs an int parameter with minimum <= maximum")
-            }
-            range = param.minimum...param.maximum
-            if case let .int(value)? = defaultValue, !(range?.contains(value) ?? true) {
-                throw Invalid(reason: "step \(step): the default \(value) of parameter \(name) lies outside its range \(param.minimum)...\(param.maximum)")
+            switch type {
+            case .int where param.minimum <= param.maximum:
+                range = param.minimum...param.maximum
+                if case let .int(value)? = defaultValue, !(param.minimum...param.maximum).contains(value) {
+                    throw Invalid(reason: "step \(step): the default \(value) of parameter \(name) lies outside its range \(param.minimum)...\(param.maximum)")
+                }
+            // A 1.5 plugin's host_param ends before the double bounds, which then read as zero.
+            case .double where abiMinor >= 6 && param.minimum_double <= param.maximum_double:
+                realRange = param.minimum_double...param.maximum_double
+                if case let .double(value)? = defaultValue, !(realRange?.contains(value) ?? true) {
+                    throw Invalid(reason: "step \(step): the default \(value) of parameter \(name) lies outside its range \(param.minimum_double)...\(param.maximum_double)")
+                }
+            default:
+                throw Invalid(reason: "step \(step): parameter \(name) is bounded, which needs an int parameter with minimum <= maximum, or (ABI 1.6) a double one with minimum_double <= maximum_double")
             }
         }
         return ParameterInfo(name: name, type: type, defaultText: defaultText, defaultValue: defaultValue,
                              help: param.help.map { String(cString: $0) } ?? "",
-                             isRuntime: isRuntime, isNamedOnly: param.flags & HOST_PARAM_NAMED_ONLY != 0, range: range)
+                             isRuntime: isRuntime, isNamedOnly: param.flags & HOST_PARAM_NAMED_ONLY != 0, range: range,
+                             realRange: realRange, withFolder: withFolder)
     }
 
     /// HOST_PARAM_V1_SIZE: a 1.0-1.2 parameter ends at `help`.

@@ -37,6 +37,7 @@ public final class Engine {
     /// `check` sees the backend before anything runs.
     @discardableResult
     func execute(_ words: [String], keeping: Bool, check: (BackendRef) throws -> Void = { _ in }) throws -> CacheEntry? {
+        defer { PathDigests.shared.save() }
         let invocations = try PipelineParser.split(words)
         guard invocations[0].name == FromStep.name else {
             let steps = try planner.plan(words, keeping: keeping)

@@ -14,7 +14,7 @@ enum FFIInvoker {
         var arguments: [UnsafeMutableRawPointer?] = [arena.store(call), arena.store(machine), arena.store(result)]
         for value in values {
             switch value {
-            case let .string(s):
+            case let .string(s), let .path(s, _):
                 types.append(cffi_type_pointer()); arguments.append(arena.store(arena.string(s)))
             case let .int(i):
                 types.append(cffi_type_sint64()); arguments.append(arena.store(i))

@@ -125,7 +125,9 @@ enum HostServices {
             },
             depend_file: { call, path in
                 run(call) { context in
-                    let path = URL(fileURLWithPath: try string(path, "dependency path")).standardizedFileURL.path
+                    // A relative path stays relative (ABI 1.6): checked where the next run is.
+                    let given = try string(path, "dependency path")
+                    let path = given.hasPrefix("/") ? URL(fileURLWithPath: given).standardizedFileURL.path : given
                     context.dependencies.append(try .of(path))
                 }
             },

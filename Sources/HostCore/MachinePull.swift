@@ -108,7 +108,7 @@ extension Engine {
                 backend: saved.backend, parentKey: parent, parentBuild: index > 0 ? image.entries[index - 1].build : nil,
                 build: saved.build, created: now, expires: now.addingTimeInterval(saved.expires.timeIntervalSince(saved.created)),
                 dependencies: [], arguments: saved.arguments,
-                files: try DiskSpace.naming(store.location) { try EntryVerifier.record(directory.url) },
+                paths: try DiskSpace.naming(store.location) { try EntryVerifier.record(directory.url) },
                 origin: .init(reference: reference.description, digest: digest, key: entry.key, pulled: now, identity: image.identity))
             staged.append((directory, manifest))
         }
@@ -147,7 +147,25 @@ extension Engine {
         case let .unreadable(reason): throw damaged(reason.replacingOccurrences(of: "its manifest", with: "the manifest"))
         }
         let zstd = try RequiredTool.path("zstd", package: "zstd")
-        for file in saved.files ?? [] {
+        // Folders and links are made again as they were saved; a link that
+        // leads out of the machine is damage, never made. Whiteouts are
+        // for layered backends, which do not travel yet.
+        for path in saved.saved ?? [] where path.kind != .file {
+            let target = directory.appendingPathComponent(path.path)
+            switch path.kind {
+            case .directory: try FileManager.default.createDirectory(at: target, withIntermediateDirectories: true)
+            case .symlink:
+                let link = path.target ?? ""
+                let resolved = target.deletingLastPathComponent().appendingPathComponent(link).standardized.path
+                guard !link.hasPrefix("/"), resolved.hasPrefix(directory.appendingPathComponent("machine").path + "/") else {
+                    throw damaged("\(path.path) is a symlink out of the machine (\(link))")
+                }
+                try FileManager.default.createDirectory(at: target.deletingLastPathComponent(), withIntermediateDirectories: true)
+                try FileManager.default.createSymbolicLink(atPath: target.path, withDestinationPath: link)
+            default: throw damaged("\(path.path) is a \(path.kind.rawValue), which a pulled machine cannot hold yet")
+            }
+        }
+        for file in saved.saved ?? [] where file.kind == .file {
             guard let layer = layers.first(where: { $0.annotations?[MachineImage.pathAnnotation] == file.path && $0.mediaType == MachineImage.fileLayerType }) else {
                 throw damaged("the layer of \(file.path) is missing")
             }

@@ -36,7 +36,7 @@ extension Engine {
         case let .success(entries): chain = entries
         case let .failure(error): throw HostError(.cache, "cannot push \(top.manifest.pipeline): \(error.message)")
         }
-        if let old = chain.first(where: { $0.manifest.files == nil }) {
+        if let old = chain.first(where: { $0.manifest.saved == nil }) {
             throw HostError(.cache, "the cached machine \(old.manifest.step) (\(old.key.prefix(12))) was saved by an older host that did not record its files; `host cleanup machines all` and building it again makes it pushable")
         }
         let work = try TemporaryDirectory(in: store.location.temporary)
@@ -49,7 +49,8 @@ extension Engine {
             layers.append(try layout.add(try Data(contentsOf: entry.directory.appendingPathComponent("manifest.json")),
                                          mediaType: MachineImage.manifestLayerType,
                                          annotations: annotations.merging([MachineImage.pathAnnotation: "manifest.json"]) { $1 }))
-            for file in entry.manifest.files ?? [] {
+            // Folders and links travel in the manifest; a file as a layer.
+            for file in entry.manifest.saved ?? [] where file.kind == .file {
                 // The same bytes always compress to the same blob (zstd is
                 // deterministic at any thread count), so a file pushed
                 // before has the digest the registry knows and is not sent.

@@ -5,10 +5,15 @@ import Foundation
 /// never misread.
 struct Manifest: Codable, Sendable {
     /// 2 added `arguments` and `files`; a version-1 entry is still read and
-    /// used, checked by its backend alone. 3 added `origin`.
-    static let currentVersion = 3
+    /// used, checked by its backend alone. 3 added `origin`. 4 replaced
+    /// `files` with `paths`, every path by type. Fields a later host adds
+    /// are optional and need no new version: an older host ignores them.
+    static let currentVersion = 4
 
     struct Dependency: Codable, Sendable, Equatable {
+        /// As the step gave it: a relative path is taken from the working
+        /// directory of the run that checks it, so a run in another folder
+        /// checks that folder's file (host_plugin.h, depend_file).
         let path: String
         let sha256: String
         /// The file's identity when it was hashed (FileStamp): while it is
@@ -19,25 +24,42 @@ struct Manifest: Codable, Sendable {
         /// made while it is hashed leaves a stamp that no longer matches.
         static func of(_ path: String) throws -> Dependency {
             let stamp = FileStamp.of(path)
-            return Dependency(path: path, sha256: try Digest.ofPath(path), stamp: stamp)
+            return Dependency(path: path, sha256: try PathDigests.shared.digest(of: path), stamp: stamp)
         }
 
         /// nil when the file still has these bytes, else what happened to it.
         var change: String? {
             if let stamp, FileStamp.of(path) == stamp { return nil }
-            guard let digest = try? Digest.ofPath(path) else { return "\(path) is gone" }
+            guard let digest = try? PathDigests.shared.digest(of: path) else { return "\(path) is gone" }
             return digest == sha256 ? nil : "\(path) changed"
         }
     }
 
-    /// One file of the saved machine, as it was when published.
-    struct SavedFile: Codable, Sendable, Equatable {
+    /// One path of the saved machine, by type, as it was when published.
+    /// v2 and v3 listed regular files only (`files`, no `type`); v4 lists
+    /// every path (`paths`): what a path is matters as much as what a file
+    /// holds, since a directory swapped for a symlink leads a restore
+    /// outside the cache.
+    struct SavedPath: Codable, Sendable, Equatable {
+        enum Kind: String, Codable, Sendable {
+            case file, directory, symlink
+            /// An overlayfs whiteout (a character device 0/0): a file a
+            /// layer deletes from the layers below it (backend.nspawn).
+            case whiteout
+        }
         /// Relative to the entry's directory ("machine/state.zst").
         let path: String
-        let size: Int64
-        let sha256: String
+        /// nil in v2 and v3, whose paths are all regular files.
+        var type: Kind?
+        /// A file's size and SHA-256.
+        var size: Int64?
+        var sha256: String?
         /// `sha256` is a SparseDigest (of the data pages), not of every byte.
         var sparse: Bool?
+        /// A symlink's target, as readlink gives it.
+        var target: String?
+
+        var kind: Kind { type ?? .file }
 
         func digest(at path: String) throws -> String { try Self.digest(of: path, sparse: sparse == true) }
 
@@ -45,11 +67,21 @@ struct Manifest: Codable, Sendable {
             sparse ? try SparseDigest.of(path) : try Digest.ofFile(path)
         }
 
-        /// Under `machine/`, no step up or aside, a size and a SHA-256.
+        /// Under `machine/`, no step up or aside; a file with a size and a
+        /// SHA-256, a symlink with a target, nothing else with either.
         var isWellFormed: Bool {
             let parts = path.split(separator: "/", omittingEmptySubsequences: false)
-            return parts.count >= 2 && parts[0] == "machine" && !parts.dropFirst().contains { $0.isEmpty || $0 == "." || $0 == ".." }
-                && size >= 0 && sha256.utf8.count == 64 && sha256.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+            guard parts.count >= 2, parts[0] == "machine", !parts.dropFirst().contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
+                return false
+            }
+            switch kind {
+            case .file:
+                guard let size, let sha256 else { return false }
+                return target == nil && size >= 0 && sha256.utf8.count == 64
+                    && sha256.utf8.allSatisfy { (48...57).contains($0) || (97...102).contains($0) }
+            case .symlink: return size == nil && sha256 == nil && !(target ?? "").isEmpty
+            case .directory, .whiteout: return size == nil && sha256 == nil && target == nil
+            }
         }
     }
 
@@ -73,8 +105,12 @@ struct Manifest: Codable, Sendable {
     let dependencies: [Dependency]
     /// The step's canonical arguments, which the key was made from (v2).
     var arguments: String?
-    /// Every file of the saved machine (v2): what damage is measured against.
-    var files: [SavedFile]?
+    /// Every regular file of the saved machine (v2, v3).
+    var files: [SavedPath]?
+    /// Every path of the saved machine, by type (v4): what damage is measured against.
+    var paths: [SavedPath]?
+    /// What was recorded of the saved machine, whichever version recorded it.
+    var saved: [SavedPath]? { paths ?? files }
     /// Where a pulled entry came from (v3); nil for one built here.
     var origin: Origin?
 
@@ -128,7 +164,7 @@ struct Manifest: Codable, Sendable {
         // An entry may come from another machine (a registry): a listed file
         // outside its own machine directory would be hashed, or be read
         // forever (/dev/zero), when the entry is checked.
-        if let stray = manifest.files?.first(where: { !$0.isWellFormed }) {
+        if let stray = manifest.saved?.first(where: { !$0.isWellFormed || (manifest.paths == nil && $0.kind != .file) }) {
             return .unreadable("its manifest lists \(stray.path.debugDescription), which is not a file of its machine")
         }
         return .valid(manifest)

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// Where host's own messages go: progress on standard error (standard output
@@ -13,6 +14,6 @@ public final class Output: @unchecked Sendable {
 
     public func progress(_ message: String) {
         guard !quiet else { return }
-        FileHandle.standardError.write(Data("host: \(message)\n".utf8))
+        StandardStream.error.write("host: \(message)\n")
     }
 }

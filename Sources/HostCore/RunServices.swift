@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import PluginABI
 
@@ -48,7 +49,7 @@ final class RunServices: HostServiceHandler {
         let status = try driver.exec(machine, command, log: log) { stream2, chunk in
             if stream2 == 2 { err.append(chunk) } else { out.append(chunk) }
             log?.write(chunk)
-            if stream { (stream2 == 2 ? FileHandle.standardError : FileHandle.standardOutput).write(chunk) }
+            if stream { (stream2 == 2 ? StandardStream.error : .output).write(chunk) }
         }
         return (status, out, err)
     }

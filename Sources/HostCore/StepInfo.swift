@@ -3,7 +3,7 @@ import PluginABI
 
 /// A parameter type as host converts command-line words to it.
 public enum ParameterType: String, Sendable, Codable {
-    case string, int, bool, double, list, rest, kwargs
+    case string, int, bool, double, list, rest, kwargs, path
 
     init?(_ abi: host_param_type) {
         switch abi {
@@ -14,6 +14,7 @@ public enum ParameterType: String, Sendable, Codable {
         case HOST_PARAM_LIST: self = .list
         case HOST_PARAM_REST: self = .rest
         case HOST_PARAM_KWARGS: self = .kwargs
+        case HOST_PARAM_PATH: self = .path
         default: return nil
         }
     }
@@ -27,6 +28,7 @@ public enum ParameterType: String, Sendable, Codable {
         case .list: HOST_PARAM_LIST
         case .rest: HOST_PARAM_REST
         case .kwargs: HOST_PARAM_KWARGS
+        case .path: HOST_PARAM_PATH
         }
     }
 
@@ -48,13 +50,17 @@ public struct ParameterInfo: Sendable, Codable {
     public let isNamedOnly: Bool
     /// The values an int parameter accepts (HOST_PARAM_BOUNDED).
     public let range: ClosedRange<Int64>?
+    /// The values a double parameter accepts (HOST_PARAM_BOUNDED, 1.6).
+    public let realRange: ClosedRange<Double>?
+    /// A path parameter whose file's folder enters the key too (HOST_PARAM_WITH_FOLDER).
+    public let withFolder: Bool
 
     public var isRequired: Bool { defaultValue == nil && type != .kwargs }
     /// Filled by a positional word when one is left.
     public var takesPosition: Bool { type.isPositional && !isNamedOnly }
 
     init(name: String, type: ParameterType, defaultText: String?, defaultValue: ArgumentValue?, help: String,
-         isRuntime: Bool, isNamedOnly: Bool, range: ClosedRange<Int64>?) {
+         isRuntime: Bool, isNamedOnly: Bool, range: ClosedRange<Int64>?, realRange: ClosedRange<Double>? = nil, withFolder: Bool = false) {
         self.name = name
         self.type = type
         self.defaultText = defaultText
@@ -63,9 +69,11 @@ public struct ParameterInfo: Sendable, Codable {
         self.isRuntime = isRuntime
         self.isNamedOnly = isNamedOnly
         self.range = range
+        self.realRange = realRange
+        self.withFolder = withFolder
     }
 
-    private enum CodingKeys: String, CodingKey { case name, type, defaultText, help, isRuntime, isNamedOnly, range }
+    private enum CodingKeys: String, CodingKey { case name, type, defaultText, help, isRuntime, isNamedOnly, range, realRange, withFolder }
 
     /// The typed default is derived again from its text, as the scan did.
     public init(from decoder: any Decoder) throws {
@@ -76,7 +84,16 @@ public struct ParameterInfo: Sendable, Codable {
                   defaultValue: try defaultText.map { try ArgumentValue.parseDefault($0, as: type) } ?? (type == .kwargs ? .pairs([]) : nil),
                   help: try values.decode(String.self, forKey: .help), isRuntime: try values.decode(Bool.self, forKey: .isRuntime),
                   isNamedOnly: try values.decode(Bool.self, forKey: .isNamedOnly),
-                  range: try values.decodeIfPresent(ClosedRange<Int64>.self, forKey: .range))
+                  range: try values.decodeIfPresent(ClosedRange<Int64>.self, forKey: .range),
+                  realRange: try values.decodeIfPresent(ClosedRange<Double>.self, forKey: .realRange),
+                  withFolder: try values.decodeIfPresent(Bool.self, forKey: .withFolder) ?? false)
+    }
+
+    /// What the step's result depends on through this parameter, for
+    /// `host help`: nil for a parameter that is not a host path.
+    public var dependency: String? {
+        guard type == .path else { return nil }
+        return withFolder ? "the file and its whole folder (as a tree, .git left out)" : "the file's or directory's content"
     }
 }
 

@@ -250,8 +250,9 @@ final class StepRunner {
         let digestsStarted = Date()
         let files = try DiskSpace.naming(store.location) { try EntryVerifier.record(result.directory.url) }
         // scripts/benchmark reads this line: the digests' cost next to the save's.
-        context.write(log: String(format: "recorded %d files, %.1f MiB, with their SHA-256 in %.2f s", files.count,
-                                  Double(files.reduce(0) { $0 + $1.size }) / 1_048_576, Date().timeIntervalSince(digestsStarted)))
+        let regular = files.filter { $0.kind == .file }
+        context.write(log: String(format: "recorded %d files, %.1f MiB, with their SHA-256 in %.2f s", regular.count,
+                                  Double(regular.reduce(0) { $0 + ($1.size ?? 0) }) / 1_048_576, Date().timeIntervalSince(digestsStarted)))
         let now = Date()
         let lifetime = min(producer.lifetime, context.expiryCap ?? .max)
         var expires = now.addingTimeInterval(TimeInterval(lifetime))
@@ -265,7 +266,7 @@ final class StepRunner {
             // A checkpoint's key holds what made it, not the step's files.
             dependencies: checkpoint ? [] : context.dependencies,
             arguments: producer.arguments,
-            files: files)
+            paths: files)
         let entry = try DiskSpace.naming(store.location) {
             try store.publish(result.directory, manifest: manifest) {
                 output.progress("\(producer.step): waiting for other runs to stop using the old \(key.prefix(12))")

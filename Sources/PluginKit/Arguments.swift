@@ -17,7 +17,7 @@ public struct Arguments: Sendable {
                 let item = list.items[index]
                 guard let name = item.name else { continue }
                 values[String(cString: name)] = switch item.type {
-                case HOST_PARAM_STRING: .string(item.value.string.map { String(cString: $0) } ?? "")
+                case HOST_PARAM_STRING, HOST_PARAM_PATH: .string(item.value.string.map { String(cString: $0) } ?? "")
                 case HOST_PARAM_INT: .int(item.value.integer)
                 case HOST_PARAM_BOOL: .bool(item.value.boolean)
                 case HOST_PARAM_DOUBLE: .double(item.value.number)
@@ -33,6 +33,7 @@ public struct Arguments: Sendable {
         guard let value = values[name] else { fatalError("step has no parameter named \(name)") }
         return value
     }
+    /// A string or path parameter (a path arrives absolute).
     public func string(_ name: String) -> String {
         if case let .string(v) = argument(name) { return v }
         fatalError("parameter \(name) is not a string")

@@ -5,7 +5,7 @@ import PluginABI
 /// "default of the wrong type" that host rejects in C plugins.
 public struct Parameter: Sendable {
     public enum Kind: Sendable {
-        case string, int, bool, double, list, rest, kwargs
+        case string, int, bool, double, list, rest, kwargs, path
 
         var abi: host_param_type {
             switch self {
@@ -16,6 +16,7 @@ public struct Parameter: Sendable {
             case .list: HOST_PARAM_LIST
             case .rest: HOST_PARAM_REST
             case .kwargs: HOST_PARAM_KWARGS
+            case .path: HOST_PARAM_PATH
             }
         }
     }
@@ -29,6 +30,8 @@ public struct Parameter: Sendable {
         public static let runtime = Flags(rawValue: HOST_PARAM_RUNTIME)
         /// Only `--name=value` fills it, never a positional word.
         public static let namedOnly = Flags(rawValue: HOST_PARAM_NAMED_ONLY)
+        /// A path parameter naming a file: its whole folder enters the key too.
+        public static let withFolder = Flags(rawValue: HOST_PARAM_WITH_FOLDER)
     }
 
     public let name: String
@@ -39,6 +42,8 @@ public struct Parameter: Sendable {
     public var flags: Flags = []
     /// The values an int parameter accepts; host refuses others (exit 64).
     public var range: ClosedRange<Int64>?
+    /// The values a double parameter accepts; host refuses others (exit 64).
+    public var realRange: ClosedRange<Double>?
 
     public static func string(_ name: String, default value: String? = nil, flags: Flags = [], help: String = "") -> Parameter {
         Parameter(name: name, kind: .string, defaultValue: value, help: help, flags: flags)
@@ -50,8 +55,14 @@ public struct Parameter: Sendable {
     public static func bool(_ name: String, default value: Bool = false, flags: Flags = [], help: String = "") -> Parameter {
         Parameter(name: name, kind: .bool, defaultValue: value ? "true" : "false", help: help, flags: flags)
     }
-    public static func double(_ name: String, default value: Double? = nil, flags: Flags = [], help: String = "") -> Parameter {
-        Parameter(name: name, kind: .double, defaultValue: value.map { String($0) }, help: help, flags: flags)
+    public static func double(_ name: String, default value: Double? = nil, range: ClosedRange<Double>? = nil, flags: Flags = [],
+                              help: String = "") -> Parameter {
+        Parameter(name: name, kind: .double, defaultValue: value.map { String($0) }, help: help, flags: flags, realRange: range)
+    }
+    /// A host file or directory: the step gets its absolute path, and the
+    /// cache key its content (host_plugin.h, HOST_PARAM_PATH).
+    public static func path(_ name: String, default value: String? = nil, flags: Flags = [], help: String = "") -> Parameter {
+        Parameter(name: name, kind: .path, defaultValue: value, help: help, flags: flags)
     }
     /// Every `--name=value` given, in order; empty unless given.
     public static func list(_ name: String, flags: Flags = [], help: String = "") -> Parameter {

@@ -41,8 +41,9 @@ public final class Plugin: Sendable {
                 type: parameter.kind.abi,
                 default_value: parameter.defaultValue.map { UnsafePointer(strdup($0)) },
                 help: UnsafePointer(strdup(parameter.help)),
-                flags: parameter.flags.rawValue | (parameter.range == nil ? 0 : HOST_PARAM_BOUNDED),
-                minimum: parameter.range?.lowerBound ?? 0, maximum: parameter.range?.upperBound ?? 0))
+                flags: parameter.flags.rawValue | (parameter.range == nil && parameter.realRange == nil ? 0 : HOST_PARAM_BOUNDED),
+                minimum: parameter.range?.lowerBound ?? 0, maximum: parameter.range?.upperBound ?? 0,
+                minimum_double: parameter.realRange?.lowerBound ?? 0, maximum_double: parameter.realRange?.upperBound ?? 0))
             params[index] = UnsafePointer(param)
         }
         let result = UnsafeMutablePointer<host_step>.allocate(capacity: 1)

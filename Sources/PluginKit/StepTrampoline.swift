@@ -29,7 +29,7 @@ enum StepTrampoline {
 
     static func ffiType(_ kind: Parameter.Kind) -> UnsafeMutablePointer<ffi_type> {
         switch kind {
-        case .string, .list, .rest, .kwargs: cffi_type_pointer()
+        case .string, .path, .list, .rest, .kwargs: cffi_type_pointer()
         case .int: cffi_type_sint64()
         case .bool: cffi_type_uint8()
         case .double: cffi_type_double()
@@ -87,7 +87,7 @@ enum StepTrampoline {
 
     private static func decode(_ kind: Parameter.Kind, _ slot: UnsafeMutableRawPointer) -> Argument {
         switch kind {
-        case .string:
+        case .string, .path:
             return .string(slot.load(as: UnsafePointer<CChar>?.self).map { String(cString: $0) } ?? "")
         case .int:
             return .int(slot.load(as: Int64.self))

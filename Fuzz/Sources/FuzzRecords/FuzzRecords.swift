@@ -19,7 +19,7 @@ func fuzzRecords(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
     switch reader {
     case 0:
         if case let .valid(manifest) = Manifest.parse(json) {
-            for file in manifest.files ?? [] {
+            for file in manifest.saved ?? [] {
                 precondition(file.isWellFormed, "a manifest read with \(file.path.debugDescription) in it")
                 let resolved = entry.appendingPathComponent(file.path).standardized.path
                 precondition(resolved.hasPrefix(entry.path + "/machine/"), "\(file.path.debugDescription) leads to \(resolved)")

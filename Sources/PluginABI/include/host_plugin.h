@@ -57,8 +57,32 @@ extern "C" {
  *        host.container/1 (host_container.h), which replace host.qemu/1
  *        and host.podman/1 (still accepted, as aliases)
  *   1.4  host_vm_v1.set_guest_agent
- *   1.5  services->checkpoint, ->resume, ->discard; host_vm_v1.reboot */
-#define HOST_ABI_MINOR 5
+ *   1.5  services->checkpoint, ->resume, ->discard; host_vm_v1.reboot
+ *   1.6  HOST_PARAM_PATH, a host file or directory that enters the cache
+ *        key by its content; HOST_PARAM_WITH_FOLDER; HOST_PARAM_BOUNDED on
+ *        DOUBLE parameters, with host_param.minimum_double and
+ *        .maximum_double; services->depend_file keeps a relative path
+ *        relative (see there); step names that are host's command words
+ *        (HOST_COMMAND_WORDS) refused for steps that start a pipeline.
+ *        A 1.5 plugin loads unchanged, and its STRING parameters enter
+ *        the key as their text, as before. */
+#define HOST_ABI_MINOR 6
+
+/* (1.6) host's command words: `host WORD ...` runs the command, so no step
+ * that starts a pipeline may be named one of them (`host -- STEP ...`
+ * always runs a pipeline). Reserved now for the commands to come, too. */
+#define HOST_COMMAND_WORDS \
+    "list-plugins", "help", "cache", "cleanup", "push", "pull", "tag", "from", "plugin-template", \
+    "completion", "up", "ls", "exec", "ssh", "console", "cp", "logs", "stop", "start", "rm", "unit", \
+    "volume", "forward", "network", "build", "down", "run", "schema", "hostfile", "pipeline", \
+    "login", "logout"
+
+/* The same words as a NULL-terminated array: the one table host's command
+ * dispatcher, its shell completion and its plugin scanner all read. */
+static inline const char *const *host_command_words(void) {
+    static const char *const words[] = {HOST_COMMAND_WORDS, NULL};
+    return words;
+}
 
 /* The name of the one function a plugin exports. A future incompatible ABI
  * gets a new name (…_v2), so an old host never calls a new plugin's entry.
@@ -114,6 +138,17 @@ typedef enum host_param_type {
     /* const host_kv_list *: every --key=value the step does not declare
      * (`ansible MODULE --name=patch`). At most one. */
     HOST_PARAM_KWARGS = 7,
+    /* (1.6) const char *: a file or directory on the host, given relative to
+     * host's working directory or absolute; the step receives its absolute
+     * path. It must exist: host refuses the pipeline before any work (exit
+     * 64) when it does not. It enters the cache key as the digest of what
+     * it names, never as its text: a file's bytes; a directory's relative
+     * names, types, modes, bytes and symlink targets. So two checkouts of
+     * one repository in different folders share entries, a changed or
+     * different file never reuses one, and the step need not call
+     * depend_file for it. A default ("" allowed: no path, digested as
+     * nothing) is used as given. */
+    HOST_PARAM_PATH = 8,
 } host_param_type;
 
 typedef struct host_string_list {
@@ -146,9 +181,12 @@ typedef struct host_param {
     uint32_t flags;
     /* (1.3) With HOST_PARAM_BOUNDED, the inclusive range of an INT
      * parameter: host refuses other values as a usage error (exit 64)
-     * before the step runs, and checks the default against it on load. */
+     * before any machine starts, and checks the default against it on load. */
     int64_t minimum;
     int64_t maximum;
+    /* (1.6) The same for a DOUBLE parameter with HOST_PARAM_BOUNDED. */
+    double minimum_double;
+    double maximum_double;
 } host_param;
 
 /* (1.3) The parameter describes the running machine, not what is built
@@ -161,8 +199,13 @@ typedef struct host_param {
  * (`--force`) that must not swallow a stray word meant for a REST
  * parameter or another positional one. */
 #define HOST_PARAM_NAMED_ONLY 0x2u
-/* (1.3) An INT parameter whose value must lie in [minimum, maximum]. */
+/* (1.3) An INT parameter whose value must lie in [minimum, maximum];
+ * (1.6) or a DOUBLE one in [minimum_double, maximum_double]. */
 #define HOST_PARAM_BOUNDED 0x4u
+/* (1.6) On a PATH parameter naming a file: the key also holds the digest of
+ * the file's whole folder, as a tree (`.git` left out), for a file that
+ * reads its neighbours (a playbook its roles/, group_vars/ and templates). */
+#define HOST_PARAM_WITH_FOLDER 0x8u
 
 /* ---- Steps -------------------------------------------------------------- */
 
@@ -180,7 +223,9 @@ typedef struct host_param {
 /* Transient when it is the pipeline's last step, cached otherwise. */
 #define HOST_STEP_TRANSIENT_WHEN_LAST 0x00020000u
 /* The step may be the first of a pipeline. Unless it is also a backend, it
- * then receives an empty machine of the default backend. */
+ * then receives an empty machine of the default backend. (1.6) Its name
+ * must not be one of HOST_COMMAND_WORDS, which `host WORD ...` means as a
+ * command: host refuses such a plugin, naming the word. */
 #define HOST_STEP_STARTS_PIPELINE 0x00040000u
 /* The step makes machines: its descriptor's `backend` is set, and it receives
  * a machine host has just created through that backend. */
@@ -334,10 +379,13 @@ typedef struct host_services {
     host_status (*apply)(host_call *call, host_machine *machine, size_t argc,
                          const char *const *argv, host_machine **result);
 
-    /* The result of this step depends on this host file: when the file's
-     * content changes (its SHA-256, not its mtime), the step is run again.
-     * A relative path is taken from host's working directory. A file that
-     * does not exist fails the call (HOST_ERROR). */
+    /* The result of this step depends on this host file (or directory, as
+     * a tree): when its content changes (its SHA-256, not its mtime), the
+     * step is run again. (1.6) A relative path is taken from host's working
+     * directory and recorded as given, relative, so that a later run in
+     * another folder checks the file of that folder, never the first one's;
+     * an absolute path is recorded as it is. A path that does not exist
+     * fails the call (HOST_ERROR). A PATH parameter needs no such call. */
     host_status (*depend_file)(host_call *call, const char *path);
     /* The result of this step must not be reused after `seconds`. */
     void (*cap_expiry)(host_call *call, int64_t seconds);
