@@ -64,7 +64,8 @@ enum Main {
             exit(guarded(quiet: quiet) { try StepHelp.print(words[1]) })
         case _ where commands.contains(first):
             exit(guarded(quiet: quiet) { try runCommand(words) })
-        case _ where CommandWords.contains(first) && first != "from":
+        // A step of that name (`host exec`) hears what it needs instead.
+        case _ where CommandWords.contains(first) && first != "from" && !loadPlugins().steps.contains(where: { $0.name == first }):
             fail(HostError.usage("`host \(first)` is a command of a later version of host, not of this one (the word is reserved for it); see `host --help` for the commands there are, or write `host -- \(first) ...` for a step of that name"), quiet: quiet)
         default:
             // `host -- STEP ...` is always a pipeline, whatever STEP is named.

@@ -355,6 +355,19 @@ import Testing
         #expect(left.isEmpty, "the killed run's directories survived: \(left)")
     }
 
+    /// `host ... | head -1` as a shell runs it: host ends as `seq` would
+    /// (SIGPIPE, 141), says nothing more, and its VM goes with it.
+    @Test func aClosedPipeEndsTheRunAndItsVM() throws {
+        let sandbox = try sandbox()
+        let run = try sandbox.piped(["os.busybox", "+", "exec", "seq 1 200000"], into: "head -1")
+        #expect(run.status == 141)
+        #expect(run.out == "1\n")
+        #expect(!run.err.contains("error") && !run.err.contains("crash"), "\(run.err)")
+        let deadline = Date().addingTimeInterval(60) // a deadline, not a timing
+        while !Self.qemus(of: sandbox).isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
+        #expect(Self.qemus(of: sandbox).isEmpty, "QEMU outlived host")
+    }
+
     /// Plugins that abort or hang while loading, or segfault in a step,
     /// installed beside the real ones: VMs still run, and the crash is named.
     @Test func brokenPluginsNeitherStopVMsNorLeaveThemRunning() throws {

@@ -76,9 +76,16 @@ final class Sandbox: @unchecked Sendable {
         return env
     }
 
-    func run(_ arguments: [String], extraEnvironment: [String: String] = [:]) throws -> Result {
+    /// `directory`: the working directory host runs in (relative paths).
+    func run(_ arguments: [String], extraEnvironment: [String: String] = [:], in directory: URL? = nil) throws -> Result {
         try Self.execute(Self.products.appendingPathComponent("host").path, arguments,
-                         environment: environment.merging(extraEnvironment) { $1 })
+                         environment: environment.merging(extraEnvironment) { $1 }, in: directory)
+    }
+
+    /// host in a shell pipeline (`host ARGS | TAIL`): the status is host's.
+    func piped(_ arguments: [String], into tail: String) throws -> Result {
+        let host = ([Self.products.appendingPathComponent("host").path] + arguments).map { "'" + $0.replacingOccurrences(of: "'", with: "'\\''") + "'" }
+        return try Self.execute("/bin/bash", ["-c", host.joined(separator: " ") + " | " + tail + "; exit ${PIPESTATUS[0]}"], environment: environment)
     }
 
     /// Starts host without waiting, for concurrency and crash tests; its
@@ -134,7 +141,7 @@ final class Sandbox: @unchecked Sendable {
     }
 
     /// Output goes to files, so a chatty child can never fill a pipe and hang.
-    static func execute(_ path: String, _ arguments: [String], environment: [String: String]? = nil) throws -> Result {
+    static func execute(_ path: String, _ arguments: [String], environment: [String: String]? = nil, in directory: URL? = nil) throws -> Result {
         let out = FileManager.default.temporaryDirectory.appendingPathComponent("out-\(UUID().uuidString)")
         let err = out.appendingPathExtension("err")
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
@@ -144,6 +151,7 @@ final class Sandbox: @unchecked Sendable {
         process.executableURL = URL(fileURLWithPath: path)
         process.arguments = arguments
         if let environment { process.environment = environment }
+        if let directory { process.currentDirectoryURL = directory }
         process.standardOutput = try FileHandle(forWritingTo: out)
         process.standardError = try FileHandle(forWritingTo: err)
         process.standardInput = FileHandle.nullDevice
