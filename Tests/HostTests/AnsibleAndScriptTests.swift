@@ -26,28 +26,31 @@ extension DebianTests {
         #expect(mistyped.err.contains("Unsupported parameters for (lineinfile) module: colour"))
     }
 
-    @Test func aPlaybookIsReusedUntilItChanges() throws {
+    /// A playbook is its whole folder: a role's defaults beside it changed
+    /// rebuild it, as its own file would; unchanged, it is reused.
+    @Test func aPlaybookIsReusedUntilItsFolderChanges() throws {
         let sandbox = try sandbox()
-        let playbook = sandbox.file("site.yml")
-        func write(_ shell: String) throws {
-            try """
-                - hosts: all
-                  gather_facts: false
-                  tasks:
-                    - ansible.builtin.user:
-                        name: "{{ user }}"
-                        shell: \(shell)
-                """.write(to: playbook, atomically: true, encoding: .utf8)
-        }
-        try write("/bin/sh")
-        let pipeline = ["os.debian", "+", "ansible.playbook", playbook.path, "--var=user=alice", "+", "exec", "getent passwd alice"]
-        let first = try sandbox.succeed(pipeline)
-        #expect(first.out.hasSuffix(":/home/alice:/bin/sh\n"))
-        #expect(first.err.contains("ansible.playbook: built in"))
-        let again = try sandbox.succeed(pipeline)
+        let playbook = sandbox.file("playbook/site.yml")
+        let defaults = sandbox.file("playbook/roles/account/defaults/main.yml")
+        try FileManager.default.createDirectory(at: defaults.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.createDirectory(at: sandbox.file("playbook/roles/account/tasks"), withIntermediateDirectories: true)
+        try """
+            - ansible.builtin.user:
+                name: "{{ user }}"
+                shell: "{{ account_shell }}"
+            """.write(to: sandbox.file("playbook/roles/account/tasks/main.yml"), atomically: true, encoding: .utf8)
+        try "- hosts: all\n  gather_facts: false\n  roles: [account]\n".write(to: playbook, atomically: true, encoding: .utf8)
+        func shell(_ path: String) throws { try "account_shell: \(path)\n".write(to: defaults, atomically: true, encoding: .utf8) }
+        try shell("/bin/sh")
+        // From the playbook's folder, by a relative path, as users type it.
+        let pipeline = ["os.debian", "+", "ansible.playbook", "site.yml", "--var=user=alice", "+", "exec", "getent passwd alice"]
+        let folder = playbook.deletingLastPathComponent()
+        let first = try sandbox.run(pipeline, in: folder)
+        #expect(first.status == 0 && first.out.hasSuffix(":/home/alice:/bin/sh\n"), "\(first.err)")
+        let again = try sandbox.run(pipeline, in: folder)
         #expect(again.err.contains("ansible.playbook: cached"))
-        try write("/bin/bash")
-        let edited = try sandbox.succeed(pipeline)
+        try shell("/bin/bash")
+        let edited = try sandbox.run(pipeline, in: folder)
         #expect(edited.err.contains("ansible.playbook: built in"))
         #expect(edited.out.hasSuffix(":/home/alice:/bin/bash\n"))
     }
