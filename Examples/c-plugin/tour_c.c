@@ -47,7 +47,8 @@ static const host_param p_count = {.struct_size = sizeof(host_param), .name = "c
                                    .default_value = "1", .help = "an int, 1 to 9", .flags = HOST_PARAM_BOUNDED,
                                    .minimum = 1, .maximum = 9};
 static const host_param p_ratio = {.struct_size = sizeof(host_param), .name = "ratio", .type = HOST_PARAM_DOUBLE,
-                                   .default_value = "0.5", .help = "a double", .flags = HOST_PARAM_NAMED_ONLY};
+                                   .default_value = "0.5", .help = "a double, 0 to 1",
+                                   .flags = HOST_PARAM_NAMED_ONLY | HOST_PARAM_BOUNDED, .minimum_double = 0, .maximum_double = 1};
 static const host_param p_loud = {.struct_size = sizeof(host_param), .name = "loud", .type = HOST_PARAM_BOOL,
                                   .default_value = "false", .help = "a bool: --loud, --no-loud",
                                   .flags = HOST_PARAM_NAMED_ONLY};
@@ -63,8 +64,9 @@ static const host_param *const params_params[] = {&p_name, &p_count, &p_ratio, &
 
 static host_status files(host_call *call, host_machine *machine, host_machine **result, const char *file) {
     const host_services *s = call->services;
-    /* The result depends on the file's content: edit it and the step runs again. */
-    if (s->depend_file(call, file) != HOST_OK) return HOST_ERROR;
+    /* `file` is a PATH parameter: its content is in the cache key, so editing
+     * it (or naming another file) runs the step again. A file the step reads
+     * that is no parameter would be declared with s->depend_file. */
     s->cap_expiry(call, 3600); /* and is reused for an hour at most */
     if (s->start(call, machine) != HOST_OK) return HOST_ERROR;
     if (s->upload(call, machine, file, "uploaded.txt") != HOST_OK) return HOST_ERROR;
@@ -84,7 +86,7 @@ static host_status files(host_call *call, host_machine *machine, host_machine **
     return HOST_OK;
 }
 
-static const host_param p_file = {.struct_size = sizeof(host_param), .name = "file", .type = HOST_PARAM_STRING,
+static const host_param p_file = {.struct_size = sizeof(host_param), .name = "file", .type = HOST_PARAM_PATH,
                                   .help = "a file on this computer"};
 static const host_param *const files_params[] = {&p_file};
 
@@ -165,9 +167,9 @@ static const host_step s_both = {.struct_size = sizeof(host_step), .name = "tour
                                  .entry = (host_step_entry)both};
 static const host_step *const steps[] = {&s_params, &s_files, &s_fetch, &s_console, &s_check, &s_both};
 
-/* abi_minor 3: parameter flags and HOST_USAGE_ERROR (host_plugin.h lists each minor's features). */
+/* abi_minor 6: a PATH parameter and a double's range (host_plugin.h lists each minor's features). */
 static const host_plugin plugin = {
-    .struct_size = sizeof(host_plugin), .abi_major = HOST_ABI_MAJOR, .abi_minor = 3,
+    .struct_size = sizeof(host_plugin), .abi_major = HOST_ABI_MAJOR, .abi_minor = 6,
     .name = "tour_c", .version = "1.0.0", .step_count = sizeof steps / sizeof steps[0], .steps = steps,
 };
 

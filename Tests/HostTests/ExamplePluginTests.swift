@@ -102,6 +102,7 @@ import Testing
         let line = "name=Ada count=3 ratio=0.25 loud=yes tags=a,b words=more,words extra=color:red\n"
         #expect(params.status == 0 && params.out == line + line, "\(params.err)")
         #expect(try sandbox.run(["backend.fixture", "+", "tour_c.params", "Ada", "12"]).status == 64) // out of its range
+        #expect(try sandbox.run(["backend.fixture", "+", "tour_c.params", "Ada", "--ratio=1.5"]).status == 64) // a double's too
 
         let file = sandbox.file("in.txt")
         try "hello\n".write(to: file, atomically: true, encoding: .utf8)
