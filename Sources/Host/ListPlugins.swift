@@ -107,12 +107,16 @@ enum StepHelp {
             Swift.print("parameters (positional words fill them in this order):")
             for parameter in step.parameters { Swift.print("  " + describe(parameter)) }
         }
-        // What the cache key is made of besides the machine it starts from.
-        let paths = step.parameters.compactMap { parameter in parameter.dependency.map { "\(parameter.name): \($0)" } }
-        Swift.print("depends on: its arguments" + (paths.isEmpty ? "" : "; for host paths, not their text but " + paths.joined(separator: "; "))
-                    + " (and any file it declares as it runs)")
+        // What the cache key is made of.
+        let paths = step.parameters.compactMap { parameter in parameter.dependency.map { "\(parameter.name) by \($0), not its path" } }
+        Swift.print("depends on: the machine it is given, its arguments" + paths.map { "; " + $0 }.joined()
+                    + "; any file it declares as it runs")
         Swift.print("from: \(step.plugin.path)")
-        if CommandWords.contains(name) { Swift.print("also a command: `host \(name)` (see `host \(name) --help`); `host -- \(name)` is the step") }
+        if CommandWords.contains(name) {
+            Swift.print(Main.commands.contains(name)
+                ? "also a command: `host \(name)` (see `host \(name) --help`); `host -- \(name) ...` is a pipeline"
+                : "also a command word, reserved for a later version of host")
+        }
         return 0
     }
 }

@@ -106,7 +106,11 @@ enum ArgumentBinder {
         guard FileManager.default.fileExists(atPath: path) else {
             throw HostError.usage("\(step.name): --\(parameter.name)=\(text): there is no such file or directory (\(path)); give the path of one on this computer, absolute or from the current folder")
         }
-        return .path(path, digest: try PathDigests.shared.digest(of: path, folder: parameter.withFolder))
+        do {
+            return .path(path, digest: try PathDigests.shared.digest(of: path, folder: parameter.withFolder))
+        } catch let error as HostError where error.kind == .usage {
+            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(error.message)")
+        }
     }
 
     /// "90s", "30m", "12h", "7d" (or plain seconds) -> seconds; nil when it is none of those.

@@ -41,7 +41,7 @@ final class TemporaryDirectory {
             guard template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
                 throw HostError(.environment, "cannot make a private directory beside \(parent.path): \(String(cString: strerror(errno)))")
             }
-            parent = URL(fileURLWithPath: String(cString: template))
+            parent = URL(fileURLWithPath: String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
         } else {
             _ = mkdir(parent.path, 0o700)
         }

@@ -16,27 +16,30 @@ final class PathDigests: @unchecked Sendable {
     nonisolated(unsafe) static var shared = PathDigests(memo: nil)
 
     private let memo: URL?
-    /// FileStamp -> SHA-256, as read and as learnt this run.
-    private var known: [String: String] = [:]
+    /// FileStamp -> SHA-256, as read (on first use: a run with no host
+    /// path does not read the file) and as learnt this run.
+    private lazy var known: [String: String] = {
+        guard let memo, let data = try? Data(contentsOf: memo) else { return [:] }
+        return (try? JSONDecoder().decode([String: String].self, from: data)) ?? [:]
+    }()
     private var learnt = false
     /// The most stamps kept: past it, only those this run used stay.
     private let limit = 50_000
     private var used: Set<String> = []
 
-    init(memo: URL?) {
-        self.memo = memo
-        if let memo, let data = try? Data(contentsOf: memo),
-           let stored = try? JSONDecoder().decode([String: String].self, from: data) {
-            known = stored
-        }
-    }
+    init(memo: URL?) { self.memo = memo }
 
     /// `path`'s digest; with `folder`, that of the file and of its folder
-    /// as a tree (what a playbook reads beside it), `.git` left out.
+    /// as a tree (what a playbook reads beside it), `.git` left out. A
+    /// device or FIFO is refused: reading /dev/zero would never end.
     func digest(of path: String, folder: Bool = false) throws -> String {
         var info = stat()
         guard stat(path, &info) == 0 else { throw HostError(.environment, "\(path) does not exist") }
-        let own = info.st_mode & S_IFMT == S_IFDIR ? try tree(path, skipping: []) : try file(path)
+        let type = info.st_mode & S_IFMT
+        guard type == S_IFREG || type == S_IFDIR else {
+            throw HostError.usage("\(path) is neither a file nor a folder; give one of those")
+        }
+        let own = type == S_IFDIR ? try tree(path, skipping: []) : try file(path)
         guard folder else { return own }
         let around = try tree(URL(fileURLWithPath: path).deletingLastPathComponent().path, skipping: [".git"])
         return Digest.of("file \(own)\nfolder \(around)")

@@ -93,7 +93,7 @@ public struct ParameterInfo: Sendable, Codable {
     /// `host help`: nil for a parameter that is not a host path.
     public var dependency: String? {
         guard type == .path else { return nil }
-        return withFolder ? "the file and its whole folder (as a tree, .git left out)" : "the file's or directory's content"
+        return withFolder ? "the content of the file and of its whole folder (.git left out)" : "the content of the file or folder"
     }
 }
 

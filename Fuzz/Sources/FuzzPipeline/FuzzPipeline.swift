@@ -34,6 +34,9 @@ private func check(_ words: [String], _ step: StepInfo) {
             if case let .int(number) = value, let range = parameter.range {
                 precondition(range.contains(number), "\(step.name): \(parameter.name)=\(number) outside its range")
             }
+            if case let .double(number) = value, let range = parameter.realRange {
+                precondition(range.contains(number), "\(step.name): \(parameter.name)=\(number) outside its range")
+            }
         }
         // The key's view of the arguments is a function of the words.
         let again = try ArgumentBinder.bind(words, to: step)
@@ -56,7 +59,7 @@ private let steps: [StepInfo] = {
         {"name": "memory", "type": "int", "defaultText": "512", "help": "", "isRuntime": false, "isNamedOnly": false, "range": [64, 65536]},
         {"name": "cores", "type": "int", "defaultText": "1", "help": "", "isRuntime": false, "isNamedOnly": true},
         {"name": "snapshot", "type": "bool", "defaultText": "false", "help": "", "isRuntime": false, "isNamedOnly": false},
-        {"name": "ratio", "type": "double", "defaultText": "1.5", "help": "", "isRuntime": false, "isNamedOnly": false},
+        {"name": "ratio", "type": "double", "defaultText": "1.5", "help": "", "isRuntime": false, "isNamedOnly": false, "realRange": [0, 10]},
         {"name": "forward", "type": "list", "defaultText": "", "help": "", "isRuntime": true, "isNamedOnly": true},
         {"name": "disk", "type": "string", "defaultText": "8G", "help": "", "isRuntime": false, "isNamedOnly": false}]},
      {"name": "ansible", "summary": "", "flags": 0, "expiry": 0, "needs": [],
