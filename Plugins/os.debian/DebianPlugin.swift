@@ -65,14 +65,21 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
             // mmdebstrap's "I: ..." lines name each phase as it starts: the progress.
             let phases = ["running apt-get update", "downloading packages", "extracting archives", "installing", "cleaning", "success"]
-            // Through the shared package cache when it runs; the hook removes
-            // the setting from the new system (mmdebstrap keeps its --aptopt).
-            let proxy = PackageCache.start { call.log($0) }.map { ["--aptopt=Acquire::http::Proxy \"http://127.0.0.1:\($0)\""] } ?? []
-            try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
-                                            "--customize-hook=" + hook] + proxy + [call.string("release"), target.path]
-                                            + (mirror.isEmpty ? [] : [mirror]), package: "mmdebstrap") { line in
+            let arguments = ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
+                             "--customize-hook=" + hook, call.string("release"), target.path] + (mirror.isEmpty ? [] : [mirror])
+            // Through the shared package cache when it is on (mmdebstrap then
+            // runs in a network namespace of its own, where the cache is
+            // its proxy); the hook removes the setting from the new system
+            // (mmdebstrap keeps its --aptopt).
+            let command = try PackageCache.mmdebstrap(arguments, mirror: mirror) { call.log($0) }
+                .map { Command($0.executable, $0.arguments) }
+                ?? Command(try HostTool.path("mmdebstrap", package: "mmdebstrap"), arguments)
+            let (ending, tail) = try command.runLines { line in
                 let phase = line.hasPrefix("I: ") && phases.contains { line.dropFirst(3).hasPrefix($0) }
                 call.log(phase ? "mmdebstrap: " + line.dropFirst(3) : line, level: phase ? .info : .debug)
+            }
+            guard ending == .exited(0) else {
+                throw StepError("mmdebstrap failed (status \(ending.status)): \(tail.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
         }
         if let container = call.container {
