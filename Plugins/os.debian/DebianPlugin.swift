@@ -134,6 +134,38 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         call.log(String(format: "first boot: up in %.1f s", Date().timeIntervalSince(booting)))
         return call.machine
     },
+    Step("os.debian.user", summary: "A user to log in as: made with useradd, given your SSH key; later steps' commands, ssh and ansible run as them",
+         parameters: [
+            .string("name", help: "the user's login name, like dev"),
+            .list("groups", help: "supplementary groups the user is in (they must exist), like --groups=sudo --groups=adm"),
+         ],
+         needs: [HOST_VM_V1]) { call in
+        let name = call.string("name")
+        guard let first = name.first, first.isLowercase || first == "_", name.count <= 32,
+              name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "_-".contains($0)) }) else {
+            throw StepError.usage("\(name.debugDescription) is not a user name useradd takes: lower-case letters, digits, _ and -, starting with a letter or _, like dev")
+        }
+        let groups = call.list("groups")
+        guard groups.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) } }) else {
+            throw StepError.usage("--groups takes group names (letters, digits, _ and -), one per --groups")
+        }
+        guard let vm = call.virtualMachine else { throw StepError("os.debian.user needs a machine offering \(HOST_VM_V1)") }
+        // Run as the machine's SSH user so far, which must be root to add one.
+        let script = """
+            set -e
+            id -u \(name) >/dev/null 2>&1 || useradd --create-home --shell /bin/bash \(groups.isEmpty ? "" : "--groups " + groups.joined(separator: ",")) \(name)
+            home=$(getent passwd \(name) | cut -d: -f6)
+            install -d -m 700 -o \(name) -g \(name) "$home/.ssh"
+            install -m 600 -o \(name) -g \(name) "$HOME/.ssh/authorized_keys" "$home/.ssh/authorized_keys"
+            cat /etc/ssh/ssh_host_ed25519_key.pub
+            """
+        let result = try call.exec(script)
+        guard result.status == 0 else {
+            throw StepError("making the user \(name) failed (status \(result.status)); it takes root, the machine's SSH user before: \((result.err + result.out).trimmingCharacters(in: .whitespacesAndNewlines).suffix(500))")
+        }
+        try vm.setSSH(user: name, hostKey: result.out.trimmingCharacters(in: .whitespacesAndNewlines))
+        return call.machine
+    },
 ])
 
 @_cdecl("host_plugin_entry_v1")
