@@ -243,11 +243,16 @@ public enum PackageCache {
         #   watcher ROOT IDLE
         set -u
         root=$1 idle=$2 run=$1/run
+        # Only descriptors of its own: an inherited one (a socket or pipe of
+        # whoever ran the relay) would stay open as long as the cache runs,
+        # and whoever waits for its end would wait that long.
+        for fd in /proc/$$/fd/*; do fd=${fd##*/}; ((fd > 2 && fd != 255)) && eval "exec $fd>&-"; done
         exec 7<"$root" || exit 1 # this directory, told apart from a new one at the same path
         exec 8>>"$run/connections" || exit 1
         ours() { [ "$root" -ef "/proc/$$/fd/7" ]; }
-        # It dies with this watcher, even by SIGKILL: none runs unwatched.
-        setpriv --pdeathsig TERM \#(daemon) -c "$root/conf" ForeGround=1 </dev/null 7<&- 8>&- &
+        # It dies with this watcher, even by SIGKILL: none runs unwatched
+        # (KILL: a TERM it inherited blocked would not end it).
+        setpriv --pdeathsig KILL \#(daemon) -c "$root/conf" ForeGround=1 </dev/null 7<&- 8>&- &
         daemon=$!
         printf '%s\n' "$daemon" >"$run/pid.new" && mv -f "$run/pid.new" "$run/pid"
         echo "$(date -Is) started apt-cacher-ng $daemon (stops after ${idle} s idle)"
