@@ -38,8 +38,9 @@ final class QemuMachine: GuestMachine {
         let incoming = config.state
         let mapped = config.stateFormat == Self.mappedRam
         let started = Date()
-        packageCacheRuns = packageCache && (config.network ?? "user") == "user"
-            && PackageCache.start { call.log($0, level: .debug) } != nil
+        // Only the relay is made ready: apt-cacher-ng starts when the guest first connects.
+        packageCacheRelay = packageCache && (config.network ?? "user") == "user"
+            ? PackageCache.relayCommand { call.log($0, level: .debug) } : nil
         let process = try QemuProcess(binary: config.binary, guestAgent: config.guestAgent == true) { run in
             self.arguments(run: run, incoming: incoming, mapped: mapped)
         }
@@ -66,9 +67,10 @@ final class QemuMachine: GuestMachine {
         func escaped(_ path: String) -> String { path.replacingOccurrences(of: ",", with: ",,") }
         var hostfwd = "hostfwd=tcp:127.0.0.1:0-:22" // QEMU picks the port (QemuProcess.sshPort)
         for forward in forwards { hostfwd += ",hostfwd=tcp:127.0.0.1:\(forward.host)-:\(forward.guest)" }
-        if packageCacheRuns {
-            // A relay per connection to the cache's socket: no port listens for it.
-            hostfwd += ",guestfwd=tcp:\(PackageCache.guestAddress):\(PackageCache.guestPort)-cmd:\(PackageCache.relay) \(escaped(PackageCache.socket.path))"
+        if let relay = packageCacheRelay {
+            // A relay per connection (QEMU runs it through /bin/sh -c): no port listens for it.
+            let command = relay.map(ShellTransfer.quoted).joined(separator: " ")
+            hostfwd += ",guestfwd=tcp:\(PackageCache.guestAddress):\(PackageCache.guestPort)-cmd:\(escaped(command))"
         }
         var arguments = [
             "-nodefaults", "-no-user-config", "-display", "none", "-machine", config.machineType ?? "pc", "-accel", config.accel,
@@ -107,10 +109,10 @@ final class QemuMachine: GuestMachine {
         return arguments + config.extraArguments
     }
 
-    /// Set by `up` for this start: the guest has a user network that
+    /// Set by `up` for this start, when the guest has a user network that
     /// reaches out (a sealed one must not reach the cache's upstream) and
-    /// the cache runs.
-    private var packageCacheRuns = false
+    /// the cache is on: the command that relays one guest connection to it.
+    private var packageCacheRelay: [String]?
 
     func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws {
         packageCache = arguments.bool("package-cache")

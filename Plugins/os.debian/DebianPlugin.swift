@@ -65,14 +65,21 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
             call.log("installing Debian \(call.string("release")) with mmdebstrap (a minute or two)")
             // mmdebstrap's "I: ..." lines name each phase as it starts: the progress.
             let phases = ["running apt-get update", "downloading packages", "extracting archives", "installing", "cleaning", "success"]
-            // Through the shared package cache when it runs; the hook removes
-            // the setting from the new system (mmdebstrap keeps its --aptopt).
-            let proxy = PackageCache.start { call.log($0) }.map { ["--aptopt=Acquire::http::Proxy \"http://127.0.0.1:\($0)\""] } ?? []
-            try HostTool.run("mmdebstrap", ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
-                                            "--customize-hook=" + hook] + proxy + [call.string("release"), target.path]
-                                            + (mirror.isEmpty ? [] : [mirror]), package: "mmdebstrap") { line in
+            let arguments = ["--variant=minbase", "--include=" + (base + call.list("include")).joined(separator: ","),
+                             "--customize-hook=" + hook, call.string("release"), target.path] + (mirror.isEmpty ? [] : [mirror])
+            // Through the shared package cache when it is on (mmdebstrap then
+            // runs in a network namespace of its own, where the cache is
+            // its proxy); the hook removes the setting from the new system
+            // (mmdebstrap keeps its --aptopt).
+            let command = try PackageCache.mmdebstrap(arguments, mirror: mirror) { call.log($0) }
+                .map { Command($0.executable, $0.arguments) }
+                ?? Command(try HostTool.path("mmdebstrap", package: "mmdebstrap"), arguments)
+            let (ending, tail) = try command.runLines { line in
                 let phase = line.hasPrefix("I: ") && phases.contains { line.dropFirst(3).hasPrefix($0) }
                 call.log(phase ? "mmdebstrap: " + line.dropFirst(3) : line, level: phase ? .info : .debug)
+            }
+            guard ending == .exited(0) else {
+                throw StepError("mmdebstrap failed (status \(ending.status)): \(tail.trimmingCharacters(in: .whitespacesAndNewlines))")
             }
         }
         if let container = call.container {
@@ -125,6 +132,38 @@ let plugin = Plugin(name: "os.debian", version: "1.0.0", steps: [
         }
         // scripts/benchmark reads this line: what a warm run saves.
         call.log(String(format: "first boot: up in %.1f s", Date().timeIntervalSince(booting)))
+        return call.machine
+    },
+    Step("os.debian.user", summary: "A user to log in as: made with useradd, given your SSH key; later steps' commands, ssh and ansible run as them",
+         parameters: [
+            .string("name", help: "the user's login name, like dev"),
+            .list("groups", help: "supplementary groups the user is in (they must exist), like --groups=sudo --groups=adm"),
+         ],
+         needs: [HOST_VM_V1]) { call in
+        let name = call.string("name")
+        guard let first = name.first, first.isLowercase || first == "_", name.count <= 32,
+              name.allSatisfy({ $0.isASCII && ($0.isLowercase || $0.isNumber || "_-".contains($0)) }) else {
+            throw StepError.usage("\(name.debugDescription) is not a user name useradd takes: lower-case letters, digits, _ and -, starting with a letter or _, like dev")
+        }
+        let groups = call.list("groups")
+        guard groups.allSatisfy({ !$0.isEmpty && $0.allSatisfy { $0.isASCII && ($0.isLetter || $0.isNumber || "_-".contains($0)) } }) else {
+            throw StepError.usage("--groups takes group names (letters, digits, _ and -), one per --groups")
+        }
+        guard let vm = call.virtualMachine else { throw StepError("os.debian.user needs a machine offering \(HOST_VM_V1)") }
+        // Run as the machine's SSH user so far, which must be root to add one.
+        let script = """
+            set -e
+            id -u \(name) >/dev/null 2>&1 || useradd --create-home --shell /bin/bash \(groups.isEmpty ? "" : "--groups " + groups.joined(separator: ",")) \(name)
+            home=$(getent passwd \(name) | cut -d: -f6)
+            install -d -m 700 -o \(name) -g \(name) "$home/.ssh"
+            install -m 600 -o \(name) -g \(name) "$HOME/.ssh/authorized_keys" "$home/.ssh/authorized_keys"
+            cat /etc/ssh/ssh_host_ed25519_key.pub
+            """
+        let result = try call.exec(script)
+        guard result.status == 0 else {
+            throw StepError("making the user \(name) failed (status \(result.status)); it takes root, the machine's SSH user before: \((result.err + result.out).trimmingCharacters(in: .whitespacesAndNewlines).suffix(500))")
+        }
+        try vm.setSSH(user: name, hostKey: result.out.trimmingCharacters(in: .whitespacesAndNewlines))
         return call.machine
     },
 ])

@@ -77,12 +77,17 @@ public final class GuestSession {
     /// shell runs busybox, so it is not made to run date twice (each exec
     /// costs tens of milliseconds in an emulated guest).
     private func withClock(_ command: String, busybox: Bool = false) -> String {
-        guard clockIsStale else { return command }
+        guard let set = clockSetting(busybox: busybox) else { return command }
+        return "\(set); \(command)"
+    }
+
+    /// The command that sets the clock, once after a restore; nil after.
+    private func clockSetting(busybox: Bool = false) -> String? {
+        guard clockIsStale else { return nil }
         clockIsStale = false
         let now = Date().timeIntervalSince1970
         let whole = String(format: "date -s @%.0f >/dev/null 2>&1", now.rounded())
-        let set = busybox ? whole : String(format: "date -s @%.3f >/dev/null 2>&1 || ", now) + whole
-        return "\(set); \(command)"
+        return busybox ? whole : String(format: "date -s @%.3f >/dev/null 2>&1 || ", now) + whole
     }
 
     /// Sets a restored guest's clock before something other than a command
@@ -139,7 +144,8 @@ public final class GuestSession {
     /// inside the command).
     func run(_ call: BackendCall, _ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         if input?.count ?? 0 <= GuestAgent.inputLimit, let agent = guestAgent(call) {
-            return try agent.run(withClock(command), user: guest.sshUser ?? "root", input: input, output: output)
+            // The clock as root: the agent's command may run as a user who could not set it.
+            return try agent.run(command, user: guest.sshUser ?? "root", asRoot: clockSetting(), input: input, output: output)
         }
         if let ssh = try ssh(call) { return try ssh.run(withClock(command), input: input, output: output) }
         guard input == nil else { throw StepError("the console shell takes no input; this machine has no SSH server") }
