@@ -70,8 +70,8 @@ final class Sandbox: @unchecked Sendable {
         env["HOME"] = root.appendingPathComponent("home").path
         env["HOST_DEFAULT_BACKEND"] = defaultBackend
         env["XDG_RUNTIME_DIR"] = root.path // transient machines, removed with the sandbox
-        // The shared package cache is a daemon that outlives a run: only the
-        // test of it starts it, and stops it (`cleanup downloads`).
+        // The shared package cache is a daemon that outlives a run (until
+        // it is idle): only the tests of it start it, and stop it.
         env["HOST_PACKAGE_CACHE"] = "off"
         return env
     }
