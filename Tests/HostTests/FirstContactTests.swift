@@ -159,7 +159,7 @@ import Testing
         #expect(try complete("host clea", in: sandbox) == ["cleanup"])
         #expect(try complete("host cleanup ", in: sandbox) == ["machines", "downloads", "logs", "everything", "periodic"])
         #expect(try complete("host os.busybox + ex", in: sandbox) == ["exec"])
-        #expect(try complete("host os.busybox + os.", in: sandbox) == []) // an OS step only comes first
+        #expect(try complete("host os.busybox + os.", in: sandbox) == ["os.debian.user"]) // an OS step only comes first
         #expect(try complete("host backend.qemu + os.b", in: sandbox) == ["os.busybox"])
         #expect(try complete("host backend.qemu --forward=80", in: sandbox) == [])
         for shell in ["zsh", "fish"] {
