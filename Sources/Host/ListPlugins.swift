@@ -15,21 +15,21 @@ struct ListPlugins: ParsableCommand {
             return
         }
         for step in registry.steps {
-            print(StepHelp.headline(step))
-            print("    \(step.summary)")
-            for parameter in step.parameters { print("    " + StepHelp.describe(parameter)) }
-            print("    from \(step.plugin.path) (\(step.plugin.name) \(step.plugin.version))")
+            say(StepHelp.headline(step))
+            say("    \(step.summary)")
+            for parameter in step.parameters { say("    " + StepHelp.describe(parameter)) }
+            say("    from \(step.plugin.path) (\(step.plugin.name) \(step.plugin.version))")
         }
-        print("\(registry.steps.count) steps from \(registry.plugins.count) plugins")
+        say("\(registry.steps.count) steps from \(registry.plugins.count) plugins")
         if !registry.conflicts.isEmpty {
-            print("\nSteps offered twice (neither runs until one is removed):")
+            say("\nSteps offered twice (neither runs until one is removed):")
             for (name, files) in registry.conflicts.sorted(by: { $0.key < $1.key }) {
-                print("  \(name): \(files.joined(separator: ", "))")
+                say("  \(name): \(files.joined(separator: ", "))")
             }
         }
         if !registry.failures.isEmpty {
-            print("\nPlugins that failed to load:")
-            for failure in registry.failures { print("  \(failure.path): \(failure.reason)") }
+            say("\nPlugins that failed to load:")
+            for failure in registry.failures { say("  \(failure.path): \(failure.reason)") }
         }
     }
 
@@ -82,7 +82,7 @@ enum StepHelp {
 
     static func print(_ name: String) throws -> Int32 {
         if name == "from" { // host's own step, not a plugin's
-            Swift.print("""
+            say("""
                 from: start a pipeline on a saved machine, named by `host tag` or pulled from a registry, resumed as it was saved
                 kind: host's own step; starts a pipeline
                 usage: host from NAME|REF [--keep-authorized-keys] [--tls-verify=false] [+ STEP...]
@@ -94,29 +94,35 @@ enum StepHelp {
             return 0
         }
         let step = try Main.loadPlugins().step(named: name)
-        Swift.print("\(step.name): \(step.summary)")
-        let kept = step.savesNothing ? "it saves no machines, so no step on it is cached or undone" : "results kept \(step.expiry / 3600) h"
-        Swift.print("kind: \(step.isBackend ? "backend" : "step"); \(step.flagNames.joined(separator: ", ")); \(kept)")
+        say("\(step.name): \(step.summary)")
+        let kept = step.savesNothing ? "it saves no machines, so no step on it is cached or undone"
+            : step.isTransient ? "its results are never kept: it runs every time and what it changes is dropped"
+            : step.isTransientWhenLast ? "results kept \(step.expiry / 3600) h when a step follows it; as the last step it runs every time"
+            : "results kept \(step.expiry / 3600) h"
+        say("kind: \(step.isBackend ? "backend" : "step"); \(step.flagNames.joined(separator: ", ")); \(kept)")
         // What positional words fill, in order: required ones bare, optional ones in brackets.
         let positional = step.parameters.filter(\.takesPosition).map { $0.isRequired ? $0.name.uppercased() : "[\($0.name.uppercased())]" }
             + step.parameters.filter { $0.type == .rest }.map { $0.isRequired ? "\($0.name.uppercased())..." : "[\($0.name.uppercased())...]" }
         // A backend makes the machine every later step works on: never transient.
         let transient = step.isBackend ? "" : "[--transient] "
-        Swift.print("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) \((positional + [transient + "[--PARAMETER=VALUE...]"]).joined(separator: " "))")
+        say("usage: host \(step.startsPipeline ? "" : "... + ")\(step.name) \((positional + [transient + "[--PARAMETER=VALUE...]"]).joined(separator: " "))")
         if !step.parameters.isEmpty {
-            Swift.print("parameters (positional words fill them in this order):")
-            for parameter in step.parameters { Swift.print("  " + describe(parameter)) }
+            say("parameters (positional words fill them in this order):")
+            for parameter in step.parameters { say("  " + describe(parameter)) }
         }
         // What the cache key is made of.
         let paths = step.parameters.compactMap { parameter in parameter.dependency.map { "\(parameter.name) by \($0), not its path" } }
-        Swift.print("depends on: the machine it is given, its arguments" + paths.map { "; " + $0 }.joined()
+        say("depends on: the machine it is given, its arguments" + paths.map { "; " + $0 }.joined()
                     + "; any file it declares as it runs")
-        Swift.print("from: \(step.plugin.path)")
+        say("from: \(step.plugin.path)")
         if CommandWords.contains(name) {
-            Swift.print(Main.commands.contains(name)
+            say(Main.commands.contains(name)
                 ? "also a command: `host \(name)` (see `host \(name) --help`); `host -- \(name) ...` is a pipeline"
                 : "also a command word, reserved for a later version of host")
         }
         return 0
     }
 }
+
+/// Step names, summaries and help are the plugins' words: shown, never obeyed.
+private func say(_ text: String) { print(TerminalText.escaped(text)) }

@@ -147,7 +147,7 @@ enum Main {
     /// script.test) says nothing more: the status is the answer.
     static func fail(_ error: HostError, quiet: Bool) -> Never {
         if !(quiet && error.kind == .stepFailed && error.status != nil) {
-            StandardStream.error.write("host: error: \(error.message)\n")
+            StandardStream.error.write("host: error: \(TerminalText.escaped(error.message))\n")
         }
         exit(error.exitCode)
     }

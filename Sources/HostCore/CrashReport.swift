@@ -47,7 +47,7 @@ public enum CrashReport {
     /// and what it was doing, should it crash.
     static func during<T>(_ what: @autoclosure () -> String, _ body: () throws -> T) rethrows -> T {
         let previous = String(cString: sentence)
-        set("\(what()) crashed")
+        set(TerminalText.escaped("\(what()) crashed"))
         defer { set(previous) }
         return try body()
     }

@@ -14,6 +14,6 @@ public final class Output: @unchecked Sendable {
 
     public func progress(_ message: String) {
         guard !quiet else { return }
-        StandardStream.error.write("host: \(message)\n")
+        StandardStream.error.write("host: \(TerminalText.escaped(message))\n")
     }
 }

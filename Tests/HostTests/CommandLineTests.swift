@@ -1,4 +1,5 @@
 import Foundation
+import HostCore
 import Testing
 
 /// What a person sees from `host` on good and bad command lines.
@@ -76,6 +77,24 @@ import Testing
         #expect(run.out.hasPrefix("self_test.count: Record each real run in a host file, so tests can prove caching\n"))
         #expect(run.out.contains("  --expire (int, default 0)  seconds the result stays valid (0: the default)\n"))
         #expect(try Sandbox().run(["help", "nope"]).status == 64)
+    }
+
+    /// Control bytes in what host quotes are shown, not obeyed: a step name
+    /// typed with an escape sequence cannot retitle the terminal.
+    @Test func controlBytesInHostsMessagesAreEscaped() throws {
+        let run = try Sandbox().run(["backend.fixture\u{1B}]0;pwned\u{07}", "+", "exec", "true"])
+        #expect(run.status == 64)
+        #expect(!run.err.unicodeScalars.contains { $0.value < 0x20 && $0 != "\n" } && run.err.contains("\\e]0;pwned\\x07"), "\(run.err)")
+        #expect(TerminalText.escaped("a\tb\nc\u{7F}\u{85}") == "a\tb\nc\\x7f\\x85")
+    }
+
+    /// A message test: what help says is kept of a step matches what is.
+    @Test func helpSaysWhatIsKeptOfTransientSteps() throws {
+        let sandbox = try Sandbox(plugins: Sandbox.standardPlugins + ["console"])
+        let console = try sandbox.succeed(["help", "console"]).out
+        #expect(console.contains("never kept") && !console.contains("results kept"), "\(console)")
+        #expect(try sandbox.succeed(["help", "exec"]).out.contains("as the last step it runs every time"))
+        #expect(try sandbox.succeed(["help", "self_test.count"]).out.contains("results kept 168 h\n"))
     }
 
     @Test func cacheListingAndCleanup() throws {
