@@ -112,11 +112,20 @@ public final class PluginRegistry: @unchecked Sendable {
         if let files = conflicts[name] {
             throw HostError(.plugin, "step \(name) is offered by more than one plugin: \(files.joined(separator: ", ")); remove all but one")
         }
+        // Its plugin may be one that failed to load: by convention a step is
+        // named after its plugin ("acme.hello" in acme.so).
+        let owner = String(name.prefix { $0 != "." })
+        if let failed = failures.first(where: { URL(fileURLWithPath: $0.path).deletingPathExtension().lastPathComponent == owner }) {
+            throw HostError(.plugin, "step \(name) is not available: its plugin \(failed.path) failed to load: \(failed.reason)")
+        }
         var message = "unknown step \(name)"
         let near = suggestions(for: name)
         if !near.isEmpty { message += "; did you mean \(near.joined(separator: ", "))?" }
         message += " (`host list-plugins` shows every step"
-        if !failures.isEmpty { message += "; \(failures.count) plugin file(s) failed to load, and it says why" }
+        if !failures.isEmpty {
+            let named = failures.prefix(3).map(\.path).joined(separator: ", ") + (failures.count > 3 ? ", ..." : "")
+            message += "; \(failures.count) plugin file(s) failed to load (\(named)), and it says why"
+        }
         throw HostError.usage(message + ")")
     }
 

@@ -99,10 +99,19 @@ public enum PluginScanner {
         var records: [RegistryCache.Record] = [], loading: String?, pending = Data()
         var deadline = Date().addingTimeInterval(timeLimit)
         var buffer = [UInt8](repeating: 0, count: 65536)
+        // A file that takes long is named after a second, so that a wait of
+        // up to timeLimit is never silent.
+        var slowAfter = Date().addingTimeInterval(1), announced = false
         let hung = "it did not finish loading within \(Int(timeLimit)) s (its library constructor or \(HOST_PLUGIN_ENTRY_V1) hangs, or this machine is very busy); fix or remove the file"
         while true {
             var poller = pollfd(fd: fd, events: Int16(POLLIN), revents: 0)
-            let ready = poll(&poller, 1, Int32(max(0, deadline.timeIntervalSinceNow) * 1000))
+            let wake = announced || loading == nil ? deadline : min(deadline, slowAfter)
+            let ready = poll(&poller, 1, Int32(max(0, wake.timeIntervalSinceNow) * 1000))
+            if let loading, !announced, Date() >= slowAfter {
+                StandardStream.error.write("host: scanning the plugin \(TerminalText.escaped(loading)) (new or changed; it may take up to \(Int(timeLimit)) s to load)\n")
+                announced = true
+            }
+            if ready == 0 && Date() < deadline { continue }
             if ready == 0 || Date() > deadline {
                 child.kill()
                 child.wait()
@@ -115,7 +124,12 @@ public enum PluginScanner {
             while let newline = pending.firstIndex(of: 10) {
                 let line = try? JSONDecoder().decode(Line.self, from: pending[pending.startIndex..<newline])
                 pending = Data(pending[(newline + 1)...])
-                if let begin = line?.begin { loading = begin; deadline = Date().addingTimeInterval(timeLimit) }
+                if let begin = line?.begin {
+                    loading = begin
+                    deadline = Date().addingTimeInterval(timeLimit)
+                    slowAfter = Date().addingTimeInterval(1)
+                    announced = false
+                }
                 if let record = line?.record { records.append(record); loading = nil }
                 // Anything else is a plugin writing to standard output while it loads: not ours.
             }
@@ -130,6 +144,8 @@ public enum PluginScanner {
         switch child.wait() {
         case let .killed(signal):
             return (records, loading, "it crashed with signal \(signal) (\(String(cString: strsignal(signal)))) while loading (in a library constructor or \(HOST_PLUGIN_ENTRY_V1)); fix or remove the file")
+        case let ending where loading != nil:
+            return (records, loading, "it ended the process (exit status \(ending.status)) while loading (its library constructor or \(HOST_PLUGIN_ENTRY_V1) called exit); a plugin must return, never exit; fix or remove the file")
         case let ending:
             return (records, loading, "the plugin scanner exited with status \(ending.status)")
         }

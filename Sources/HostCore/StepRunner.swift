@@ -353,21 +353,27 @@ final class StepRunner {
             return try body()
         } catch let error as HostError where error.status == nil && error.kind != .usage {
             let log = machine.directory.url.appendingPathComponent("log.txt")
-            let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
-            let kept = store.location.logs.appendingPathComponent("\(stamp)-\(planned.step.name)-\(getpid()).log")
-            guard CacheStore.diskUsage(log) > 0,
-                  (try? FileManager.default.createDirectory(at: store.location.logs, withIntermediateDirectories: true,
-                                                            attributes: [.posixPermissions: 0o700])) != nil,
+            guard CacheStore.diskUsage(log) > 0, let kept = keptLog(planned),
                   (try? FileManager.default.copyItem(at: log, to: kept)) != nil
             else { throw error }
             throw HostError(error.kind, error.message + " (the step's log: \(kept.path))")
         }
     }
 
+    /// Where a failed step's log is kept (CACHE/logs, made 0700), or nil
+    /// when that folder cannot be made.
+    private func keptLog(_ planned: Planned) -> URL? {
+        let stamp = ISO8601DateFormatter.string(from: Date(), timeZone: .current, formatOptions: [.withFullDate, .withTime])
+        guard (try? FileManager.default.createDirectory(at: store.location.logs, withIntermediateDirectories: true,
+                                                        attributes: [.posixPermissions: 0o700])) != nil else { return nil }
+        return store.location.logs.appendingPathComponent("\(stamp)-\(planned.step.name)-\(getpid()).log")
+    }
+
     private func invoke(_ planned: Planned, _ context: CallContext, _ machine: TrackedMachine) throws {
         var result: OpaquePointer?
         let entry = try planned.step.entry()
-        let status = CrashReport.during("the plugin \(planned.step.plugin.path), running step \(planned.step.name),") {
+        let log = keptLog(planned).map { (source: machine.directory.url.appendingPathComponent("log.txt").path, kept: $0.path) }
+        let status = CrashReport.during("the plugin \(planned.step.plugin.path), running step \(planned.step.name),", keeping: log) {
             FFIInvoker.call(entry, planned.arguments.values, call: context.raw, machine: machine.handle, result: &result)
         }
         guard status == HOST_OK else {

@@ -22,6 +22,9 @@ import Testing
         let hangs = try sandbox.compileC(Self.source, as: "hangs", defines: ["-DENTRY_HANGS", "-DPLUGIN_NAME=\"hangs\"", "-DSTEP_NAME=\"hangs.step\""])
         try sandbox.compileC(Self.source, as: "segfaults", defines: ["-DSTEP_SEGFAULTS", "-DPLUGIN_NAME=\"segfaults\"", "-DSTEP_NAME=\"segfaults.step\""])
 
+        // A message test: a scan that takes long names the file it waits on.
+        let scan = try sandbox.run(["list-plugins", "--json"])
+        #expect(scan.err.contains("scanning the plugin \(hangs.path)"), "\(scan.err)")
         let found = try failures(sandbox)
         #expect(found.count == 2, "\(found)")
         #expect(found[aborts.path]?.contains("crashed with signal 6") == true, "\(found)")
@@ -38,6 +41,16 @@ import Testing
         #expect(try sandbox.succeed(["help", "exec"]).out.hasPrefix("exec: "))
     }
 
+    @Test func aPluginThatExitsWhileLoadingIsNamedAndItsStepsExit69() throws {
+        let sandbox = try Sandbox()
+        let leaves = try sandbox.compileC(Self.source, as: "leaves",
+                                          defines: ["-DCONSTRUCTOR_EXITS", "-DPLUGIN_NAME=\"leaves\"", "-DSTEP_NAME=\"leaves.step\""])
+        #expect(try failures(sandbox)[leaves.path]?.contains("exit status 0") == true)
+        let run = try sandbox.run(["backend.fixture", "+", "leaves.step"])
+        #expect(run.status == 69)
+        #expect(run.err.contains(leaves.path), "\(run.err)")
+    }
+
     @Test func aPluginThatCrashesInAStepIsNamedAndTheCacheIsUnchanged() throws {
         let sandbox = try Sandbox()
         let plugin = try sandbox.compileC(Self.source, as: "segfaults",
@@ -46,8 +59,11 @@ import Testing
         let before = try sandbox.cacheSnapshot()
         let run = try sandbox.run(["backend.fixture", "+", "exec", "touch kept", "+", "segfaults.step"])
         #expect(run.status != 0)
-        #expect(run.err.contains("host: error: the plugin \(plugin.path), running step segfaults.step, crashed; the cache is as it was before this run"),
+        #expect(run.err.contains("host: error: the plugin \(plugin.path), running step segfaults.step, crashed (signal 11, SIGSEGV); the step's log: "),
                 "\(run.err)")
+        #expect(!run.err.contains("\n\n"), "\(run.err)") // no empty line before the report
+        let kept = try #require(run.err.range(of: "the step's log: ").map { String(run.err[$0.upperBound...].prefix { $0 != ";" }) })
+        #expect(kept.hasPrefix(sandbox.cache.appendingPathComponent("logs").path) && FileManager.default.fileExists(atPath: kept), "\(kept)")
         #expect(try sandbox.cacheSnapshot() == before)
         #expect(try sandbox.succeed(["backend.fixture", "+", "exec", "touch kept", "+", "exec", "test -e kept"]).status == 0)
     }

@@ -13,6 +13,11 @@ __attribute__((constructor)) static void mark(void) {
 }
 #endif
 
+#ifdef CONSTRUCTOR_EXITS
+/* Ends the process while it loads, as a careless library might. */
+__attribute__((constructor)) static void leave(void) { exit(0); }
+#endif
+
 #ifndef PLUGIN_NAME
 #define PLUGIN_NAME "bad"
 #endif
