@@ -4,7 +4,25 @@ import HostCore
 
 struct Cache: ParsableCommand {
     static let configuration = CommandConfiguration(
-        commandName: "cache", abstract: "Inspect cached machines.", subcommands: [List.self, Verify.self], defaultSubcommand: List.self)
+        commandName: "cache", abstract: "Inspect cached machines.", subcommands: [List.self, Verify.self, Remove.self], defaultSubcommand: List.self)
+
+    struct Remove: ParsableCommand {
+        static let configuration = CommandConfiguration(
+            commandName: "rm", abstract: "Remove cached machines by key or pipeline, with every machine built on them.",
+            discussion: "KEY: a key or a unique prefix of one (4 characters or more), as `host cache ls` shows it. PIPELINE: as `host cache ls` shows it, quoted, with or without its backend step. Never removes a machine another run is using or one a local name (host tag) keeps.")
+
+        @Argument(help: "keys or pipelines") var machines: [String]
+        @Flag(help: "Print JSON for scripts.") var json = false
+
+        func validate() throws {
+            if machines.isEmpty { throw ValidationError("name the machines to remove: host cache rm KEY|PIPELINE...") }
+        }
+
+        func run() throws {
+            let report = try CacheAdmin(cache: .fromEnvironment(), registry: Main.loadPlugins()).remove(machines)
+            try Cleanup.show(report, json: json, counting: [.machines])
+        }
+    }
 
     struct Verify: ParsableCommand {
         static let configuration = CommandConfiguration(
@@ -38,7 +56,7 @@ struct Cache: ParsableCommand {
         @Flag(help: "Print JSON for scripts.") var json = false
 
         func run() throws {
-            let rows = try CacheAdmin(cache: .fromEnvironment()).list()
+            let rows = try CacheAdmin(cache: .fromEnvironment()).list(installed: Main.loadPlugins())
             if json {
                 print(try JSON.text(rows.map { row -> [String: Any] in
                     var item: [String: Any] = ["key": row.key, "pipeline": row.pipeline, "bytes": row.bytes]
@@ -47,6 +65,7 @@ struct Cache: ParsableCommand {
                     if let problem = row.problem { item["problem"] = problem }
                     if let origin = row.origin { item["origin"] = ["reference": origin.reference, "digest": origin.digest] }
                     if !row.tags.isEmpty { item["tags"] = row.tags }
+                    if let orphan = row.orphan { item["plugin_installed"] = !orphan }
                     return item
                 }))
                 return
@@ -62,6 +81,7 @@ struct Cache: ParsableCommand {
                 let line = [String(row.key.prefix(12)), Format.bytes(row.bytes), age, expiry]
                     .enumerated().map { $1.padding(toLength: [14, 10, 10, 12][$0], withPad: " ", startingAt: 0) }.joined()
                 let notes = row.tags.map { "tag \($0)" } + (row.origin.map { ["pulled from \($0.reference)"] } ?? [])
+                    + (row.orphan == true ? ["its plugin is no longer installed: never reused; host cache rm \(row.key.prefix(12))"] : [])
                 print(line + (row.problem.map { "(unusable: \($0))" } ?? row.pipeline) + (notes.isEmpty ? "" : "  (\(notes.joined(separator: ", ")))"))
             }
         }
@@ -100,14 +120,19 @@ struct Cleanup: ParsableCommand {
         case .downloads: report = try CacheAdmin(cache: .fromEnvironment()).cleanupDownloads()
         case .logs: report = try CacheAdmin(cache: .fromEnvironment()).cleanupLogs()
         }
+        try Self.show(report, json: json, counting: what == .everything ? [.machines, .downloads, .logs] : [what])
+    }
+
+    /// What a cleanup removed and kept, as text or JSON.
+    static func show(_ report: CacheAdmin.CleanupReport, json: Bool, counting: [What]) throws {
         if json {
             print(try JSON.text(["machines": report.removed, "downloads": report.downloads, "logs": report.logs, "package_cache": report.packageCache,
                                  "freed_bytes": report.freedBytes, "in_use": report.inUse, "kept_tagged": report.tagged] as [String: Any]))
             return
         }
-        let parts = [(report.removed, "machine(s)", what == .machines || what == .everything || what == .periodic),
-                     (report.downloads, "download(s)", what == .downloads || what == .everything),
-                     (report.logs, "log(s)", what == .logs || what == .everything)]
+        let parts = [(report.removed, "machine(s)", counting.contains(.machines) || counting.contains(.periodic)),
+                     (report.downloads, "download(s)", counting.contains(.downloads)),
+                     (report.logs, "log(s)", counting.contains(.logs))]
             .filter(\.2).map { "\($0.0) \($0.1)" } + (report.packageCache ? ["the package cache"] : [])
         print("removed \(parts.joined(separator: ", ")), freed \(Format.bytes(report.freedBytes))")
         if report.tagged > 0 {

@@ -87,7 +87,7 @@ enum Completion {
         switch first {
         case "list-plugins": return matching(current, ["--json"])
         case "help": return words.count == 1 ? matching(current, registry().steps.map(\.name)) : []
-        case "cache": return matching(current, words.count == 1 ? ["ls", "verify"] : ["--json", "--all"])
+        case "cache": return matching(current, words.count == 1 ? ["ls", "verify", "rm"] : ["--json", "--all"])
         case "cleanup":
             if words.count == 1 { return matching(current, ["machines", "downloads", "logs", "everything", "periodic"]) }
             return matching(current, words.count == 2 && words[1] == "machines" ? ["all", "expired", "--json"] : ["--json"])

@@ -15,6 +15,9 @@ public struct CacheAdmin {
         public let origin: (reference: String, digest: String)?
         /// The local names (`host tag`) that name it.
         public let tags: [String]
+        /// Built by a plugin file no longer installed (its digest is in the
+        /// key): no run can reuse it. nil when not asked or pulled.
+        public var orphan: Bool?
     }
 
     public struct CleanupReport: Sendable {
@@ -56,13 +59,67 @@ public struct CacheAdmin {
 
     var location: CacheLocation { store.location }
 
-    public func list() -> [Row] {
+    /// Every entry; with `installed`, each one built here says whether a
+    /// plugin of that build is still installed.
+    public func list(installed: PluginRegistry? = nil) -> [Row] {
         let tags = Dictionary(grouping: MachineNames(location: location).allTags(), by: \.key)
+        let digests = installed.map { Set($0.plugins.map(\.digest)) }
         return store.list().map {
-            Row(key: $0.key, pipeline: $0.manifest?.pipeline ?? "?", bytes: $0.bytes,
-                created: $0.manifest?.created, expires: $0.manifest?.expires, problem: $0.problem,
-                origin: $0.manifest?.origin.map { ($0.reference, $0.digest) }, tags: tags[$0.key]?.map(\.name) ?? [])
+            var row = Row(key: $0.key, pipeline: $0.manifest?.pipeline ?? "?", bytes: $0.bytes,
+                          created: $0.manifest?.created, expires: $0.manifest?.expires, problem: $0.problem,
+                          origin: $0.manifest?.origin.map { ($0.reference, $0.digest) }, tags: tags[$0.key]?.map(\.name) ?? [])
+            if let digests, let manifest = $0.manifest, manifest.origin == nil { row.orphan = !digests.contains(manifest.pluginDigest) }
+            return row
         }
+    }
+
+    /// `cache rm`: the entries `selectors` name (a key, or a unique prefix of
+    /// one at least 4 long; or a pipeline as `cache ls` shows it, the
+    /// default backend's step left out or not) and every entry built on
+    /// them, leaves first; never one another run uses, nor one a local
+    /// name keeps (`host tag --delete` first). A selector that names
+    /// nothing, or more than one key, is a usage error and removes nothing.
+    public func remove(_ selectors: [String]) throws -> CleanupReport {
+        store.sweep()
+        let listings = store.list()
+        var chosen = Set<String>()
+        for selector in selectors {
+            let byKey = selector.count >= 4 ? listings.filter { $0.key.hasPrefix(selector) } : []
+            let byPipeline = listings.filter { listing in
+                guard let manifest = listing.manifest else { return false }
+                return manifest.pipeline == selector || manifest.pipeline == manifest.backend + " + " + selector
+            }
+            if byKey.count > 1 {
+                throw HostError.usage("\(selector) begins \(byKey.count) keys (\(byKey.prefix(3).map { String($0.key.prefix(12)) }.joined(separator: ", ")), ...); give more of the key")
+            }
+            guard !(byKey + byPipeline).isEmpty else {
+                throw HostError.usage("no cached machine has the key or pipeline \(selector); `host cache ls` lists them")
+            }
+            chosen.formUnion((byKey + byPipeline).map(\.key))
+        }
+        // Whatever was built on a chosen entry goes with it.
+        var children: [String: [String]] = [:]
+        for listing in listings { if let parent = listing.manifest?.parentKey { children[parent, default: []].append(listing.key) } }
+        var order: [String] = [], pending = Array(chosen)
+        while let key = pending.popLast() {
+            guard !order.contains(key) else { continue }
+            order.append(key)
+            pending += children[key] ?? []
+        }
+        var report = CleanupReport()
+        let kept = namedChains(), bytes = Dictionary(uniqueKeysWithValues: listings.map { ($0.key, $0.bytes) })
+        for key in order.reversed() {
+            if kept.contains(key) {
+                report.tagged += 1
+            } else if try store.remove(key) {
+                report.removed += 1
+                report.freedBytes += bytes[key] ?? 0
+            } else {
+                report.inUse.append(key)
+            }
+        }
+        store.sweep()
+        return report
     }
 
     public struct Verification: Sendable {

@@ -117,7 +117,7 @@ public final class PluginInfo: @unchecked Sendable {
     public let path: String
     /// The file's SHA-256 when it was scanned, part of every cache key of
     /// its steps: rebuilding a plugin invalidates what it made.
-    let digest: String
+    public let digest: String
     private let identity: FileIdentity
     private var loaded: Descriptor?
 

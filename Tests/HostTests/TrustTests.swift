@@ -165,3 +165,4 @@ struct OtherUser {
 
     func remove() { _ = try? Sandbox.execute("/usr/sbin/userdel", [name]) }
 }
+
