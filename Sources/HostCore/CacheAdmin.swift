@@ -100,10 +100,10 @@ public struct CacheAdmin {
         // Whatever was built on a chosen entry goes with it.
         var children: [String: [String]] = [:]
         for listing in listings { if let parent = listing.manifest?.parentKey { children[parent, default: []].append(listing.key) } }
-        var order: [String] = [], pending = Array(chosen)
+        var order: [String] = [], seen = Set<String>(), pending = Array(chosen)
         while let key = pending.popLast() {
-            guard !order.contains(key) else { continue }
-            order.append(key)
+            guard seen.insert(key).inserted else { continue }
+            order.append(key) // after its parent: reversed, leaves go first
             pending += children[key] ?? []
         }
         var report = CleanupReport()
