@@ -5,9 +5,11 @@ import Foundation
 /// of what the playbook does.
 struct AnsibleConfig {
     let file: URL
-    /// roles_path and collections_path(s) of [defaults], absolute (a relative
-    /// one is taken from the file's folder, as ansible takes it).
-    let searchPaths: [String]
+    /// roles_path and collections_path(s) of [defaults] that lie outside
+    /// the playbook's folder (what is inside is in the step's key already),
+    /// absolute: a relative one is taken from the file's folder, as ansible
+    /// takes it.
+    let outsidePaths: [String]
 
     init?(besidePlaybook playbook: String) {
         let folder = URL(fileURLWithPath: playbook).deletingLastPathComponent()
@@ -25,6 +27,6 @@ struct AnsibleConfig {
                 return URL(fileURLWithPath: path, relativeTo: folder).standardizedFileURL.path
             }
         }
-        searchPaths = paths
+        outsidePaths = paths.filter { !$0.hasPrefix(folder.standardizedFileURL.path + "/") }
     }
 }

@@ -49,9 +49,8 @@ let plugin = Plugin(name: "ansible", version: "1.0.0", steps: [
          needs: reachable) { call in
         let playbook = call.string("playbook")
         let configuration = AnsibleConfig(besidePlaybook: playbook)
-        // Inside the folder they are in the key already; elsewhere, dependencies.
-        for path in configuration?.searchPaths ?? [] where !path.hasPrefix(URL(fileURLWithPath: playbook).deletingLastPathComponent().path + "/") {
-            if FileManager.default.fileExists(atPath: path) { try call.dependOn(file: path) }
+        for path in configuration?.outsidePaths ?? [] where FileManager.default.fileExists(atPath: path) {
+            try call.dependOn(file: path)
         }
         var variables: [String: String] = [:]
         for item in call.list("var") {

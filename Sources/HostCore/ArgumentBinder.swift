@@ -130,12 +130,12 @@ enum ArgumentBinder {
         } catch let error as ArgumentValue.Unconvertible {
             throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) is \(parameter.type == .int ? "an" : "a") \(parameter.type); write \(error.expected)")
         }
-        if case let .int(number) = value, let range = parameter.range, !range.contains(number) {
-            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) must be between \(range.lowerBound) and \(range.upperBound)")
+        let outside: String? = switch value {
+        case let .int(number): parameter.range.flatMap { $0.contains(number) ? nil : "\($0.lowerBound) and \($0.upperBound)" }
+        case let .double(number): parameter.realRange.flatMap { $0.contains(number) ? nil : "\($0.lowerBound) and \($0.upperBound)" }
+        default: nil
         }
-        if case let .double(number) = value, let range = parameter.realRange, !range.contains(number) {
-            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) must be between \(range.lowerBound) and \(range.upperBound)")
-        }
+        if let outside { throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(parameter.name) must be between \(outside)") }
         switch (given[parameter.name], value) {
         case (nil, _): given[parameter.name] = value
         case let (.list(old)?, .list(new)) where parameter.type == .list: given[parameter.name] = .list(old + new)
