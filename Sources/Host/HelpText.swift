@@ -64,7 +64,7 @@ enum HelpText {
 
     static let environment: [Item] = [
         ("HOST_CACHE_DIR", "where host keeps cached machines, downloads, keys and logs (default: $XDG_CACHE_HOME/host, else ~/.cache/host)"),
-        ("HOST_PLUGIN_PATH", "directories searched for plugins (*.so), separated by `:`, after BIN/../lib/host/plugins and before ~/.config/host/plugins (a user's own; $XDG_CONFIG_HOME/host/plugins) and ~/.local/lib/host/plugins"),
+        ("HOST_PLUGIN_PATH", "directories searched for plugins (*.so), separated by `:`, after BIN/../lib/host/plugins and before $XDG_CONFIG_HOME/host/plugins (else ~/.config/host/plugins: a user's own) and ~/.local/lib/host/plugins; of two plugins with one name, the one found first loads"),
         ("HOST_CACHE_MAX", "the size `cleanup periodic` keeps the machine cache within, like 50G (the default), 512M or 2T"),
         ("HOST_PACKAGE_CACHE", "`off`: no shared package cache (apt-cacher-ng) for mmdebstrap and the guests' apt"),
         ("HOST_DEFAULT_BACKEND", "the backend a pipeline runs on when its first step is not one (default: backend.qemu)"),
@@ -161,7 +161,8 @@ enum HelpText {
             \(table(exitStatus))
 
             `host help STEP` shows one step's parameters; `man host` shows this page.
-            \(wrap("Writing plugins: \(docs.guide) (examples: \(docs.examples); headers: \(docs.headers)).", width: 78))
+            Writing plugins: \(docs.guide)
+              (examples: \(docs.examples); headers: \(docs.headers))
             """
     }
 

@@ -87,7 +87,7 @@ struct PluginTemplate: ParsableCommand {
         """
         import PluginKit
 
-        /// \(name): a host plugin. The ABI is host_plugin.h, the guide plugins.md (the last line of `host --help` says where).
+        /// \(name): a host plugin. The ABI is host_plugin.h, the guide plugins.md (the end of `host --help` says where).
         let plugin = Plugin(name: "\(name)", version: "0.1.0", steps: [
             Step("\(name).hello", summary: "Write a greeting into hello.txt in the machine",
                  parameters: [.string("name", default: "world", help: "who to greet"),
@@ -111,7 +111,7 @@ struct PluginTemplate: ParsableCommand {
     static func cSource(_ name: String) -> String {
         """
         /* \(name): a host plugin. Build: see `host plugin-template c \(name)`;
-         * the ABI is host_plugin.h, the guide plugins.md (the last line of `host --help` says where). */
+         * the ABI is host_plugin.h, the guide plugins.md (the end of `host --help` says where). */
         #include <stdio.h>
         #include <string.h>
         #include "host_plugin.h"
