@@ -68,7 +68,7 @@ struct SystemErrorTests {
         let before = try entries(small)
         // Whatever room is left goes to one file.
         _ = try Sandbox.execute("/bin/sh", ["-c", "cat /dev/zero > '\(small.path)/fill'"])
-        let run = try sandbox.run(Self.pipeline + ["+", "self_test.note", "more"], extraEnvironment: environment)
+        let run = try sandbox.run(Self.pipeline + ["+", "self_test.note", "more", "+", "exec", "cat notes.txt"], extraEnvironment: environment)
         #expect(run.status == 72, "\(run.err)")
         #expect(run.err.contains(": No space left on device (the disk holding \(small.path)/"), "\(run.err)")
         #expect(run.err.contains("is full: free space (`host cleanup machines expired`, `host cleanup downloads`) or set HOST_CACHE_DIR to a disk with room)"), "\(run.err)")
