@@ -154,7 +154,7 @@ import Testing
 
     @Test func aTransientStepLeavesNoTrace() throws {
         let sandbox = try sandbox()
-        _ = try sandbox.succeed(["os.busybox", "+", "exec", "touch /root/transient", "+",
+        _ = try sandbox.succeed(["os.busybox", "+", "exec", "--transient", "touch /root/transient", "+",
                                   "exec", "test ! -e /root/transient"])
     }
 
