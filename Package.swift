@@ -82,6 +82,6 @@ let package = Package(
             "HostCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage"], path: "Tests/HostTests"),
+        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage", "GuestAccess"], path: "Tests/HostTests"),
     ] + plugins.map(\.1)
 )

@@ -101,7 +101,7 @@ struct ConsoleShell {
     /// the console shows meanwhile (a process left running) is spill.
     private func portOutput(_ ports: OutputPorts, marker: [UInt8], console start: [UInt8], until endMarker: [UInt8],
                             _ output: (Int32, [UInt8]) -> Void) throws -> Int32 {
-        var relays = ports.relays(opened: false)
+        var relays = ports.relays()
         var pending = start
         var status: Int32?
         // The shell writes the end markers before its status line: once

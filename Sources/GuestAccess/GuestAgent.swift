@@ -7,9 +7,9 @@ import PluginKit
 ///
 /// The agent returns a command's output only when it ends, so output takes
 /// two further ports, host.stdout and host.stderr, that a small wrapper in
-/// the guest relays the command's streams to as they come, each ended by a
-/// random marker once the command and everything that held its output have
-/// closed it (as an SSH session ends). The agent starts the wrapper and
+/// the guest relays the command's streams to as they come, each between
+/// two copies of a random marker: the second once the command and
+/// everything that held its output have closed it (as an SSH session ends). The agent starts the wrapper and
 /// reports its status, which is the command's.
 public final class GuestAgent {
     /// The ports a machine with the agent has: the agent's, then the command's
@@ -52,7 +52,7 @@ public final class GuestAgent {
         if let input { request["input-data"] = input.base64EncodedString() }
         let started = try channel.execute("guest-exec", request)
         guard let pid = started["pid"] as? Int else { throw StepError("the guest agent started no process: \(started)") }
-        var relays = ports.relays(opened: true)
+        var relays = ports.relays()
         var status: Int32?
         // The wrapper writes the markers before it exits: once it has, they
         // are on their way, and a few seconds is plenty (a wrapper whose
@@ -122,8 +122,11 @@ public final class GuestAgent {
             *) echo "host: cannot run the command: $w" >&2; exit 126 ;;
             esac
         }
+        # Each port's stream starts with the marker too: what an earlier
+        # command left there (its reader gave up on it) is dropped.
         s=$({ { { (as "$@") <"$4" 3>&- 5>&-; echo $? >&5; } 2>&1 >&3 3>&- |
-                cat >/dev/virtio-ports/host.stderr; } 3>&1 | cat >/dev/virtio-ports/host.stdout; } 5>&1)
+                { printf %s "$2"; exec cat; } >/dev/virtio-ports/host.stderr; } 3>&1 |
+              { printf %s "$2"; exec cat; } >/dev/virtio-ports/host.stdout; } 5>&1)
         printf %s "$2" >/dev/virtio-ports/host.stdout
         printf %s "$2" >/dev/virtio-ports/host.stderr
         exit "${s:-125}"

@@ -17,19 +17,19 @@ public struct OutputPorts {
     }
 
     /// A relay per stream: stdout as stream 1, stderr as 2.
-    func relays(opened: Bool) -> [PortRelay] {
-        [PortRelay(stream: 1, port: stdout, started: opened), PortRelay(stream: 2, port: stderr, started: opened)]
+    func relays() -> [PortRelay] {
+        [PortRelay(stream: 1, port: stdout), PortRelay(stream: 2, port: stderr)]
     }
 }
 
-/// One of a command's streams on its port, from a start marker (unless the
-/// stream is known to start with the command) up to an end marker. What
-/// came before the start is output of an earlier command's leftovers (a
-/// process it left running), and is dropped.
+/// One of a command's streams on its port, from a start marker up to an
+/// end marker. What came before the start is an earlier command's
+/// leftovers (a process it left running, output whose reader gave up on
+/// it), and is dropped.
 struct PortRelay {
     let stream: Int32
     let port: ByteChannel
-    var started: Bool
+    var started = false
     var pending: [UInt8] = []
     var ended = false
 
