@@ -90,6 +90,7 @@ struct LibvirtBackend: Backend {
         case HOST_VM_V1: UnsafeRawPointer(vmExtension)
         case HOST_SSH_V1: UnsafeRawPointer(guestSSHExtension)
         case HOST_NETWORK_V1: UnsafeRawPointer(networkExtension)
+        case HOST_SWEEP_V1: UnsafeRawPointer(sweepExtension)
         default: nil
         }
     }

@@ -117,7 +117,11 @@ struct PodmanBackend: Backend {
     }
 
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
-        [HOST_CONTAINER_V1, HOST_PODMAN_V1].contains(id) ? UnsafeRawPointer(containerExtension) : nil
+        switch id {
+        case HOST_CONTAINER_V1, HOST_PODMAN_V1: UnsafeRawPointer(containerExtension)
+        case HOST_SWEEP_V1: UnsafeRawPointer(sweepExtension)
+        default: nil
+        }
     }
 }
 
@@ -145,7 +149,7 @@ nonisolated(unsafe) let containerExtension: UnsafeMutablePointer<host_container_
                 guard let image = PodmanMachine.imageName(of: copy.path, repository: PodmanMachine.rootRepository) else {
                     return fail("set_root_filesystem: \(copy.path) vanished")
                 }
-                try machine.podman.run(["import", "--quiet", copy.path, image])
+                try machine.podman.run(["import", "--quiet"] + PodmanSweep.importMarks() + [copy.path, image])
                 machine.importedImage = image
                 machine.config.image = image
                 machine.config.rootFilesystem = "rootfs.tar"
