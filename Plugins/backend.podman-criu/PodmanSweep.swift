@@ -24,14 +24,13 @@ enum PodmanSweep {
     }
 
     /// `podman import` options that mark the image (`cache`: as made for
-    /// this cache; the runtime probe's image is every cache's). A label's value is
-    /// quoted (JSON string syntax, which podman reads) so that a path with
-    /// a space or '=' stays one value.
+    /// this cache; the runtime probe's image is every cache's). A label's
+    /// value is in double quotes, so that a path with a space or '=' stays
+    /// one value; podman takes what is between them as it is (a backslash
+    /// escapes nothing), so a value with a double quote goes bare.
     static func importMarks(cache: Bool = true) -> [String] {
-        func quoted(_ text: String) -> String {
-            String(decoding: (try? JSONEncoder().encode(text)) ?? Data("\"\"".utf8), as: UTF8.self)
-        }
-        if cache { noteUse() }
+        func quoted(_ text: String) -> String { text.contains("\"") ? text : "\"" + text + "\"" }
+        noteUse() // the probe's image too: `cleanup everything` removes it
         return (cache ? ["--change", "LABEL \(cacheLabel)=\(quoted(cacheDirectory))"] : [])
             + ["--change", "LABEL \(ownerLabel)=\(quoted(RunOwner.current))"]
     }

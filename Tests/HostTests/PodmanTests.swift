@@ -17,10 +17,13 @@ import Testing
         return listed.out.split(separator: "\n").filter { $0.contains(sandbox.root.path) }.map { String($0.split(separator: " ")[0]) }
     }
 
-    /// The IDs of the images in podman's store (`reference`: of those names only).
+    /// The IDs of the images in podman's store (`reference`: of those names
+    /// only), but the runtime probe's, which comes with the first run of a
+    /// boot and goes with `cleanup everything`.
     static func images(_ reference: String? = nil) throws -> Set<String> {
         let filter = reference.map { ["--filter", "reference=\($0)"] } ?? []
-        return Set(try Sandbox.execute("/usr/bin/podman", ["images", "--quiet", "--no-trunc"] + filter).out.split(separator: "\n").map(String.init))
+        let probe = Set(try Sandbox.execute("/usr/bin/podman", ["images", "--quiet", "--no-trunc", "--filter", "reference=localhost/host-probe"]).out.split(separator: "\n"))
+        return Set(try Sandbox.execute("/usr/bin/podman", ["images", "--quiet", "--no-trunc"] + filter).out.split(separator: "\n").filter { !probe.contains($0) }.map(String.init))
     }
 
     /// The images and containers host made for the sandbox's cache, found
@@ -33,7 +36,8 @@ import Testing
         return (try ids(["images", "--quiet"]), try ids(["ps", "--all", "--quiet"]))
     }
 
-    /// A process whose parent is `parent` and whose command line has `word`.
+    /// A process whose parent is `parent` and one of whose command line's
+    /// words begins with `word`.
     static func child(of parent: pid_t, running word: String) -> pid_t? {
         for name in (try? FileManager.default.contentsOfDirectory(atPath: "/proc")) ?? [] {
             guard let pid = pid_t(name), let stat = try? String(contentsOfFile: "/proc/\(pid)/stat", encoding: .utf8),
@@ -41,7 +45,7 @@ import Testing
             let fields = stat[end.upperBound...].split(separator: " ")
             guard fields.count > 1, pid_t(fields[1]) == parent,
                   let command = FileManager.default.contents(atPath: "/proc/\(pid)/cmdline") else { continue }
-            if command.split(separator: 0).contains(where: { String(decoding: $0, as: UTF8.self) == word }) { return pid }
+            if command.split(separator: 0).contains(where: { String(decoding: $0, as: UTF8.self).hasPrefix(word) }) { return pid }
         }
         return nil
     }
@@ -269,7 +273,7 @@ import Testing
         var deadline = Date().addingTimeInterval(60)
         var importer: pid_t?
         while importer == nil, try Self.images("localhost/host-rootfs").subtracting(before).isEmpty, Date() < deadline {
-            importer = Self.child(of: host.processIdentifier, running: "import")
+            importer = Self.child(of: host.processIdentifier, running: "localhost/host-rootfs:")
             usleep(5_000)
         }
         kill(host.processIdentifier, SIGKILL)
