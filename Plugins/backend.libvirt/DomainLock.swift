@@ -4,12 +4,13 @@ import PluginKit
 /// libvirt runs one copy of a saved domain at a time, under the name it was
 /// saved with: a second run of host that restores the same machine (or one
 /// built on it, which keeps its name) must wait until the first one's
-/// domain has ended. Runs on this computer wait on an flock of a file named
-/// after the domain in the user's runtime directory, held from before the
-/// restore until the domain ends, saying whom they wait for; up to a
-/// deadline, as a run that waits for a lock of host's while it holds this
-/// one would otherwise wait forever. (Runs on other computers are waited
-/// for by retrying the restore: Hypervisor.restore.)
+/// domain has ended. Runs of the cache wait on an flock of a file named
+/// after the domain in the cache (`backend.libvirt/domains/NAME.lock`; a
+/// domain's name is made for one machine of one cache, and the machines
+/// built on it), held from before the restore until the domain ends,
+/// saying whom they wait for; up to a deadline, as a run that waits for a
+/// lock of host's while it holds this one would otherwise wait forever.
+/// (Runs elsewhere are waited for by retrying the restore: Hypervisor.restore.)
 final class DomainLock {
     /// How long a run waits for another one's domain.
     static let patience: TimeInterval = 600
@@ -26,13 +27,15 @@ final class DomainLock {
         self.name = name
     }
 
-    /// Waits until no other run on this computer holds the domain `name`,
+    /// Waits until no other run of the cache holds the domain `name`,
     /// telling `log` once whom it waits for. nil when this process holds
     /// it already (libvirt then refuses the second restore, as it should)
-    /// or there is no private runtime directory to lock in.
+    /// or the lock file cannot be made (the restore's retries remain).
     static func acquire(_ name: String, log: (String) -> Void) throws -> DomainLock? {
-        guard !held.contains(name), let directory = RuntimeDirectory.private() else { return nil }
-        let path = directory.appendingPathComponent("libvirt-domain-\(name).lock").path
+        guard !held.contains(name) else { return nil }
+        let directory = URL(fileURLWithPath: LibvirtSweep.cacheDirectory).appendingPathComponent("backend.libvirt/domains")
+        try? FileManager.default.createDirectory(at: directory, withIntermediateDirectories: true)
+        let path = directory.appendingPathComponent(name + ".lock").path
         let fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else { return nil }
         let deadline = Date().addingTimeInterval(patience)

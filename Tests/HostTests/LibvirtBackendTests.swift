@@ -87,9 +87,13 @@ import Testing
     @Test func theKVMProbeFollowsTheHypervisorsBoot() throws {
         let (hypervisor, sandbox) = try world()
         let boot = UUID().uuidString
+        // Where the probe's finding is kept: a private runtime directory.
+        let runtime = sandbox.file("runtime-\(boot)")
+        try FileManager.default.createDirectory(at: runtime, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         func probed(cores: Int, boot: String) throws -> Bool {
             let run = try sandbox.run(["backend.libvirt", "--uri=\(hypervisor.remoteURI)", "--cores=\(cores)"],
-                                      extraEnvironment: ["HOST_TEST_HYPERVISOR_BOOT_ID": boot, "HOST_QEMU_ACCEL": "", "HOST_TRACE": "1"])
+                                      extraEnvironment: ["HOST_TEST_HYPERVISOR_BOOT_ID": boot, "HOST_QEMU_ACCEL": "", "HOST_TRACE": "1",
+                                                         "XDG_RUNTIME_DIR": runtime.path])
             #expect(run.status == 0, "\(run.err)")
             return run.err.contains("libvirt: probing KVM on ")
         }
