@@ -57,6 +57,7 @@ enum HypervisorAccelerator {
         }
         let volume = probeVolumePrefix + (kernel as NSString).lastPathComponent
         if pool.volume(volume) == nil {
+            LibvirtSweep.notePool(pool.name, uri: pool.hypervisor.uri)
             guard (try? pool.upload(kernel, as: volume)) != nil else { return ("qemu", "could not send a test kernel there: \(libvirtMessage())") }
         }
         let xml = """

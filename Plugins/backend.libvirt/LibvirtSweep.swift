@@ -36,8 +36,13 @@ enum LibvirtSweep {
     /// which the cache's list of pools then holds.
     static func volumeName(_ suffix: String, pool: String, uri: String) -> String {
         let cache = cacheDirectory
-        PoolList(cache: cache).add(PoolList.Pool(uri: uri, name: pool))
+        notePool(pool, uri: uri)
         return "host.\(tag(of: cache)).\(RunOwner.current).\(UUID().uuidString.lowercased())-\(suffix)"
+    }
+
+    /// The cache makes a volume in `pool` on `uri` (or the KVM probe sends its test kernel there).
+    static func notePool(_ pool: String, uri: String) {
+        PoolList(cache: cacheDirectory).add(PoolList.Pool(uri: uri, name: pool))
     }
 
     /// The process that made a volume of host's.
@@ -49,8 +54,8 @@ enum LibvirtSweep {
     /// Deletes the volumes of the cache that no live machine directory
     /// names and no running host made, in every pool the cache used or a
     /// live machine names; with `everything`, also the KVM probe's test
-    /// kernels. A pool left with none of the cache's volumes leaves the
-    /// list; one whose hypervisor cannot be reached stays on it.
+    /// kernels. A pool left with none of these leaves the list; one whose
+    /// hypervisor cannot be reached stays on it.
     static func sweep(_ call: BackendCall, cache: String, live: [String], everything: Bool) {
         let list = PoolList(cache: cache)
         var pools = Set(list.read())
@@ -84,8 +89,9 @@ enum LibvirtSweep {
                         pool.delete(name)
                         call.log("deleted the volume \(name) in the pool \(entry.name) on \(entry.uri), which no cached machine names", level: .info)
                     }
-                } else if everything && name.hasPrefix(HypervisorAccelerator.probeVolumePrefix) {
-                    pool.delete(name)
+                } else if name.hasPrefix(HypervisorAccelerator.probeVolumePrefix) {
+                    // Kept for the next probe there; its pool stays listed until then.
+                    if everything { pool.delete(name) } else { kept += 1 }
                 }
             }
             if kept == 0 { list.remove(entry) }
