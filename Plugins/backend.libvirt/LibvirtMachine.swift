@@ -128,9 +128,12 @@ final class LibvirtMachine: GuestMachine {
     /// config now makes (its network), processes and all.
     func restart(_ call: BackendCall) throws {
         guard domain != nil else { return }
+        // Held from the save to the restore: no other run takes the domain's name in between.
+        let lock = domainLock
         try down(call)
         saved = false // the state volume is this machine's own until the cache takes it
         try up(call)
+        domainLock = domainLock ?? lock
     }
 
     func down(_ call: BackendCall) throws {

@@ -93,10 +93,14 @@ enum PodmanSweep {
             }
         }
         let owned = ownedImages(live)
-        let images = (try? podman.run(["images", "--format", "{{.Repository}}:{{.Tag}} {{index .Labels \"\(ownerLabel)\"}}"] + filter)) ?? ""
+        let images = (try? podman.run(["images", "--no-trunc", "--format", "{{.ID}} {{.Repository}}:{{.Tag}} {{index .Labels \"\(ownerLabel)\"}}"] + filter)) ?? ""
         for line in images.split(separator: "\n") {
             let fields = line.split(separator: " ").map(String.init)
-            guard let name = fields.first, !owned.contains(name), !RunOwner.isRunning(fields.count > 1 ? fields[1] : "") else { continue }
+            guard fields.count >= 2 else { continue }
+            let id = fields[0].replacingOccurrences(of: "sha256:", with: "")
+            // An image whose name went to a newer one is removed by its ID.
+            let name = fields[1] == "<none>:<none>" ? id : fields[1]
+            guard !owned.contains(name), !owned.contains(id), !RunOwner.isRunning(fields.count > 2 ? fields[2] : "") else { continue }
             if podman.succeeds(["image", "rm", name]) {
                 call.log("removed the image \(name), which no cached machine owns", level: .info)
             }
@@ -107,9 +111,10 @@ enum PodmanSweep {
         }
     }
 
-    /// The images the machines in `live` use or made of their own files;
-    /// what their files name them (PodmanMachine.imageName) holds even when
-    /// a record cannot be read.
+    /// The images (names, and the IDs checkpoints restore onto) the
+    /// machines in `live` use or made of their own files; what their files
+    /// name them (PodmanMachine.imageName) holds even when a record cannot
+    /// be read.
     private static func ownedImages(_ live: [String]) -> Set<String> {
         var names = Set<String>()
         for path in live {
@@ -119,6 +124,7 @@ enum PodmanSweep {
             }
             guard let config = try? PodmanConfig.load(from: directory) else { continue }
             if let image = config.image { names.insert(image) }
+            if let id = config.imageID { names.insert(id.replacingOccurrences(of: "sha256:", with: "")) }
             if let filesystem = config.filesystem,
                let saved = PodmanMachine.imageName(of: PodmanConfig.resolve(filesystem, in: directory), repository: PodmanMachine.savedRepository) {
                 names.insert(saved)

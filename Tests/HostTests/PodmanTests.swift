@@ -293,7 +293,8 @@ import Testing
     }
 
     /// A cleanup while another run's container runs leaves it and its image
-    /// alone (the process that runs it is alive): that run ends well.
+    /// alone (the process that runs it is alive): that run ends well. And
+    /// `cleanup machines` keeps the images of the machines that stay.
     @Test func aCleanupSparesTheContainerOfARunningHost() throws {
         let sandbox = try sandbox()
         let base = Self.busybox + ["+", "exec", "echo spared > /f"]
@@ -303,10 +304,12 @@ import Testing
         let deadline = Date().addingTimeInterval(60)
         while try Self.containers(of: sandbox).isEmpty, run.isRunning, Date() < deadline { usleep(50_000) }
         #expect(try !Self.containers(of: sandbox).isEmpty, "the run's container never appeared")
+        let images = Set(try Self.labelled(sandbox).images)
         #expect(try sandbox.run(["cleanup", "machines", "expired"]).status == 0)
         run.waitUntilExit()
         #expect(run.terminationStatus == 0)
         #expect(try String(contentsOf: output, encoding: .utf8) == "spared\n")
+        #expect(try Set(Self.labelled(sandbox).images) == images)
     }
 
     /// Containers share the packages apt downloaded (the archive is

@@ -46,8 +46,9 @@ extern "C" {
 #define HOST_SWEEP_V1 "host.sweep/1"
 
 /* host_sweep_scope.flags: `host cleanup everything` is sweeping. Remove,
- * besides, what the backend keeps for all machines of the cache (a probe's
- * test image or kernel), unless a running process uses it. */
+ * besides, what the backend keeps for all its machines rather than for
+ * one (a probe's test image or kernel, made again when needed), unless a
+ * running process uses it. */
 #define HOST_SWEEP_EVERYTHING 0x1u
 
 /* What a sweep may remove and what it must leave. Allocated by host, which
@@ -72,12 +73,13 @@ typedef struct host_sweep_v1 {
     /* Removes what the backend made for machines of scope->cache_directory
      * on this computer that no live directory names and no running host
      * process made; with HOST_SWEEP_EVERYTHING, also what it keeps for all
-     * the cache's machines. Never what another cache, computer or user made,
-     * nor anything a running machine or container uses. A daemon that cannot
+     * its machines. Never what another cache, computer or user made for
+     * its machines, nor anything a running machine or container uses. A daemon that cannot
      * be reached keeps what it holds until a later sweep: remember where to
      * look until then. Failures are the backend's to report with
-     * services->log (a WARNING is shown, INFO and DEBUG with -v); host goes
-     * on with the next backend. Called with no lock of host's held; no
+     * services->log (at WARNING, which the user sees; what was removed at
+     * INFO or DEBUG); host goes on with the next backend. Called with no
+     * lock of host's held; no
      * machine exists for the call (there is no host_machine to pass to the
      * services). */
     void (*sweep)(host_call *call, const host_sweep_scope *scope);
