@@ -133,9 +133,20 @@ static host_status dir_exec(host_call *call, void *raw, const char *command, con
     return HOST_OK;
 }
 
-/* Copies with cp -a between this computer and the machine's root. */
+/* Copies between this computer and the machine's root as the guide's
+ * "Files" says: a directory's contents into `to` (made when missing,
+ * merged into when it exists), a file onto `to` itself. cp -T never puts
+ * the source inside an existing target. */
 static host_status copy(host_call *call, const char *from, const char *to) {
-    char *const argv[] = {"/bin/cp", "-a", "--", (char *)from, (char *)to, NULL};
+    struct stat info;
+    if (stat(from, &info) == 0 && S_ISDIR(info.st_mode)) {
+        char *const mkdir_argv[] = {"/bin/mkdir", "-p", "--", (char *)to, NULL};
+        if (run(NULL, mkdir_argv, NULL) != 0) {
+            errno = EIO;
+            return fail(call, "cannot make the target directory");
+        }
+    }
+    char *const argv[] = {"/bin/cp", "-a", "-T", "--", (char *)from, (char *)to, NULL};
     if (run(NULL, argv, NULL) != 0) {
         errno = EIO;
         return fail(call, "copying failed");

@@ -5,16 +5,18 @@ import PluginKit
 /// The serial console, drained all the time (DrainedOutput). A guest that
 /// writes to a console nobody reads stalls on every character (QEMU's UART
 /// waits for the socket to take the byte), so a boot that logs to the
-/// console while host talks to it over SSH would crawl.
+/// console while host talks to it over SSH would crawl. Also a virtio-serial
+/// port, `lossless`: a command's output must arrive whole, so a full buffer
+/// holds up the guest's writes instead of dropping the oldest bytes.
 final class ConsoleStream: ByteChannel {
     private let socket: UnixSocket
     private let output: DrainedOutput
 
-    init(socket: UnixSocket) {
+    init(socket: UnixSocket, lossless: Bool = false) {
         self.socket = socket
         // The thread ends when QEMU closes the socket (it quit or was killed).
         nonisolated(unsafe) let reading = socket
-        output = DrainedOutput {
+        output = DrainedOutput(lossless: lossless) {
             while true {
                 guard let bytes = try? reading.read(timeoutMs: 60_000) else { return nil }
                 if !bytes.isEmpty { return bytes }

@@ -163,6 +163,7 @@ nonisolated(unsafe) let vmExtension: UnsafeMutablePointer<host_vm_v1> = {
         set_console_prompt: { call, raw, prompt in
             guard let machine = machine(raw), let prompt else { return fail(call, "set_console_prompt needs a QEMU machine and a prompt") }
             machine.config.consolePrompt = String(cString: prompt)
+            if machine.config.state == nil, machine.process == nil { machine.config.outputPorts = true }
             return HOST_OK
         },
         ssh_port: { raw in (try? machine(raw)?.sshPort()).flatMap { $0 } ?? 0 },

@@ -42,6 +42,10 @@ struct QemuConfig: MachineRecord {
     /// The guest runs QEMU's guest agent (host_vm_v1.set_guest_agent):
     /// its ports are part of the machine, and commands after a restore use it.
     var guestAgent: Bool?
+    /// The console shell's output ports (host.stdout, host.stderr) are part
+    /// of the machine: set with the console prompt before the first boot,
+    /// so a machine saved without them is restored without them.
+    var outputPorts: Bool?
     /// Whether the agent answered when `state` was saved: a restore asks it
     /// only then, so a guest without one (a cloud image that lacks it, an
     /// agent a step stopped) costs no wait for an answer that cannot come.

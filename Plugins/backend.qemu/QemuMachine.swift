@@ -41,7 +41,7 @@ final class QemuMachine: GuestMachine {
         // Only the relay is made ready: apt-cacher-ng starts when the guest first connects.
         packageCacheRelay = packageCache && (config.network ?? "user") == "user"
             ? PackageCache.relayCommand { call.log($0, level: .debug) } : nil
-        let process = try QemuProcess(binary: config.binary, guestAgent: config.guestAgent == true) { run in
+        let process = try QemuProcess(binary: config.binary, ports: serialPorts) { run in
             self.arguments(run: run, incoming: incoming, mapped: mapped)
         }
         self.process = process
@@ -86,9 +86,9 @@ final class QemuMachine: GuestMachine {
                                      "-device", "virtio-net-pci,netdev=net0"]
         }
         if let cpu = config.cpu { arguments += ["-cpu", cpu] }
-        if config.guestAgent == true {
+        if !serialPorts.isEmpty {
             arguments += ["-device", "virtio-serial-pci,id=ports"]
-            for (index, port) in GuestAgent.ports.enumerated() {
+            for (index, port) in serialPorts.enumerated() {
                 arguments += ["-chardev", "socket,id=port\(index),path=\(run.path)/\(port.socket),server=on,wait=off",
                               "-device", "virtserialport,bus=ports.0,chardev=port\(index),name=\(port.name)"]
             }
@@ -107,6 +107,12 @@ final class QemuMachine: GuestMachine {
             arguments += ["-incoming", "exec:zstd -dc \(ShellTransfer.quoted(QemuConfig.resolve(incoming, in: directory)))"]
         }
         return arguments + config.extraArguments
+    }
+
+    /// The guest's virtio-serial ports: the agent's and the command output
+    /// ports its wrapper uses, or a console shell's output ports alone.
+    private var serialPorts: [QemuProcess.Port] {
+        config.guestAgent == true ? QemuProcess.agentPorts : config.outputPorts == true ? QemuProcess.consolePorts : []
     }
 
     /// Set by `up` for this start, when the guest has a user network that
@@ -225,7 +231,7 @@ final class QemuMachine: GuestMachine {
 
     private func makeSession(_ process: QemuProcess, restored: Bool) -> GuestSession {
         GuestSession(guest: .init(sshUser: config.sshUser, consolePrompt: config.consolePrompt, agentRunning: config.agentRunning),
-                     console: process.console, agent: process.agent, restored: restored, traceName: "qemu") { [unowned self] call, user in
+                     console: process.console, agent: process.agent, outputPorts: process.outputPorts, restored: restored, traceName: "qemu") { [unowned self] call, user in
             let access = SSHAccess(identity: try call.identity(),
                                    knownHosts: directory.appendingPathComponent(SSHAccess.knownHostsFile).path,
                                    port: try sshPort(), user: user,

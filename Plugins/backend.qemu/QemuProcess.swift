@@ -12,9 +12,14 @@ final class QemuProcess {
     let console: ConsoleStream
     /// The guest agent's ports, connected when the machine has them.
     let agent: GuestAgent?
+    /// A console shell's output ports, when the machine has them and no agent.
+    let outputPorts: OutputPorts?
     private let qemu: RunningChild
 
-    init(binary: String, guestAgent: Bool, arguments: (_ run: URL) -> [String]) throws {
+    /// A virtio-serial port: its name in the guest, its socket in the run directory.
+    typealias Port = (name: String, socket: String)
+
+    init(binary: String, ports: [Port], arguments: (_ run: URL) -> [String]) throws {
         let runDirectory = try PrivateDirectory.forThisRun("qemu")
         self.runDirectory = runDirectory
         let log = runDirectory.appendingPathComponent("qemu.log")
@@ -37,7 +42,20 @@ final class QemuProcess {
                                                            timeout: 10, alive: { qemu.isRunning }))
             // Connected at once, like the console: a port with no reader
             // would hold up the guest's writes.
-            agent = guestAgent ? try Self.connectAgent(in: runDirectory, alive: { qemu.isRunning }) : nil
+            let sockets = try ports.map {
+                try UnixSocket(path: runDirectory.appendingPathComponent($0.socket).path, timeout: 10, alive: { qemu.isRunning })
+            }
+            let output = sockets.count >= 2
+                ? OutputPorts(stdout: ConsoleStream(socket: sockets[sockets.count - 2], lossless: true),
+                              stderr: ConsoleStream(socket: sockets[sockets.count - 1], lossless: true)) : nil
+            if let output, sockets.count == 3 {
+                agent = GuestAgent(channel: SocketAgentChannel(JSONCommandChannel(socket: sockets[0], peer: "the guest agent")),
+                                   stdout: output.stdout, stderr: output.stderr)
+                outputPorts = nil
+            } else {
+                agent = nil
+                outputPorts = output
+            }
             Trace.mark("qemu: control and console connected")
         } catch {
             Self.stop(qemu)
@@ -80,14 +98,10 @@ final class QemuProcess {
         }.count
     }
 
-    /// The guest agent's three ports, each a socket in the run directory.
-    private static func connectAgent(in runDirectory: URL, alive: () -> Bool) throws -> GuestAgent {
-        func connect(_ index: Int) throws -> UnixSocket {
-            try UnixSocket(path: runDirectory.appendingPathComponent(GuestAgent.ports[index].socket).path, timeout: 10, alive: alive)
-        }
-        return GuestAgent(channel: SocketAgentChannel(JSONCommandChannel(socket: try connect(0), peer: "the guest agent")),
-                          stdout: ConsoleStream(socket: try connect(1)), stderr: ConsoleStream(socket: try connect(2)))
-    }
+    /// The agent's port and the output ports its wrapper writes to.
+    static let agentPorts: [Port] = GuestAgent.ports
+    /// A console shell's output ports.
+    static let consolePorts: [Port] = Array(GuestAgent.ports.dropFirst())
 
     private var foundSSHPort: Int32?
 

@@ -8,9 +8,13 @@ let detachKey: UInt8 = 0x1d // Ctrl-]
 
 let plugin = Plugin(name: "console", version: "1.0.0", steps: [
     Step("console", summary: "The machine's serial console on this terminal; Ctrl-] detaches; changes are not kept",
-         flags: [.transient, .interactive]) { call in
+         flags: [.transient, .interactive],
+         parameters: [.string("directory", default: "", flags: .namedOnly,
+                              help: "a directory to change to first (typed as `cd DIR` on the console's shell)")]) { call in
         try call.start()
-        try call.consoleSend("\n") // a fresh prompt; fails first on a machine with no console
+        // A fresh prompt, after the cd when asked; fails first on a machine with no console.
+        let directory = call.string("directory")
+        try call.consoleSend(directory.isEmpty ? "\n" : "cd \(ShellTransfer.quoted(directory))\n")
         StandardStream.error.write("host: connected to the serial console; press Ctrl-] to detach (changes are not kept)\r\n")
         let terminal = TerminalMode.save()
         terminal?.makeRaw()

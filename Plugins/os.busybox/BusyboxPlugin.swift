@@ -12,7 +12,7 @@ let readyMarker = "HOST-BUSYBOX-READY"
 /// Modules the guest needs, loaded (with their dependencies) in this order.
 /// ext4 (which mounts the ext2 disk) asks the crypto API for crc32c at mount
 /// time, which modules.dep does not show, so it is listed before ext4.
-let wantedModules = ["virtio_pci", "virtio_blk", "virtio_net", "crc32c_generic", "ext4"]
+let wantedModules = ["virtio_pci", "virtio_blk", "virtio_net", "virtio_console", "crc32c_generic", "ext4"]
 
 let initScript = """
     #!/bin/busybox sh
@@ -34,6 +34,15 @@ let initScript = """
       # One inode per MiB keeps the inode tables, which mke2fs writes in
       # full, small in the sparse base image.
       mount -t ext2 /dev/vda /mnt/disk 2>/dev/null || { mke2fs -q -m 0 -i 1048576 /dev/vda >/dev/null && mount -t ext2 /dev/vda /mnt/disk; }
+    fi
+    # Output ports (virtio device 3), where host's commands write their
+    # output rather than through the slow serial console: every console
+    # shell inherits host.stdout as descriptor 9 and host.stderr as 8.
+    if grep -qx 0x0003 /sys/bus/virtio/devices/*/device 2>/dev/null; then
+      for i in $(seq 50); do set -- /sys/class/virtio-ports/*; [ $# -ge 2 ] && break; sleep 0.1; done
+      for p in /sys/class/virtio-ports/*; do
+        case "$(cat "$p/name")" in host.stdout) exec 9>"/dev/${p##*/}";; host.stderr) exec 8>"/dev/${p##*/}";; esac
+      done
     fi
     cd /root
     export HOME=/root PS1='\(prompt)'

@@ -110,11 +110,11 @@ final class ScriptDebugger {
             let inspector = (try? call.sshArguments(on: shell.machine)) != nil ? "ssh" : "console"
             let saved = try call.checkpoint(shell.machine, key: "failed\n" + key, description: "failed at line \(unit.line)")
             current = saved
-            call.log("a shell (\(inspector)) in the machine as the failure left it\(directory.map { "; the script was in \($0)" } ?? ""); leave it to end")
+            call.log("a shell (\(inspector)) in the machine as the failure left it\(directory.map { ", in \($0), where the script was" } ?? ""); leave it to end")
             do {
-                _ = try call.apply([inspector], to: saved)
+                _ = try call.apply([inspector] + (directory.map { ["--directory=\($0)"] } ?? []), to: saved)
             } catch {
-                call.log("could not open a shell with the \(inspector) step", level: .warning)
+                call.log("could not open a shell with the \(inspector) step: \(error)", level: .warning)
             }
         }
         call.setExitStatus(status)

@@ -14,21 +14,19 @@ import PluginKit
 public final class GuestAgent {
     /// The ports a machine with the agent has: the agent's, then the command's
     /// standard output and error.
-    public static let ports = [(name: "org.qemu.guest_agent.0", socket: "qga.sock"),
-                        (name: "host.stdout", socket: "stdout.sock"), (name: "host.stderr", socket: "stderr.sock")]
+    public static let ports = [(name: "org.qemu.guest_agent.0", socket: "qga.sock")]
+        + zip(OutputPorts.names, ["stdout.sock", "stderr.sock"]).map { (name: $0, socket: $1) }
 
     /// The most input a command takes through the agent: the request
     /// carries it as base64, and QEMU's JSON parser takes tokens up to 64 MiB.
     public static let inputLimit = 16 << 20
 
     private let channel: AgentChannel
-    private let stdout: ByteChannel
-    private let stderr: ByteChannel
+    private let ports: OutputPorts
 
     public init(channel: AgentChannel, stdout: ByteChannel, stderr: ByteChannel) {
         self.channel = channel
-        self.stdout = stdout
-        self.stderr = stderr
+        ports = OutputPorts(stdout: stdout, stderr: stderr)
     }
 
     public func answers(timeoutMs: Int64) -> Bool { channel.answers(timeoutMs: timeoutMs) }
@@ -54,7 +52,7 @@ public final class GuestAgent {
         if let input { request["input-data"] = input.base64EncodedString() }
         let started = try channel.execute("guest-exec", request)
         guard let pid = started["pid"] as? Int else { throw StepError("the guest agent started no process: \(started)") }
-        var relays = [Relay(stream: 1, port: stdout), Relay(stream: 2, port: stderr)]
+        var relays = ports.relays(opened: true)
         var status: Int32?
         // The wrapper writes the markers before it exits: once it has, they
         // are on their way, and a few seconds is plenty (a wrapper whose
@@ -63,7 +61,7 @@ public final class GuestAgent {
         while relays.contains(where: { !$0.ended }) || status == nil {
             var arrived = false
             for index in relays.indices where !relays[index].ended {
-                arrived = try relays[index].take(timeoutMs: status == nil ? 5 : 50, until: marker, output) || arrived
+                arrived = try relays[index].take(timeoutMs: status == nil ? 5 : 50, marker: marker, output) || arrived
             }
             // Asked when output pauses: a download's stream is not slowed by a round trip per read.
             if status == nil && (!arrived || !relays.contains(where: { !$0.ended })) {
@@ -77,30 +75,6 @@ public final class GuestAgent {
             }
         }
         return status ?? 255
-    }
-
-    /// One of the command's streams, from its port up to the end marker.
-    private struct Relay {
-        let stream: Int32
-        let port: ByteChannel
-        var pending: [UInt8] = []
-        var ended = false
-
-        /// Hands `output` what arrived, holding back what may be the marker's
-        /// start; says whether anything did.
-        mutating func take(timeoutMs: Int64, until marker: [UInt8], _ output: (Int32, [UInt8]) -> Void) throws -> Bool {
-            let arrived = try port.read(timeoutMs: timeoutMs)
-            pending += arrived
-            if let end = pending.firstRange(of: marker) {
-                output(stream, Array(pending[..<end.lowerBound]))
-                pending = []
-                ended = true
-            } else if pending.count > marker.count {
-                output(stream, Array(pending[..<(pending.count - marker.count)]))
-                pending.removeFirst(pending.count - marker.count)
-            }
-            return !arrived.isEmpty
-        }
     }
 
     /// $1 the command, $2 the end marker, $3 the user, $4 its input, $5 what

@@ -26,6 +26,8 @@ public final class GuestSession {
     private let guest: Guest
     private let console: ByteChannel
     private let agent: GuestAgent?
+    /// The console shell's output ports, when the backend gave the guest them.
+    private let outputPorts: OutputPorts?
     /// Opens the run's SSH connection to `user`; called once, on first use.
     private let openSSH: (_ call: BackendCall, _ user: String) throws -> SSHAccess
     /// Names the backend in trace marks ("qemu", "libvirt").
@@ -40,11 +42,12 @@ public final class GuestSession {
     /// restore), false for a fresh boot (the agent may not be up yet).
     private var agentAnswers: Bool?
 
-    public init(guest: Guest, console: ByteChannel, agent: GuestAgent?, restored: Bool, traceName: String,
-                openSSH: @escaping (_ call: BackendCall, _ user: String) throws -> SSHAccess) {
+    public init(guest: Guest, console: ByteChannel, agent: GuestAgent?, outputPorts: OutputPorts? = nil, restored: Bool,
+                traceName: String, openSSH: @escaping (_ call: BackendCall, _ user: String) throws -> SSHAccess) {
         self.guest = guest
         self.console = console
         self.agent = agent
+        self.outputPorts = outputPorts
         self.traceName = traceName
         self.openSSH = openSSH
         clockIsStale = restored
@@ -126,7 +129,7 @@ public final class GuestSession {
         guard guest.consolePrompt != nil else {
             throw StepError("this machine has no shell on its console and no SSH server, so host cannot run commands in it")
         }
-        return ConsoleShell(console: console) { [weak self] bytes in self?.consoleBacklog += bytes }
+        return ConsoleShell(console: console, ports: outputPorts) { [weak self] bytes in self?.consoleBacklog += bytes }
     }
 
     public func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
@@ -139,9 +142,8 @@ public final class GuestSession {
         }
     }
 
-    /// Every command host runs in the guest (the console shell merges
-    /// stderr into stdout and takes no input: an upload there travels
-    /// inside the command).
+    /// Every command host runs in the guest (the console shell takes no
+    /// input: an upload there travels inside the command).
     func run(_ call: BackendCall, _ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
         if input?.count ?? 0 <= GuestAgent.inputLimit, let agent = guestAgent(call) {
             // The clock as root: the agent's command may run as a user who could not set it.
@@ -149,7 +151,7 @@ public final class GuestSession {
         }
         if let ssh = try ssh(call) { return try ssh.run(withClock(command), input: input, output: output) }
         guard input == nil else { throw StepError("the console shell takes no input; this machine has no SSH server") }
-        return try shell().run(withClock(command, busybox: true)) { output(1, $0) }
+        return try shell().run(withClock(command, busybox: true), output: output)
     }
 
     // MARK: After a reboot (GuestReboot)

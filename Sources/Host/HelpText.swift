@@ -64,7 +64,7 @@ enum HelpText {
 
     static let environment: [Item] = [
         ("HOST_CACHE_DIR", "where host keeps cached machines, downloads, keys and logs (default: $XDG_CACHE_HOME/host, else ~/.cache/host)"),
-        ("HOST_PLUGIN_PATH", "directories searched for plugins (*.so), separated by `:`, after BIN/../lib/host/plugins and before ~/.config/host/plugins (a user's own; $XDG_CONFIG_HOME/host/plugins) and ~/.local/lib/host/plugins"),
+        ("HOST_PLUGIN_PATH", "directories searched for plugins (*.so), separated by `:`, after BIN/../lib/host/plugins and before $XDG_CONFIG_HOME/host/plugins (else ~/.config/host/plugins: a user's own) and ~/.local/lib/host/plugins; of two plugins with one name, the one found first loads"),
         ("HOST_CACHE_MAX", "the size `cleanup periodic` keeps the machine cache within, like 50G (the default), 512M or 2T"),
         ("HOST_PACKAGE_CACHE", "`off`: no shared package cache (apt-cacher-ng) for mmdebstrap and the guests' apt"),
         ("HOST_DEFAULT_BACKEND", "the backend a pipeline runs on when its first step is not one (default: backend.qemu)"),
@@ -99,6 +99,34 @@ enum HelpText {
         ("75", "a registry could not be reached or refused the request; try again"),
     ]
 
+    /// Where the plugin author's guide and examples are, for `host --help`,
+    /// the man page and `host plugin-template`: beside an installed host
+    /// (PREFIX/bin/host, so PREFIX/share/doc/host, where scripts/setup
+    /// installs them), in the source tree of a host run from its build
+    /// directory, else named within host's source.
+    static func pluginDocs(executable: URL = URL(fileURLWithPath: Bundle.main.executablePath ?? "/proc/self/exe"))
+        -> (guide: String, examples: String, headers: String) {
+        let binary = executable.resolvingSymlinksInPath()
+        let installed = binary.deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("share/doc/host")
+        if FileManager.default.fileExists(atPath: installed.appendingPathComponent("plugins.md").path) {
+            let prefix = installed.deletingLastPathComponent().deletingLastPathComponent().deletingLastPathComponent()
+            return (installed.appendingPathComponent("plugins.md").path, installed.appendingPathComponent("examples").path,
+                    prefix.appendingPathComponent("include/host").path)
+        }
+        // A build directory lies inside the source tree (.build/TRIPLE/CONFIG/host).
+        var directory = binary.deletingLastPathComponent()
+        while directory.path != "/" {
+            let guide = directory.appendingPathComponent("docs/plugins.md")
+            if FileManager.default.fileExists(atPath: guide.path),
+               FileManager.default.fileExists(atPath: directory.appendingPathComponent("Sources/PluginABI/include/host_plugin.h").path) {
+                return (guide.path, directory.appendingPathComponent("Examples").path,
+                        directory.appendingPathComponent("Sources/PluginABI/include").path)
+            }
+            directory = directory.deletingLastPathComponent()
+        }
+        return ("docs/plugins.md in host's source", "Examples/ there", "Sources/PluginABI/include there")
+    }
+
     static func terminal() -> String {
         func table(_ items: [Item]) -> String {
             let width = min(items.map(\.name.count).max() ?? 0, 34)
@@ -108,6 +136,7 @@ enum HelpText {
                     : "  \(item.name.padding(toLength: width, withPad: " ", startingAt: 0))  \(item.meaning)"
             }.joined(separator: "\n")
         }
+        let docs = pluginDocs()
         return """
             host \(version): \(summary)
 
@@ -132,6 +161,8 @@ enum HelpText {
             \(table(exitStatus))
 
             `host help STEP` shows one step's parameters; `man host` shows this page.
+            Writing plugins: \(docs.guide)
+              (examples: \(docs.examples); headers: \(docs.headers))
             """
     }
 
@@ -145,6 +176,7 @@ enum HelpText {
         func list(_ items: [Item]) -> String {
             items.map { ".TP\n.B \(escaped($0.name))\n\(escaped($0.meaning))" }.joined(separator: "\n")
         }
+        let docs = pluginDocs()
         return """
             .TH HOST 1 "" "host \(version)" "User Commands"
             .SH NAME
@@ -171,6 +203,9 @@ enum HelpText {
             .TP
             .B ~/.local/lib/host/plugins
             plugins: shared objects speaking host_plugin.h
+            .TP
+            .B \(escaped(docs.guide))
+            the plugin author's guide (examples: \(escaped(docs.examples)); the plugin ABI's headers: \(escaped(docs.headers)))
             .SH SEE ALSO
             .BR ssh (1),
             .BR qemu\\-system\\-x86_64 (1),

@@ -114,6 +114,8 @@ enum Main {
             throw error
         } catch let exit as ExitCode {
             return exit.rawValue // the command said what it had to
+        } catch where SystemErrorText.errno(of: error) != nil {
+            throw HostError(system: error)
         } catch {
             let code = HostCommand.exitCode(for: error)
             if code == .success {
@@ -139,7 +141,7 @@ enum Main {
         } catch let error as HostError {
             fail(error, quiet: quiet)
         } catch {
-            fail(HostError(.cache, String(describing: error)), quiet: quiet)
+            fail(HostError(system: error), quiet: quiet)
         }
     }
 

@@ -9,7 +9,7 @@ import HostCore
 struct PluginTemplate: ParsableCommand {
     static let configuration = CommandConfiguration(
         commandName: "plugin-template",
-        abstract: "Write a starting plugin and print the command that builds it (docs/plugins.md is the guide).")
+        abstract: "Write a starting plugin and print the command that builds it, and where the plugin guide is.")
 
     enum Language: String, ExpressibleByArgument, CaseIterable { case c, swift }
 
@@ -36,6 +36,7 @@ struct PluginTemplate: ParsableCommand {
             throw HostError.usage("\(directory.path) exists already; remove it or choose another name")
         }
         let plugins = PluginRegistry.userDirectory().path
+        let docs = HelpText.pluginDocs()
         let build: String
         let wrote: String
         switch language {
@@ -60,7 +61,8 @@ struct PluginTemplate: ParsableCommand {
             then:
               host list-plugins | grep -A3 \(name).hello
               host os.busybox + \(name).hello --name=you + exec 'cat hello.txt'
-            docs/plugins.md (in host's source) is the guide to the rest of the ABI
+            the guide to the rest of the ABI: \(docs.guide)
+            examples: \(docs.examples)
             """)
     }
 
@@ -85,7 +87,7 @@ struct PluginTemplate: ParsableCommand {
         """
         import PluginKit
 
-        /// \(name): a host plugin. The ABI is host_plugin.h, the guide docs/plugins.md.
+        /// \(name): a host plugin. The ABI is host_plugin.h, the guide plugins.md (the end of `host --help` says where).
         let plugin = Plugin(name: "\(name)", version: "0.1.0", steps: [
             Step("\(name).hello", summary: "Write a greeting into hello.txt in the machine",
                  parameters: [.string("name", default: "world", help: "who to greet"),
@@ -109,7 +111,7 @@ struct PluginTemplate: ParsableCommand {
     static func cSource(_ name: String) -> String {
         """
         /* \(name): a host plugin. Build: see `host plugin-template c \(name)`;
-         * the ABI is host_plugin.h, the guide docs/plugins.md. */
+         * the ABI is host_plugin.h, the guide plugins.md (the end of `host --help` says where). */
         #include <stdio.h>
         #include <string.h>
         #include "host_plugin.h"

@@ -65,7 +65,7 @@ public struct CacheLocation: Sendable {
                 try FileManager.default.createDirectory(at: dir, withIntermediateDirectories: true,
                                                         attributes: [.posixPermissions: 0o700])
             } catch {
-                throw HostError(.environment, "cannot create the cache directory \(dir.path): \(error.localizedDescription); set HOST_CACHE_DIR to a writable directory")
+                throw HostError(system: error)
             }
         }
     }

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// A published machine that this run holds a shared use lock on, so no
@@ -39,7 +40,7 @@ final class TemporaryDirectory {
             // mkdtemp: a name no one can make first, mode 0700.
             var template = Array((parent.path + ".XXXXXX").utf8CString)
             guard template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
-                throw HostError(.environment, "cannot make a private directory beside \(parent.path): \(String(cString: strerror(errno)))")
+                throw HostError(.environment, "cannot make a private directory beside \(parent.path): \(SystemErrorText.meaning(of: errno, path: parent.path))")
             }
             parent = URL(fileURLWithPath: String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
         } else {
@@ -198,7 +199,7 @@ final class CacheStore {
             } catch let error as HostError {
                 throw error
             } catch {
-                throw HostError(.environment, "cannot create a machine directory in \(parent.path): \(error.localizedDescription)")
+                throw HostError(system: error, "cannot create a machine directory in \(parent.path)")
             }
         }
         throw HostError(.environment, "no place for a transient machine") // the loop above returns or throws first
@@ -231,7 +232,7 @@ final class CacheStore {
         } catch let error as HostError {
             throw error
         } catch {
-            throw HostError(.environment, "cannot save the machine for \(manifest.step) into \(location.machines.path): \(error.localizedDescription) (is the disk full?); the cache is unchanged")
+            throw HostError(system: error, "cannot save the machine for \(manifest.step) into \(location.machines.path); the cache is unchanged")
         }
     }
 

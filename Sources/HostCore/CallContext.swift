@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import PluginABI
 
@@ -75,7 +76,7 @@ final class CallContext {
         if let scratch { return scratch }
         var template = Array("\(NSTemporaryDirectory())/host-call-XXXXXX".utf8CString)
         guard let made = template.withUnsafeMutableBufferPointer({ $0.baseAddress.flatMap { mkdtemp($0) } }) else {
-            throw HostError(.environment, "cannot create a temporary directory in \(NSTemporaryDirectory()): \(String(cString: strerror(errno)))")
+            throw HostError(.environment, "cannot create a temporary directory in \(NSTemporaryDirectory()): \(SystemErrorText.meaning(of: errno, path: NSTemporaryDirectory()))")
         }
         let url = URL(fileURLWithPath: String(cString: made))
         scratch = url

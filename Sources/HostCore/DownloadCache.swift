@@ -91,7 +91,7 @@ struct DownloadCache {
         try Self.makeDirectory(kept)
         let final = kept.appendingPathComponent(Self.fileName(of: url))
         guard rename(partial, final.path) == 0 else {
-            throw HostError(.environment, "cannot move the download into \(final.path): \(String(cString: strerror(errno)))")
+            throw HostError(.environment, "cannot move the download into \(final.path): \(SystemErrorText.meaning(of: errno, path: final.path))")
         }
         return final.path
     }
@@ -132,7 +132,7 @@ struct DownloadCache {
         do {
             try FileManager.default.createDirectory(at: url, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
         } catch {
-            throw HostError(.environment, "cannot create \(url.path): \(error.localizedDescription)")
+            throw HostError(system: error)
         }
     }
 

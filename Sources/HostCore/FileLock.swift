@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// An flock(2) on a file, released when closed or when the process dies, so
@@ -11,7 +12,7 @@ final class FileLock {
         self.path = path
         fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0o600)
         guard fd >= 0 else {
-            throw HostError(.environment, "cannot open lock file \(path): \(String(cString: strerror(errno)))")
+            throw HostError(.environment, "cannot open lock file \(path): \(SystemErrorText.meaning(of: errno, path: path))")
         }
     }
 
@@ -48,7 +49,7 @@ final class FileLock {
         let lock = try FileLock(partial)
         guard lock.tryLock(.exclusive) else { throw HostError(.environment, "cannot lock the new file \(partial)") }
         guard rename(partial, path) == 0 else {
-            throw HostError(.environment, "cannot create \(path): \(String(cString: strerror(errno)))")
+            throw HostError(.environment, "cannot create \(path): \(SystemErrorText.meaning(of: errno, path: path))")
         }
         return FileLock(fd: lock.release(), path: path)
     }

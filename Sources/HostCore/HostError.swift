@@ -1,3 +1,4 @@
+import ChildProcess
 /// The one error type host shows a person: what went wrong, and what would
 /// be right. `exitCode` follows sysexits: usage errors are EX_USAGE (64).
 public struct HostError: Error, CustomStringConvertible, Equatable {
@@ -23,6 +24,13 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
     }
 
     public static func usage(_ message: String) -> HostError { HostError(.usage, message) }
+
+    /// An error of the system's (a file host could not write, say) in host's
+    /// words; `context` says what host was doing.
+    public init(system error: any Error, _ context: String? = nil) {
+        let text = SystemErrorText.describe(error)
+        self.init(SystemErrorText.isEnvironment(error) ? .environment : .cache, context.map { "\($0): \(text)" } ?? text)
+    }
 
     public var description: String { message }
 

@@ -1,4 +1,5 @@
 import Foundation
+import ChildProcess
 import PluginABI
 
 /// What the host services do, behind the C table below: a pipeline run
@@ -54,7 +55,7 @@ enum HostServices {
                 try body(context)
                 return HOST_OK
             } catch {
-                context.error = String(describing: error)
+                context.error = SystemErrorText.describe(error)
                 return HOST_ERROR
             }
         }
@@ -153,7 +154,7 @@ enum HostServices {
                 do {
                     return try context.services.identity()
                 } catch {
-                    context.error = String(describing: error)
+                    context.error = SystemErrorText.describe(error)
                     return nil
                 }
             },
@@ -175,7 +176,7 @@ enum HostServices {
                                                         checksum: checksum.map { String(cString: $0) })
                     return context.keep(Data(path.utf8)).0
                 } catch {
-                    context.error = String(describing: error)
+                    context.error = SystemErrorText.describe(error)
                     return nil
                 }
             },
@@ -191,7 +192,7 @@ enum HostServices {
                 do {
                     return try context.services.resume(context, key: try string(key, "checkpoint key"))?.handle
                 } catch {
-                    context.error = String(describing: error)
+                    context.error = SystemErrorText.describe(error)
                     context.services.log(context, HOST_LOG_WARNING, "no checkpoint to resume: \(error)")
                     return nil
                 }
@@ -201,7 +202,7 @@ enum HostServices {
                 do {
                     try context.services.discard(context, machine(context, handle))
                 } catch {
-                    context.services.log(context, HOST_LOG_WARNING, String(describing: error))
+                    context.services.log(context, HOST_LOG_WARNING, SystemErrorText.describe(error))
                 }
             }))
         return UnsafePointer(table)

@@ -47,6 +47,15 @@ struct MachineImage: Codable {
                 throw HostError(.damagedData, "it was pushed in format version \(image.version), which this host (format 1) does not know; update host")
             }
             guard !image.entries.isEmpty else { throw HostError(.damagedData, "its config lists no machine") }
+            for entry in image.entries {
+                // Keys and builds are what host makes (a SHA-256, a UUID), nothing a path could be made of.
+                guard entry.key.wholeMatch(of: /[0-9a-f]{64}/) != nil else {
+                    throw HostError(.damagedData, "its config names the entry key \(entry.key.debugDescription), which is not a key host makes (64 hexadecimal digits): the image was altered or not pushed by host")
+                }
+                guard entry.build.wholeMatch(of: /[0-9a-f-]{1,64}/) != nil else {
+                    throw HostError(.damagedData, "its config names the build \(entry.build.debugDescription) for entry \(entry.key.prefix(12)), which is not a build host makes: the image was altered or not pushed by host")
+                }
+            }
             return image
         } catch let error as HostError {
             throw error

@@ -38,7 +38,7 @@ extension Engine {
             return PullReport(reference: reference.description, digest: record.digest ?? "", key: record.key, fetched: 0, entries: 0)
         }
         store.sweep() // what a pull that was cut short left
-        let skopeo = Skopeo(tlsVerify: tlsVerify, output: output)
+        let skopeo = Skopeo(tlsVerify: tlsVerify, output: output, logs: store.location.logs)
         let raw = try skopeo.inspect(reference)
         let digest = "sha256:" + Digest.of(raw)
         if let record = names.pulled(reference), record.digest == digest, intact(record.key) {
@@ -135,7 +135,7 @@ extension Engine {
                         reference: RegistryReference) throws -> Manifest {
         let layers = manifest.layers.filter { $0.annotations?[MachineImage.entryAnnotation] == entry.key }
         func damaged(_ what: String) -> HostError {
-            HostError(.damagedData, "\(reference) is damaged: \(what) of \(entry.step) (\(entry.key.prefix(12))); nothing was added to the cache")
+            HostError(.damagedData, "\(reference) is damaged: in its entry for \(entry.step) (\(entry.key.prefix(12))), \(what); nothing was added to the cache")
         }
         guard let manifestLayer = layers.first(where: { $0.annotations?[MachineImage.pathAnnotation] == "manifest.json" }) else {
             throw damaged("the manifest layer is missing")

@@ -72,7 +72,7 @@ extension Engine {
                                                    annotations: ["org.opencontainers.image.description": top.manifest.pipeline]),
                            name: "machine")
         let (digest, _) = try layout.image()
-        try Skopeo(tlsVerify: tlsVerify, output: output).copy(from: "oci:\(layout.directory.path):machine", to: reference.transport,
+        try Skopeo(tlsVerify: tlsVerify, output: output, logs: store.location.logs).copy(from: "oci:\(layout.directory.path):machine", to: reference.transport,
                                                               reference: reference, verb: "push")
         return PushReport(reference: reference.description, digest: digest, entries: chain.count, layers: layers.count,
                           bytes: layers.reduce(0) { $0 + $1.size })

@@ -113,9 +113,13 @@ public final class PluginRegistry: @unchecked Sendable {
             throw HostError(.plugin, "step \(name) is offered by more than one plugin: \(files.joined(separator: ", ")); remove all but one")
         }
         // Its plugin may be one that failed to load: by convention a step is
-        // named after its plugin ("acme.hello" in acme.so).
-        let owner = String(name.prefix { $0 != "." })
-        if let failed = failures.first(where: { URL(fileURLWithPath: $0.path).deletingPathExtension().lastPathComponent == owner }) {
+        // named after its plugin's file ("acme.hello" in acme.so,
+        // "backend.qemu" in backend_qemu.so, "self_test.count" in self_test.so).
+        let owns = { (file: String) -> Bool in
+            let stem = URL(fileURLWithPath: file).deletingPathExtension().lastPathComponent
+            return [stem, stem.replacingOccurrences(of: "_", with: ".")].contains { name == $0 || name.hasPrefix($0 + ".") }
+        }
+        if let failed = failures.first(where: { owns($0.path) }) {
             throw HostError(.plugin, "step \(name) is not available: its plugin \(failed.path) failed to load: \(failed.reason)")
         }
         var message = "unknown step \(name)"

@@ -7,6 +7,9 @@ import Foundation
 struct Skopeo {
     let tlsVerify: Bool
     let output: Output
+    /// Where a failed call's own words are kept (CACHE/logs), for the user
+    /// to read past host's summary of them.
+    let logs: URL
 
     private func program() throws -> String { try RequiredTool.path("skopeo", package: "skopeo") }
 
@@ -48,12 +51,15 @@ struct Skopeo {
         guard ending == .exited(0) else { throw explain(ending, tail, reference, pushing ? "push to" : "pull from") }
     }
 
-    /// skopeo's error, said as what the user can do about it.
+    /// skopeo's error, said as what the user can do about it. skopeo's own
+    /// lines (`time=… level=fatal msg="…"`) go to --verbose and a log file.
     private func explain(_ ending: Command.Ending, _ said: String, _ reference: RegistryReference, _ what: String) -> HostError {
-        let text = said.split(separator: "\n").last(where: { !$0.isEmpty }).map(String.init) ?? "no message"
+        let text = Self.message(said)
         let host = reference.repository.split(separator: "/").first.map(String.init) ?? reference.repository
         let lower = said.lowercased()
-        if ending == .timedOut { return HostError(.remote, "skopeo did not finish (\(what) \(reference)) in time: \(text)") }
+        if output.verbose { output.progress("skopeo said: \(said.trimmingCharacters(in: .whitespacesAndNewlines))") }
+        let kept = keep(said).map { " (skopeo's own words: \($0.path))" } ?? ""
+        if ending == .timedOut { return HostError(.remote, "skopeo did not finish (\(what) \(reference)) in time: \(text)\(kept)") }
         if lower.contains("manifest unknown") || lower.contains("name unknown") {
             return HostError(.remote, "\(reference) is not in the registry (no such repository or tag); check the name with `skopeo list-tags docker://\(reference.repository)`")
         }
@@ -71,8 +77,28 @@ struct Skopeo {
             return HostError(.remote, "cannot reach the registry \(host): \(text)")
         }
         if lower.contains("digest") && (lower.contains("did not match") || lower.contains("mismatch")) {
-            return HostError(.damagedData, "a layer of \(reference) is not what its digest says (the registry's copy is damaged): \(text)")
+            let which = said.firstMatch(of: /expected sha256:([0-9a-f]{12})[0-9a-f]*, got sha256:([0-9a-f]{12})/)
+                .map { " (it should be \($0.output.1), it is \($0.output.2))" } ?? ""
+            return HostError(.damagedData, "a layer of \(reference) is not what its digest says\(which): the registry's copy is damaged; push the machine again. Nothing was added to the cache\(kept)")
         }
-        return HostError(.remote, "skopeo could not \(what) \(reference): \(text)")
+        return HostError(.remote, "skopeo could not \(what) \(reference): \(text)\(kept)")
+    }
+
+    /// The last thing skopeo said, without its log prefix (`time="…"
+    /// level=fatal msg="…"`): the msg's text alone.
+    static func message(_ said: String) -> String {
+        let line = said.split(separator: "\n").last(where: { !$0.isEmpty }).map(String.init) ?? "no message"
+        guard let start = line.range(of: "msg=\"") else { return line }
+        var text = String(line[start.upperBound...])
+        if text.hasSuffix("\"") { text.removeLast() }
+        return text.replacingOccurrences(of: "\\\"", with: "\"")
+    }
+
+    /// Writes skopeo's words into CACHE/logs; nil when it could not.
+    private func keep(_ said: String) -> URL? {
+        let stamp = ISO8601DateFormatter().string(from: Date()).replacingOccurrences(of: ":", with: "")
+        let file = logs.appendingPathComponent("skopeo-\(stamp)-\(getpid()).log")
+        try? FileManager.default.createDirectory(at: logs, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        return (try? Data(said.utf8).write(to: file)) == nil ? nil : file
     }
 }

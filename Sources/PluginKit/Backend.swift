@@ -100,7 +100,7 @@ enum BackendBridge {
         } catch is HostServiceFailed {
             return HOST_ERROR
         } catch {
-            call.pointee.services.pointee.set_error(call, String(describing: error))
+            call.pointee.services.pointee.set_error(call, SystemErrorText.describe(error))
             return StepError.status(of: error)
         }
     }

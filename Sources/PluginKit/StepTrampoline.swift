@@ -80,7 +80,7 @@ enum StepTrampoline {
         } catch is HostServiceFailed {
             return HOST_ERROR // host already holds the message
         } catch {
-            call.pointee.services.pointee.set_error(call, String(describing: error))
+            call.pointee.services.pointee.set_error(call, SystemErrorText.describe(error))
             return StepError.status(of: error)
         }
     }

@@ -75,6 +75,20 @@ import Testing
         #expect(killed.status == 137, "\(killed.screen)")
     }
 
+    /// script.debug's shell on failure, on an ssh guest: an SSH session in
+    /// the folder the script was in, on a real terminal.
+    @Test func aFailedScriptOpensAnSSHShellWhereItStopped() throws {
+        let sandbox = try sandbox()
+        let file = sandbox.file("fails-in-tmp.sh")
+        try "cd /var/tmp\necho kept > marker\nfalse\n".write(to: file, atomically: true, encoding: .utf8)
+        let session = try sandbox.onTerminal([["expect", ":/var/tmp# "], ["send", "cat marker; tty\r"], ["expect", "/dev/pts/"],
+                                              ["send", "exit\r"], ["expect", "line 3 failed"]],
+                                             ["os.debian", "+", "script.debug", file.path, "--every=0"])
+        #expect(session.status == 1, "\(session.screen)")
+        #expect(session.screen.contains("a shell (ssh) in the machine as the failure left it, in /var/tmp, where the script was"), "\(session.screen)")
+        #expect(session.screen.contains("kept\r\n"), "\(session.screen)")
+    }
+
     @Test func theConsoleLogsRootInOnARealTerminal() throws {
         let sandbox = try sandbox()
         let session = try sandbox.consoleSession(["os.debian"])

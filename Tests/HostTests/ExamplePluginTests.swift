@@ -76,10 +76,45 @@ import Testing
         #expect(badName.status == 64 && badName.err.contains("\"Acme\" is not a plugin name: lower-case letters, digits and _"), "\(badName.err)")
     }
 
+    /// `host --help` and `host plugin-template` name the plugin guide where
+    /// scripts/setup installs it beside host (PREFIX/share/doc/host), the
+    /// source tree's for a host run from its build directory, and say where
+    /// it is in host's source when neither is there.
+    @Test func theGuideIsNamedFromWhereHostIsInstalled() throws {
+        let sandbox = try Sandbox()
+        let built = try sandbox.succeed(["--help"])
+        let source = Sandbox.repository.appendingPathComponent("docs/plugins.md").resolvingSymlinksInPath().path
+        #expect(built.out.contains("Writing plugins: \(source)"), "\(built.out)")
+
+        let prefix = sandbox.file("prefix").resolvingSymlinksInPath()
+        let host = prefix.appendingPathComponent("bin/host")
+        try FileManager.default.createDirectory(at: host.deletingLastPathComponent(), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Sandbox.products.appendingPathComponent("host"), to: host)
+        let bare = try Sandbox.execute(host.path, ["--help"], environment: sandbox.environment)
+        #expect(bare.out.contains("Writing plugins: docs/plugins.md in host's source"), "\(bare.out)")
+
+        let doc = prefix.appendingPathComponent("share/doc/host")
+        try FileManager.default.createDirectory(at: doc, withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Sandbox.repository.appendingPathComponent("docs/plugins.md"), to: doc.appendingPathComponent("plugins.md"))
+        let installed = try Sandbox.execute(host.path, ["--help"], environment: sandbox.environment)
+        #expect(installed.out.contains("Writing plugins: \(doc.path)/plugins.md"), "\(installed.out)")
+        let manual = try Sandbox.execute(host.path, ["__manual"], environment: sandbox.environment)
+        #expect(manual.out.contains(".B \(doc.path.replacingOccurrences(of: "-", with: "\\-"))/plugins.md"), "\(manual.out)")
+
+        try FileManager.default.createDirectory(at: prefix.appendingPathComponent("include/host"), withIntermediateDirectories: true)
+        try FileManager.default.copyItem(at: Sandbox.repository.appendingPathComponent("Sources/PluginABI/include/host_plugin.h"),
+                                         to: prefix.appendingPathComponent("include/host/host_plugin.h"))
+        let work = sandbox.file("work")
+        try FileManager.default.createDirectory(at: work, withIntermediateDirectories: true)
+        let template = try Sandbox.execute("/bin/sh", ["-c", "cd \(work.path) && \(host.path) plugin-template c acme"], environment: sandbox.environment)
+        #expect(template.status == 0 && template.out.contains("the guide to the rest of the ABI: \(doc.path)/plugins.md\n"), "\(template.out) \(template.err)")
+        #expect(template.out.contains("examples: \(doc.path)/examples\n"), "\(template.out)")
+    }
+
     /// The backend written in C against the header alone: machines made,
     /// saved, cloned and checked through the vtable.
     @Test func theCBackendExampleRunsAPipeline() throws {
-        let sandbox = try Sandbox(plugins: Sandbox.standardPlugins + ["console"])
+        let sandbox = try Sandbox(plugins: Sandbox.standardPlugins + ["console", "transfer"])
         try sandbox.compileC(Sandbox.repository.appendingPathComponent("Examples/c-backend/dir_backend.c"), as: "dir_backend", strict: true)
         let pipeline = ["dir_backend", "+", "exec", "echo kept > kept.txt; echo to-stderr >&2", "+", "exec", "cat kept.txt"]
         let first = try sandbox.run(pipeline)
@@ -90,6 +125,15 @@ import Testing
         #expect(failing.status == 3)
         let console = try sandbox.run(["dir_backend", "+", "console"])
         #expect(console.status != 0 && console.err.contains("dir_backend machines have no console"), "\(console.err)")
+
+        // The guide's "Files": a directory's contents merge into a target that exists, never app/app.
+        let app = sandbox.file("app")
+        try FileManager.default.createDirectory(at: app, withIntermediateDirectories: true)
+        try "new\n".write(to: app.appendingPathComponent("a"), atomically: true, encoding: .utf8)
+        try "b\n".write(to: app.appendingPathComponent("b"), atomically: true, encoding: .utf8)
+        let merged = try sandbox.run(["dir_backend", "+", "exec", "mkdir app; echo old > app/a; echo kept > app/old",
+                                      "+", "upload", app.path, "/app", "+", "exec", "ls app; cat app/a"])
+        #expect(merged.status == 0 && merged.out == "a\nb\nold\nnew\n", "\(merged.err)")
     }
 
     /// Between them, tour_c.c and TourSwiftPlugin.swift use every parameter

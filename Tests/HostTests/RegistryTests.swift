@@ -128,8 +128,12 @@ import Testing
         try handle.close()
         let other = try self.puller()
         let refused = try other.run(["pull", LocalRegistry.noTLS, reference])
-        #expect(refused.status != 0)
-        #expect(refused.err.contains("digest"), "\(refused.err)")
+        #expect(refused.status == 65, "\(refused.err)")
+        #expect(refused.err.contains("is not what its digest says (it should be \(largest.dropFirst(7).prefix(12)), it is "), "\(refused.err)")
+        #expect(!refused.err.contains("level=fatal") && !refused.err.contains("time="), "\(refused.err)")
+        // skopeo's own words are kept in the cache's logs, which the message names.
+        let log = try #require(refused.err.firstMatch(of: /skopeo's own words: ([^)]+)\)/).map { String($0.output.1) })
+        #expect(try String(contentsOfFile: log, encoding: .utf8).contains("level=fatal"))
         #expect(try other.succeed(["cache", "ls", "--json"]).out.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
 
         // Extra QEMU arguments could reach the puller's files: such a machine is not taken.

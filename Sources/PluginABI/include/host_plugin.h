@@ -87,15 +87,18 @@ static inline const char *const *host_command_words(void) {
 /* The name of the one function a plugin exports. A future incompatible ABI
  * gets a new name (…_v2), so an old host never calls a new plugin's entry.
  *
- * Where host looks: every *.so file (other names are ignored) in the
- * directories of $HOST_PLUGIN_PATH (separated by ':'), BIN/../lib/host/plugins,
- * ~/.config/host/plugins and ~/.local/lib/host/plugins. Step names need not
- * start with the plugin's name (by convention they do: "acme.sum"); a step
- * name offered by two plugins is refused when used, naming both files, and a
- * plugin name taken twice loads only the first. A plugin that crashes or
- * hangs while loading (its constructors, this entry) is found by a scan in a
- * child process and listed as failed; one that crashes in a step makes host
- * exit naming the plugin file and the step, the cache as it was. */
+ * Where host looks: every *.so file (other names are ignored) in, in this
+ * order: BIN/../lib/host/plugins (BIN: the directory of the host executable,
+ * symlinks resolved), each directory of $HOST_PLUGIN_PATH (separated by
+ * ':'), $XDG_CONFIG_HOME/host/plugins (else ~/.config/host/plugins) and
+ * ~/.local/lib/host/plugins; a file reached twice is read once. Step names
+ * need not start with the plugin's name (by convention they do: "acme.sum");
+ * a step name offered by two plugins is refused when used, naming both
+ * files, and a plugin name taken twice loads only the one found first. A
+ * plugin that crashes or hangs while loading (its constructors, this entry)
+ * is found by a scan in a child process and listed as failed; one that
+ * crashes in a step makes host exit naming the plugin file and the step,
+ * the cache as it was. */
 #define HOST_PLUGIN_ENTRY_V1 "host_plugin_entry_v1"
 
 typedef enum host_status {
@@ -212,7 +215,9 @@ typedef struct host_param {
 /* Flags in the low 16 bits are hints that an older host may ignore. Flags in
  * the high 16 bits change what a step means: a host that does not know one
  * of them refuses the whole plugin (listed by `host list-plugins` with the
- * flag named) rather than run a step wrongly. */
+ * flag named) rather than run a step wrongly. A flag marked (1.N), here and
+ * at HOST_PARAM_*, needs abi_minor N or more; unmarked ones are 1.0's (the
+ * plugin guide's "ABI versions" has them in one table). */
 #define HOST_STEP_REQUIRED_MASK 0xFFFF0000u
 
 /* Hint: the step reads the terminal (ssh, console). */
@@ -228,12 +233,16 @@ typedef struct host_param {
  * command: host refuses such a plugin, naming the word. */
 #define HOST_STEP_STARTS_PIPELINE 0x00040000u
 /* The step makes machines: its descriptor's `backend` is set, and it receives
- * a machine host has just created through that backend. */
+ * a machine host has just created through that backend (create_with or
+ * create, then set_run_arguments). Its entry must set *result to that
+ * machine and return HOST_OK (with create_with that is usually all it does);
+ * host then starts and saves it as the pipeline's first entry. Left NULL,
+ * the pipeline has no machine and its next step fails. */
 #define HOST_STEP_BACKEND 0x00080000u
 /* (1.3) With HOST_STEP_BACKEND: its machines cannot be saved (machines that
  * exist already, reached over the network). host then runs every step of
  * the pipeline each time, in order, on the one machine, caches nothing,
- * and says so; `down` is never called. */
+ * and says so; `down` and `clone` are never called (but must be set). */
 #define HOST_STEP_NO_SAVE 0x00100000u
 
 /* A step's entry point. Its real C signature is
@@ -349,17 +358,30 @@ typedef struct host_services {
      * only then) and, at INFO and WARNING, to host's standard error as
      * `host: STEP: message` (unless -q; DEBUG only with -v). There is no
      * service for standard output: a plugin's own printf goes to host's
-     * stdout, as does a command's output with HOST_EXEC_STREAM. */
+     * stdout, as does a command's output with HOST_EXEC_STREAM. host does
+     * not capture it and writes streamed output straight to descriptor 1,
+     * so fflush(stdout) before returning and before an exec with
+     * HOST_EXEC_STREAM: into a pipe or file, stdio's buffer would come out
+     * only when host exits, after later output, or never if it is killed. */
     void (*log)(host_call *call, host_log_level level, const char *message);
     /* Records why the call failed; the plugin then returns HOST_ERROR. */
     void (*set_error)(host_call *call, const char *message);
 
-    /* Runs `command` with /bin/sh -c in the machine and waits for it. A
-     * command that runs and fails is HOST_OK with a non-zero exit_status;
-     * HOST_ERROR means it could not be run. `result` is filled by host. */
+    /* Runs `command` with /bin/sh -c in the machine and waits for it
+     * (starting the machine first if need be), through host_backend.exec:
+     * empty standard input, the machine's environment and starting
+     * directory, never host's (write `cd DIR && VAR=x cmd`). A command that
+     * runs and fails is HOST_OK with a non-zero exit_status; HOST_ERROR
+     * means it could not be run. `result` is filled by host. */
     host_status (*exec)(host_call *call, host_machine *machine, const char *command,
                         uint32_t flags, host_exec_result *result);
-    /* Copies a file or directory between host and machine. */
+    /* Copies a file or directory between host and machine. A file goes to
+     * exactly the target path, replacing a file there (its directory must
+     * exist; a directory there is an error). A directory's contents go
+     * into the target path, made when missing and merged into when it
+     * exists (same names replaced, others kept): `./app` to /root/app gives
+     * /root/app/x, never /root/app/app/x. A relative machine path starts
+     * where commands start. host_backend.upload/download do the same. */
     host_status (*upload)(host_call *call, host_machine *machine, const char *local_path,
                           const char *machine_path);
     host_status (*download)(host_call *call, host_machine *machine, const char *machine_path,
@@ -385,7 +407,10 @@ typedef struct host_services {
      * directory and recorded as given, relative, so that a later run in
      * another folder checks the file of that folder, never the first one's;
      * an absolute path is recorded as it is. A path that does not exist
-     * fails the call (HOST_ERROR). A PATH parameter needs no such call. */
+     * fails the call (HOST_ERROR). A PATH parameter needs no such call.
+     * The digest is taken during this call, so call it before reading the
+     * file: a change after it, while the step runs, makes the next run see
+     * the file changed and run the step again. */
     host_status (*depend_file)(host_call *call, const char *path);
     /* The result of this step must not be reused after `seconds`. */
     void (*cap_expiry)(host_call *call, int64_t seconds);
@@ -470,7 +495,15 @@ typedef struct host_output {
  * directory host gives it. host never looks inside either. The directory is
  * empty when given to create/clone; after down returns it holds everything
  * the machine needs to be cloned later, and host may then move it (so saved
- * state must refer to its own files by relative path). */
+ * state must refer to its own files by relative path). host records every
+ * file's size and SHA-256 then, and rebuilds a saved machine whose files
+ * changed: never write into a saved machine's directory.
+ *
+ * Required: clone, up, down, drop, exec, upload, download, console_send,
+ * console_read, and create or create_with; host refuses a plugin without
+ * one, naming it. A backend that cannot do one sets it anyway and returns
+ * HOST_ERROR with a message. The rest may be NULL; each says what host
+ * does then. Fields past a table's struct_size read as NULL. */
 struct host_backend {
     size_t struct_size;
     /* A new, empty machine stored in `dir`, configured afterwards by the
@@ -489,7 +522,10 @@ struct host_backend {
      * call for a machine, after down or instead of it. */
     void (*drop)(host_call *call, void *machine);
     /* Runs `command` with /bin/sh -c, streams its output to `output`, and
-     * stores its exit status. */
+     * stores its exit status (128+N when killed by signal N). Standard
+     * input is empty (/dev/null), never host's; the environment and the
+     * starting directory are the machine's (host's VM backends: the
+     * machine user's login environment and home), never host's. */
     host_status (*exec)(host_call *call, void *machine, const char *command,
                         const host_output *output, int32_t *exit_status);
     host_status (*upload)(host_call *call, void *machine, const char *local_path,
@@ -503,33 +539,39 @@ struct host_backend {
     host_status (*console_read)(host_call *call, void *machine, char *buffer, size_t capacity,
                                 int64_t timeout_ms, size_t *length);
     /* One line describing the machine for people (ports, state). Owned by the
-     * backend, valid until the next call on this machine. May be NULL. */
+     * backend, valid until the next call on this machine. May be NULL; host
+     * calls it nowhere yet. */
     const char *(*describe)(host_call *call, void *machine);
-    /* An extension by versioned id, or NULL. May be NULL. */
+    /* An extension by versioned id, or NULL. May be NULL: the machines then
+     * offer none (services->extension returns NULL, steps whose `needs`
+     * name one are refused, `host push` refuses the machines). */
     const void *(*extension)(const char *id);
     /* Checks that the saved machine in `dir` can still be cloned (its files
      * are all there and intact) before host reuses it. HOST_ERROR with a
-     * message makes host rebuild it instead. May be NULL. */
+     * message makes host rebuild it instead. May be NULL: host then relies on
+     * its own check of the recorded files alone. */
     host_status (*check)(host_call *call, const char *dir);
     /* (1.2) The machine in `dir` is leaving the cache and will be deleted
      * once this returns: a saved one being removed or replaced, or one a
      * run that died was building. Release what the backend keeps for it
      * outside the directory (an image in a container store, say). Called
      * only when no run uses the machine; failures are the backend's to
-     * report with services->log. May be NULL. */
+     * report with services->log. May be NULL: host deletes the directory
+     * and nothing else. */
     void (*forget)(host_call *call, const char *dir);
     /* (1.3) Like create, with every argument of the backend step (its
      * run-time ones included), so that the machine is configured where it
      * is made; the backend step's entry then runs on it as on any machine.
      * host calls it instead of create when it is set; a 1.3 backend may
-     * leave create NULL. HOST_USAGE_ERROR when an argument cannot be used. */
+     * leave create NULL (and a backend with create may leave this NULL).
+     * HOST_USAGE_ERROR when an argument cannot be used. */
     host_status (*create_with)(host_call *call, const char *dir, const host_arguments *arguments, void **machine);
     /* (1.3) The backend step's HOST_PARAM_RUNTIME arguments for this run,
      * given for every machine right after create_with or clone and before
      * up, also when the backend step itself was reused from the cache: what
      * they set (forwarded ports) holds at every start and restore, and is
      * not saved by down. HOST_USAGE_ERROR when a value cannot be used. May
-     * be NULL. */
+     * be NULL: host then drops the run-time arguments. */
     host_status (*set_run_arguments)(host_call *call, void *machine, const host_arguments *arguments);
 };
 
