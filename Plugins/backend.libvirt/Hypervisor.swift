@@ -106,8 +106,20 @@ final class Hypervisor {
         // Paused: the console and the agent's ports are open before the
         // guest prints or writes a byte. Auto-destroyed with the connection.
         let flags = VIR_DOMAIN_START_PAUSED.rawValue | VIR_DOMAIN_START_AUTODESTROY.rawValue
-        guard let domain = virDomainCreateXML(connection, xml, flags) else { throw error("starting a domain failed") }
-        return Domain(domain, on: self)
+        let started = Date()
+        while true {
+            if let domain = virDomainCreateXML(connection, xml, flags) { return Domain(domain, on: self) }
+            guard Self.isPassing(libvirtMessage()), Date().timeIntervalSince(started) < 10 else { throw error("starting a domain failed") }
+            usleep(100_000)
+        }
+    }
+
+    /// libvirt finds the cgroup tree in the mount table when it starts a
+    /// domain: a CRIU checkpointing a container meanwhile mounts one of its
+    /// own for a moment (.criu.cgyard), which is gone when libvirt reads
+    /// it. A moment later the start works.
+    private static func isPassing(_ message: String) -> Bool {
+        message.contains("cgyard") || (message.contains("cgroup") && message.contains("No such file or directory"))
     }
 
     /// Restores a saved domain, paused, as `xml` describes it (its disk now
@@ -116,17 +128,14 @@ final class Hypervisor {
     func restore(from path: String, xml: String, name: String, log: (String) -> Void) throws -> Domain {
         // A domain of that name that a run just ended may take a second to
         // go; one that a run elsewhere (another computer's host, which
-        // DomainLock cannot see) still runs, as long as DomainLock waits.
-        // And libvirt finds the cgroup tree in the mount table: a CRIU
-        // checkpointing a container meanwhile mounts one of its own for a
-        // moment (.criu.cgyard), which is gone when libvirt reads it; a
-        // moment later the restore works.
+        // DomainLock cannot see) still runs, as long as DomainLock waits;
+        // a CRIU's passing cgroup mount (isPassing), ten seconds.
         let started = Date()
         var told = false
         while virDomainRestoreFlags(connection, path, xml, VIR_DOMAIN_SAVE_PAUSED.rawValue) != 0 {
             let message = libvirtMessage()
             let taken = message.contains("already exists") || message.contains("already active") || message.contains("already being removed")
-            let passing = message.contains("cgyard") || (message.contains("cgroup") && message.contains("No such file or directory"))
+            let passing = Self.isPassing(message)
             let waited = Date().timeIntervalSince(started)
             if (taken && waited < DomainLock.patience) || (passing && waited < 10) {
                 if taken && !told && waited > 5 {

@@ -4,7 +4,7 @@ import GuestAccess
 import PluginABI
 import PluginKit
 
-struct LibvirtBackend: Backend {
+struct LibvirtBackend: SweepingBackend {
     /// host's pool on the hypervisor of `uri`, opened once per run.
     static func pool(_ name: String, uri: String) throws -> StoragePool {
         let key = uri + "\n" + name
@@ -84,6 +84,8 @@ struct LibvirtBackend: Backend {
               let pool = try? Self.pool(config.pool, uri: config.uri) else { return }
         for name in config.own { pool.delete(name) }
     }
+
+    func sweep(_ call: BackendCall, _ scope: SweepScope) { LibvirtSweep.sweep(call, scope) }
 
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
         switch id {

@@ -56,7 +56,8 @@ enum LibvirtSweep {
     /// live machine names; with `everything`, also the KVM probe's test
     /// kernels. A pool left with none of these leaves the list; one whose
     /// hypervisor cannot be reached stays on it.
-    static func sweep(_ call: BackendCall, cache: String, live: [String], everything: Bool) {
+    static func sweep(_ call: BackendCall, _ scope: SweepScope) {
+        let (cache, live, everything) = (scope.cacheDirectory, scope.liveDirectories, scope.everything)
         let list = PoolList(cache: cache)
         var pools = Set(list.read())
         var named = Set<String>()
@@ -135,18 +136,3 @@ struct PoolList {
         try? data.write(to: file, options: .atomic)
     }
 }
-
-/// The host.sweep/1 table (host_sweep.h). Written once, then only read.
-nonisolated(unsafe) let sweepExtension: UnsafeMutablePointer<host_sweep_v1> = {
-    let table = UnsafeMutablePointer<host_sweep_v1>.allocate(capacity: 1)
-    table.initialize(to: host_sweep_v1(
-        struct_size: MemoryLayout<host_sweep_v1>.size,
-        sweep: { call, scope in
-            guard let call, let scope, scope.pointee.struct_size >= MemoryLayout<host_sweep_scope>.size,
-                  let cache = scope.pointee.cache_directory else { return }
-            let live = (0..<scope.pointee.live_count).compactMap { scope.pointee.live_directories?[$0].map { String(cString: $0) } }
-            LibvirtSweep.sweep(BackendCall(raw: call), cache: String(cString: cache), live: live,
-                               everything: scope.pointee.flags & HOST_SWEEP_EVERYTHING != 0)
-        }))
-    return table
-}()

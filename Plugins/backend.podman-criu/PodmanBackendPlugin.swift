@@ -29,7 +29,7 @@ func environment() throws -> (Podman, ContainerReaper) {
     return (podman, made)
 }
 
-struct PodmanBackend: Backend {
+struct PodmanBackend: SweepingBackend {
     /// A new container machine: of `--image` (from podman's store, or an OCI
     /// archive file loaded into it), or empty for an OS step to fill.
     func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine {
@@ -115,6 +115,8 @@ struct PodmanBackend: Backend {
         }
         PodmanMachine.removeImages(config.ownedImages(in: url), podman)
     }
+
+    func sweep(_ call: BackendCall, _ scope: SweepScope) { PodmanSweep.sweep(call, scope) }
 
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
         switch id {

@@ -72,7 +72,8 @@ enum PodmanSweep {
     /// images that no live machine directory owns and no running host
     /// imported (podman refuses to remove one a container still uses);
     /// with `everything`, the runtime probe's image too.
-    static func sweep(_ call: BackendCall, cache: String, live: [String], everything: Bool) {
+    static func sweep(_ call: BackendCall, _ scope: SweepScope) {
+        let (cache, live, everything) = (scope.cacheDirectory, scope.liveDirectories, scope.everything)
         guard FileManager.default.fileExists(atPath: marker(in: cache).path) else { return }
         let podman: Podman
         do {
@@ -133,18 +134,3 @@ enum PodmanSweep {
         return names
     }
 }
-
-/// The host.sweep/1 table (host_sweep.h). Written once, then only read.
-nonisolated(unsafe) let sweepExtension: UnsafeMutablePointer<host_sweep_v1> = {
-    let table = UnsafeMutablePointer<host_sweep_v1>.allocate(capacity: 1)
-    table.initialize(to: host_sweep_v1(
-        struct_size: MemoryLayout<host_sweep_v1>.size,
-        sweep: { call, scope in
-            guard let call, let scope, scope.pointee.struct_size >= MemoryLayout<host_sweep_scope>.size,
-                  let cache = scope.pointee.cache_directory else { return }
-            let live = (0..<scope.pointee.live_count).compactMap { scope.pointee.live_directories?[$0].map { String(cString: $0) } }
-            PodmanSweep.sweep(BackendCall(raw: call), cache: String(cString: cache), live: live,
-                              everything: scope.pointee.flags & HOST_SWEEP_EVERYTHING != 0)
-        }))
-    return table
-}()

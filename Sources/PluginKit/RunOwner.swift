@@ -5,12 +5,12 @@ import Foundation
 /// clock ticks since boot, from /proc/PID/stat), so that a sweep spares
 /// what a running host made and a later process that reuses the PID is
 /// not taken for it (host_sweep.h).
-enum RunOwner {
+public enum RunOwner {
     /// This process.
-    static let current = token(of: getpid()) ?? "\(getpid())-0"
+    public static let current = token(of: getpid()) ?? "\(getpid())-0"
 
     /// Whether the process `token` names still runs.
-    static func isRunning(_ token: String) -> Bool {
+    public static func isRunning(_ token: String) -> Bool {
         let parts = token.split(separator: "-")
         guard parts.count == 2, let pid = pid_t(parts[0]), pid > 0 else { return false }
         return Self.token(of: pid, living: true) == token
