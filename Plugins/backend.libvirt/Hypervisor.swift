@@ -86,6 +86,9 @@ final class Hypervisor {
         return true
     }
 
+    /// Whether the hypervisor runs on this computer: its URI names no host.
+    var isLocal: Bool { URLComponents(string: uri)?.host.map(\.isEmpty) ?? true }
+
     /// How ssh reaches a remote URI's hypervisor host, as libvirt does
     /// (`qemu+ssh://USER@HOST:PORT/system?keyfile=K&command=SSH`): the ssh
     /// program and its arguments up to the destination; nil for a local one.
@@ -103,29 +106,47 @@ final class Hypervisor {
         // Paused: the console and the agent's ports are open before the
         // guest prints or writes a byte. Auto-destroyed with the connection.
         let flags = VIR_DOMAIN_START_PAUSED.rawValue | VIR_DOMAIN_START_AUTODESTROY.rawValue
-        guard let domain = virDomainCreateXML(connection, xml, flags) else { throw error("starting a domain failed") }
-        return Domain(domain, on: self)
+        let started = Date()
+        while true {
+            if let domain = virDomainCreateXML(connection, xml, flags) { return Domain(domain, on: self) }
+            guard Self.isPassing(libvirtMessage()), Date().timeIntervalSince(started) < 10 else { throw error("starting a domain failed") }
+            usleep(100_000)
+        }
+    }
+
+    /// libvirt finds the cgroup tree in the mount table when it starts a
+    /// domain: a CRIU checkpointing a container meanwhile mounts one of its
+    /// own for a moment (.criu.cgyard), which is gone when libvirt reads
+    /// it. A moment later the start works.
+    private static func isPassing(_ message: String) -> Bool {
+        message.contains("cgyard") || (message.contains("cgroup") && message.contains("No such file or directory"))
     }
 
     /// Restores a saved domain, paused, as `xml` describes it (its disk now
     /// the new overlay). The domain keeps the name it was saved under.
-    func restore(from path: String, xml: String, name: String) throws -> Domain {
-        // A domain of that name that a run just ended may take a second to go.
-        // And libvirt finds the cgroup tree in the mount table: a CRIU
-        // checkpointing a container meanwhile mounts one of its own for a
-        // moment (.criu.cgyard), which is gone when libvirt reads it; a
-        // moment later the restore works.
-        let deadline = Date().addingTimeInterval(10)
+    /// `log` hears once when it waits for a domain of that name to end.
+    func restore(from path: String, xml: String, name: String, log: (String) -> Void) throws -> Domain {
+        // A domain of that name that a run just ended may take a second to
+        // go; one that a run elsewhere (another computer's host, which
+        // DomainLock cannot see) still runs, as long as DomainLock waits;
+        // a CRIU's passing cgroup mount (isPassing), ten seconds.
+        let started = Date()
+        var told = false
         while virDomainRestoreFlags(connection, path, xml, VIR_DOMAIN_SAVE_PAUSED.rawValue) != 0 {
             let message = libvirtMessage()
             let taken = message.contains("already exists") || message.contains("already active") || message.contains("already being removed")
-            let passing = message.contains("cgyard") || (message.contains("cgroup") && message.contains("No such file or directory"))
-            if (taken || passing) && Date() < deadline {
+            let passing = Self.isPassing(message)
+            let waited = Date().timeIntervalSince(started)
+            if (taken && waited < DomainLock.patience) || (passing && waited < 10) {
+                if taken && !told && waited > 5 {
+                    log("waiting for the domain \(name) on \(uri) to end: it still runs (in a run of host that is ending, or on another computer); libvirt runs one copy of a saved domain at a time")
+                    told = true
+                }
                 usleep(100_000)
                 continue
             }
             if taken {
-                throw StepError("cannot restore the saved machine on \(uri): its domain \(name) is running already, in another run of host (libvirt runs one copy of a saved domain at a time); wait for that run to end, or use backend.qemu for copies side by side")
+                throw StepError("cannot restore the saved machine on \(uri): its domain \(name) still runs after \(Int(DomainLock.patience / 60)) minutes, in another run of host (libvirt runs one copy of a saved domain at a time); wait for that run to end, or use backend.qemu for copies side by side")
             }
             throw StepError("restoring the saved machine failed on \(uri): \(message)")
         }

@@ -5,7 +5,8 @@ import PluginKit
 /// Chooses the domain type on the hypervisor: "kvm", or "qemu" (TCG). That
 /// libvirt offers KVM there proves nothing (where KVM_RUN hangs it still
 /// does), so `auto` boots a kernel under KVM there, as backend.qemu does
-/// locally, and falls back to TCG, saying so once per URI and boot of the host.
+/// locally, and falls back to TCG, saying so once per URI and boot of the
+/// hypervisor's computer (HypervisorBoot), not of this one.
 enum HypervisorAccelerator {
     /// What the user asked for (HOST_QEMU_ACCEL over --accel), checked
     /// before anything connects.
@@ -23,13 +24,27 @@ enum HypervisorAccelerator {
         }
         let uri = pool.hypervisor.uri
         let key = uri.unicodeScalars.map { CharacterSet.alphanumerics.contains($0) ? String($0) : "_" }.joined()
-        let memo = RuntimeDirectory.private()?.appendingPathComponent("libvirt-kvm-probe-\(key)-\(RuntimeDirectory.bootID)")
-        if let memo, let known = try? String(contentsOf: memo, encoding: .utf8), ["kvm", "qemu"].contains(known) { return known }
+        let memo = RuntimeDirectory.private()?.appendingPathComponent("libvirt-kvm-probe-\(key).json")
+        let boot = HypervisorBoot.current(of: pool.hypervisor)
+        if let memo, let data = FileManager.default.contents(atPath: memo.path), let known = try? JSONDecoder().decode(Memo.self, from: data),
+           ["kvm", "qemu"].contains(known.domainType), boot.isSame(as: known.boot) {
+            return known.domainType
+        }
+        Trace.mark("libvirt: probing KVM on \(uri)")
         let (result, reason) = probe(pool)
         if result == "qemu" { log("KVM does not work on \(uri) (\(reason)); using TCG, which is slower. --accel=kvm forces KVM.") }
-        if let memo { try? result.write(to: memo, atomically: true, encoding: .utf8) }
+        if let memo, let data = try? JSONEncoder().encode(Memo(boot: boot, domainType: result)) { try? data.write(to: memo, options: .atomic) }
         return result
     }
+
+    /// What a probe found, and on which boot of the hypervisor's computer.
+    private struct Memo: Codable {
+        let boot: HypervisorBoot
+        let domainType: String
+    }
+
+    /// The names of the test kernels the probe sends into the pool.
+    static let probeVolumePrefix = "kvm-probe-"
 
     /// Boots this host's kernel (sent into the pool once) under KVM with no
     /// root disk: it panics and the domain ends. Working KVM does that in
@@ -40,8 +55,9 @@ enum HypervisorAccelerator {
         guard let kernel = kernels.last.map({ "/boot/" + $0 }), FileManager.default.isReadableFile(atPath: kernel) else {
             return ("qemu", "no kernel in /boot to test it with (install linux-image-amd64)")
         }
-        let volume = "kvm-probe-" + (kernel as NSString).lastPathComponent
+        let volume = probeVolumePrefix + (kernel as NSString).lastPathComponent
         if pool.volume(volume) == nil {
+            LibvirtSweep.notePool(pool.name, uri: pool.hypervisor.uri)
             guard (try? pool.upload(kernel, as: volume)) != nil else { return ("qemu", "could not send a test kernel there: \(libvirtMessage())") }
         }
         let xml = """

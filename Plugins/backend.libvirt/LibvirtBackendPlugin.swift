@@ -4,7 +4,7 @@ import GuestAccess
 import PluginABI
 import PluginKit
 
-struct LibvirtBackend: Backend {
+struct LibvirtBackend: SweepingBackend {
     /// host's pool on the hypervisor of `uri`, opened once per run.
     static func pool(_ name: String, uri: String) throws -> StoragePool {
         let key = uri + "\n" + name
@@ -85,11 +85,14 @@ struct LibvirtBackend: Backend {
         for name in config.own { pool.delete(name) }
     }
 
+    func sweep(_ call: BackendCall, _ scope: SweepScope) { LibvirtSweep.sweep(call, scope) }
+
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
         switch id {
         case HOST_VM_V1: UnsafeRawPointer(vmExtension)
         case HOST_SSH_V1: UnsafeRawPointer(guestSSHExtension)
         case HOST_NETWORK_V1: UnsafeRawPointer(networkExtension)
+        case HOST_SWEEP_V1: UnsafeRawPointer(sweepExtension)
         default: nil
         }
     }

@@ -13,6 +13,9 @@ final class LibvirtMachine: GuestMachine {
     var config: LibvirtConfig
     let pool: StoragePool
     private(set) var domain: Domain?
+    /// Held while a restored domain runs: another run restoring the same
+    /// saved domain waits for it.
+    private var domainLock: DomainLock?
     /// How host's commands reach the running guest; one per run of the domain.
     private var session: GuestSession?
     private var foundSSHPort: Int32?
@@ -39,9 +42,11 @@ final class LibvirtMachine: GuestMachine {
     var isBootable: Bool { config.kernel != nil || isStaged("kernel") || config.firmwareBoot == true }
 
     /// A name for a new volume of this machine's, recorded as its own
-    /// before it exists, so `forget` finds it even if host dies making it.
+    /// before it exists, so `forget` finds it even if host dies making it;
+    /// what the name says (LibvirtSweep) lets a sweep find it when `forget`
+    /// could not reach the hypervisor.
     func newVolumeName(_ suffix: String) throws -> String {
-        let name = "\(UUID().uuidString.lowercased())-\(suffix)"
+        let name = LibvirtSweep.volumeName(suffix, pool: config.pool, uri: config.uri)
         config.own.append(name)
         try config.save(to: directory)
         return name
@@ -83,8 +88,14 @@ final class LibvirtMachine: GuestMachine {
         let xml = DomainXML.make(config, pool: pool)
         let domain: Domain
         if let state = config.state {
-            try DomainReaper.watch(config.domainName, on: config.uri)
-            domain = try pool.hypervisor.restore(from: pool.path(of: state.name), xml: xml, name: config.domainName)
+            domainLock = try DomainLock.acquire(config.domainName) { call.log($0) }
+            do {
+                try DomainReaper.watch(config.domainName, on: config.uri)
+                domain = try pool.hypervisor.restore(from: pool.path(of: state.name), xml: xml, name: config.domainName) { call.log($0) }
+            } catch {
+                domainLock = nil
+                throw error
+            }
             DomainReaper.watch(domain)
             Trace.mark("libvirt: restored, paused")
         } else {
@@ -117,9 +128,12 @@ final class LibvirtMachine: GuestMachine {
     /// config now makes (its network), processes and all.
     func restart(_ call: BackendCall) throws {
         guard domain != nil else { return }
+        // Held from the save to the restore: no other run takes the domain's name in between.
+        let lock = domainLock
         try down(call)
         saved = false // the state volume is this machine's own until the cache takes it
         try up(call)
+        domainLock = domainLock ?? lock
     }
 
     func down(_ call: BackendCall) throws {
@@ -158,6 +172,7 @@ final class LibvirtMachine: GuestMachine {
         session = nil
         domain?.end()
         domain = nil
+        domainLock = nil
         foundSSHPort = nil
         runDirectory.map { try? FileManager.default.removeItem(at: $0) }
         runDirectory = nil

@@ -42,6 +42,21 @@ struct StoragePool {
             pool = defined
         }
         guard let pool else { throw hypervisor.error("no storage pool \(name)") }
+        return try started(pool, name: name, on: hypervisor)
+    }
+
+    /// The pool `name` when it is defined there, else nil: for a sweep,
+    /// which looks at what is there and makes nothing.
+    static func existing(_ name: String, on hypervisor: Hypervisor) throws -> StoragePool? {
+        guard let pool = virStoragePoolLookupByName(hypervisor.connection, name) else {
+            if virGetLastErrorCode() == Int32(VIR_ERR_NO_STORAGE_POOL.rawValue) { return nil }
+            throw hypervisor.error("looking up the storage pool \(name) failed")
+        }
+        return try started(pool, name: name, on: hypervisor)
+    }
+
+    /// The pool, started when it is not, and its directory.
+    private static func started(_ pool: virStoragePoolPtr, name: String, on hypervisor: Hypervisor) throws -> StoragePool {
         if virStoragePoolIsActive(pool) != 1 && virStoragePoolCreate(pool, 0) != 0 {
             throw hypervisor.error("starting the storage pool \(name) failed")
         }
@@ -131,6 +146,19 @@ struct StoragePool {
 
     /// Makes the pool notice files the daemon wrote itself (a saved state).
     func refresh() { _ = virStoragePoolRefresh(pool, 0) }
+
+    /// The names of every volume in the pool, host's or not.
+    func volumeNames() -> [String] {
+        var volumes: UnsafeMutablePointer<virStorageVolPtr?>?
+        let count = virStoragePoolListAllVolumes(pool, &volumes, 0)
+        guard count > 0, let volumes else { return [] }
+        defer { free(volumes) }
+        return (0..<Int(count)).compactMap { index in
+            guard let volume = volumes[index] else { return nil }
+            defer { virStorageVolFree(volume) }
+            return virStorageVolGetName(volume).map { String(cString: $0) }
+        }
+    }
 
     func delete(_ name: String) {
         guard let volume = lookup(name) else { return }

@@ -103,7 +103,8 @@ struct Podman: Codable {
         try FileManager.default.createDirectory(at: work.appendingPathComponent("root/bin"), withIntermediateDirectories: true)
         try FileManager.default.copyItem(atPath: busybox, toPath: work.appendingPathComponent("root/bin/busybox").path)
         try HostTool.run("tar", ["-C", work.appendingPathComponent("root").path, "-cf", work.appendingPathComponent("root.tar").path, "."], package: "tar")
-        let imported = try command(executable, globalFlags + ["import", "--quiet", work.appendingPathComponent("root.tar").path, probeImage])
+        let imported = try command(executable, globalFlags + ["import", "--quiet"] + PodmanSweep.importMarks(cache: false)
+                                   + [work.appendingPathComponent("root.tar").path, probeImage])
         guard imported.status == 0 else { throw StepError("podman import failed: \(imported.errorText)") }
     }
 

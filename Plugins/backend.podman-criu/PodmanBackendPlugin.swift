@@ -29,7 +29,7 @@ func environment() throws -> (Podman, ContainerReaper) {
     return (podman, made)
 }
 
-struct PodmanBackend: Backend {
+struct PodmanBackend: SweepingBackend {
     /// A new container machine: of `--image` (from podman's store, or an OCI
     /// archive file loaded into it), or empty for an OS step to fill.
     func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine {
@@ -116,8 +116,14 @@ struct PodmanBackend: Backend {
         PodmanMachine.removeImages(config.ownedImages(in: url), podman)
     }
 
+    func sweep(_ call: BackendCall, _ scope: SweepScope) { PodmanSweep.sweep(call, scope) }
+
     func extensionTable(_ id: String) -> UnsafeRawPointer? {
-        [HOST_CONTAINER_V1, HOST_PODMAN_V1].contains(id) ? UnsafeRawPointer(containerExtension) : nil
+        switch id {
+        case HOST_CONTAINER_V1, HOST_PODMAN_V1: UnsafeRawPointer(containerExtension)
+        case HOST_SWEEP_V1: UnsafeRawPointer(sweepExtension)
+        default: nil
+        }
     }
 }
 
@@ -145,7 +151,7 @@ nonisolated(unsafe) let containerExtension: UnsafeMutablePointer<host_container_
                 guard let image = PodmanMachine.imageName(of: copy.path, repository: PodmanMachine.rootRepository) else {
                     return fail("set_root_filesystem: \(copy.path) vanished")
                 }
-                try machine.podman.run(["import", "--quiet", copy.path, image])
+                try machine.podman.run(["import", "--quiet"] + PodmanSweep.importMarks() + [copy.path, image])
                 machine.importedImage = image
                 machine.config.image = image
                 machine.config.rootFilesystem = "rootfs.tar"

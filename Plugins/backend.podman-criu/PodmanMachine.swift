@@ -34,7 +34,7 @@ final class PodmanMachine: BackendMachine {
     func up(_ call: BackendCall) throws {
         guard container == nil, config.image != nil || config.checkpoint != nil || config.filesystem != nil else { return }
         let (podman, reaper) = try environment()
-        let name = "host-\(UUID().uuidString.prefix(12).lowercased())"
+        let name = PodmanSweep.containerName()
         // Watched from the moment podman starts making it (see ContainerReaper).
         let watch = { (client: pid_t) in reaper.watch(name, client: client) }
         // A container made with the shared package archive mounted is
@@ -59,8 +59,8 @@ final class PodmanMachine: BackendMachine {
                 image = config.image ?? ""
             }
             // /bin/sh on a terminal is the console, whatever the image's entrypoint.
-            try podman.run(["run", "--detach", "--interactive", "--tty", "--name", name, "--label", "host.machine=\(directory.path)",
-                            "--entrypoint", "/bin/sh"] + podman.runFlags
+            try podman.run(["run", "--detach", "--interactive", "--tty", "--name", name, "--label", "host.machine=\(directory.path)"]
+                           + PodmanSweep.runMarks() + ["--entrypoint", "/bin/sh"] + podman.runFlags
                            + (archives.map { ["--volume", "\($0.path):\(PackageCache.aptArchivesInGuest)"] } ?? []) + [image], started: watch)
             container = name
         }
@@ -73,13 +73,13 @@ final class PodmanMachine: BackendMachine {
         guard let tarball = config.rootFilesystem else {
             throw StepError("podman has no image \(image) any more; pull or load it again")
         }
-        try podman.run(["import", "--quiet", PodmanConfig.resolve(tarball, in: directory), image])
+        try podman.run(["import", "--quiet"] + PodmanSweep.importMarks() + [PodmanConfig.resolve(tarball, in: directory), image])
     }
 
     /// A saved filesystem as an image, so that later restores reuse it.
     private func importedFilesystem(_ podman: Podman, _ path: String) throws -> String {
         guard let image = Self.imageName(of: path, repository: Self.savedRepository) else { throw StepError("\(path) is missing") }
-        if !podman.succeeds(["image", "exists", image]) { try podman.run(["import", "--quiet", path, image]) }
+        if !podman.succeeds(["image", "exists", image]) { try podman.run(["import", "--quiet"] + PodmanSweep.importMarks() + [path, image]) }
         return image
     }
 

@@ -41,6 +41,9 @@ public struct CacheAdmin {
     /// removed machine's backend release what it keeps outside the cache.
     private let driver: BackendDriver?
     private let services: CleanupServices?
+    /// Asks the backends, once machines are removed, for what no machine
+    /// names any more; nil when the cache is only read.
+    private let sweep: BackendSweep?
 
     /// With `registry`, removed machines' backends are told (as `cleanup`
     /// needs); without, the cache is only read (`cache ls`).
@@ -50,9 +53,11 @@ public struct CacheAdmin {
             let services = CleanupServices(output: output)
             self.services = services
             driver = BackendDriver(registry: registry, services: services)
+            sweep = BackendSweep(registry: registry, services: services, location: cache)
         } else {
             services = nil
             driver = nil
+            sweep = nil
         }
         store.releaser = driver
     }
@@ -147,8 +152,15 @@ public struct CacheAdmin {
 
     /// Removes every machine (`all`), or those expired or unreadable; a
     /// machine a local name names, and those it was built on, only with
-    /// `tagged`.
+    /// `tagged`. Then the backends sweep what they keep for machines that
+    /// are gone (BackendSweep).
     public func cleanup(_ which: Which, tagged: Bool = false) throws -> CleanupReport {
+        let report = try removeMachines(which, tagged: tagged)
+        sweep?.run(everything: false)
+        return report
+    }
+
+    private func removeMachines(_ which: Which, tagged: Bool) throws -> CleanupReport {
         store.sweep()
         var report = CleanupReport()
         let kept = tagged ? [] : namedChains()
@@ -224,7 +236,8 @@ public struct CacheAdmin {
     /// on would let the next run lock a new file and build the same machine
     /// at the same time.
     public func cleanupEverything() throws -> CleanupReport {
-        var report = try cleanup(.all, tagged: true)
+        var report = try removeMachines(.all, tagged: true)
+        sweep?.run(everything: true)
         let downloads = cleanupDownloads(), logs = cleanupLogs()
         report.downloads = downloads.downloads
         report.packageCache = downloads.packageCache

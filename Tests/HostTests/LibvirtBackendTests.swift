@@ -61,6 +61,47 @@ import Testing
         #expect(try Self.domainsGone())
     }
 
+    /// Two runs that restore the same saved domain at once: libvirt runs
+    /// one copy of it at a time, so the second waits for the first to end
+    /// its domain, and both succeed.
+    @Test func twoRunsOfOneSavedDomainAtOnce() throws {
+        let (_, sandbox) = try world()
+        let base = ["backend.libvirt", "+", "os.busybox", "+", "exec", "echo shared > /root/shared"]
+        _ = try sandbox.succeed(base + ["+", "exec", "true"])
+        let pipeline = base + ["+", "exec", "sleep 2; cat /root/shared"]
+        let files = (0..<2).map { (sandbox.file("both-\($0).out"), sandbox.file("both-\($0).err")) }
+        let runs = try files.map { try sandbox.start(pipeline, output: $0.0, errors: $0.1) }
+        for run in runs { run.waitUntilExit() }
+        for (run, (output, errors)) in zip(runs, files) {
+            let err = (try? String(contentsOf: errors, encoding: .utf8)) ?? ""
+            #expect(run.terminationStatus == 0, "\(err)")
+            #expect(try String(contentsOf: output, encoding: .utf8) == "shared\n", "\(err)")
+        }
+        #expect(try Self.domainsGone())
+    }
+
+    /// The KVM probe of a remote hypervisor is keyed to that hypervisor's
+    /// boot (here injected through the test hook: the "remote" hypervisor
+    /// is this computer), not to this computer's: a backend step made anew
+    /// (another --cores) probes once per boot of the hypervisor.
+    @Test func theKVMProbeFollowsTheHypervisorsBoot() throws {
+        let (hypervisor, sandbox) = try world()
+        let boot = UUID().uuidString
+        // Where the probe's finding is kept: a private runtime directory.
+        let runtime = sandbox.file("runtime-\(boot)")
+        try FileManager.default.createDirectory(at: runtime, withIntermediateDirectories: true, attributes: [.posixPermissions: 0o700])
+        func probed(cores: Int, boot: String) throws -> Bool {
+            let run = try sandbox.run(["backend.libvirt", "--uri=\(hypervisor.remoteURI)", "--cores=\(cores)"],
+                                      extraEnvironment: ["HOST_TEST_HYPERVISOR_BOOT_ID": boot, "HOST_QEMU_ACCEL": "", "HOST_TRACE": "1",
+                                                         "XDG_RUNTIME_DIR": runtime.path])
+            #expect(run.status == 0, "\(run.err)")
+            return run.err.contains("libvirt: probing KVM on ")
+        }
+        #expect(try probed(cores: 3, boot: "first-" + boot))
+        #expect(try !probed(cores: 5, boot: "first-" + boot))
+        #expect(try probed(cores: 7, boot: "second-" + boot))
+    }
+
     /// seal restores the domain with a restricted network (the XML a
     /// restore is given), unseal gives the network back.
     @Test func sealAndUnsealOnLibvirt() throws {
@@ -141,15 +182,26 @@ import Testing
         #expect(try Self.domainsGone())
     }
 
-    /// Last: `cleanup everything` deletes every volume of the sandbox's on the hypervisor.
+    /// Last: cleanup deletes every volume of the sandbox's on the
+    /// hypervisor, also those of entries that left the cache without their
+    /// backend being told (as when the daemon was down while they were
+    /// forgotten): the sweep finds them by their names. Volumes that are
+    /// not this cache's stay.
     @Test func cleanupDeletesTheVolumes() throws {
         let (_, sandbox) = try world()
         _ = try sandbox.succeed(["backend.libvirt", "+", "os.busybox"])
-        let owned = Self.ownVolumes(sandbox)
+        let owned = Self.ownVolumes(sandbox), before = try Self.poolVolumes()
+        #expect(!owned.isEmpty && Set(owned).isSubset(of: before))
+        let machines = sandbox.cache.appendingPathComponent("machines")
+        try FileManager.default.moveItem(at: machines, to: sandbox.file("machines-gone-untold"))
+        let others = ["not-hosts-\(UUID().uuidString.prefix(8))", "host.000000000000.1-1.\(UUID().uuidString.lowercased())-disk.qcow2"]
+        for name in others { _ = try LocalHypervisor.virsh(["vol-create-as", "host", name, "1M"]) }
+        defer { for name in others { _ = try? LocalHypervisor.virsh(["vol-delete", "--pool", "host", name]) } }
+        _ = try sandbox.succeed(["cleanup", "machines", "all"])
         let pool = try Self.poolVolumes()
-        #expect(!owned.isEmpty && Set(owned).isSubset(of: pool))
-        _ = try sandbox.succeed(["cleanup", "everything"])
-        let left = Set(owned).intersection(try Self.poolVolumes())
+        let left = Set(owned).intersection(pool)
         #expect(left.isEmpty, "cleanup left volumes: \(left)")
+        #expect(Set(others).isSubset(of: pool), "cleanup deleted volumes that are not the cache's")
+        _ = try sandbox.succeed(["cleanup", "everything"])
     }
 }
