@@ -16,6 +16,10 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
     public let message: String
     /// The exit status a failed step asked for (exec passes on its command's).
     public var status: Int32?
+    /// The cached entry (its directory's path) whose saved machine would not
+    /// restore, when that is what failed: the step runner then checks it
+    /// for damage and rebuilds it or says it is intact.
+    var failedRestore: String?
 
     public init(_ kind: Kind, _ message: String, status: Int32? = nil) {
         self.kind = kind

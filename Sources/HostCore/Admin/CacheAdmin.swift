@@ -37,10 +37,6 @@ public struct CacheAdmin {
     public enum Which: String, Sendable, CaseIterable { case all, expired }
 
     let store: CacheStore
-    /// Kept alive for the store, which holds it weakly: it lets each
-    /// removed machine's backend release what it keeps outside the cache.
-    private let driver: BackendDriver?
-    private let services: CleanupServices?
     /// Asks the backends, once machines are removed, for what no machine
     /// names any more; nil when the cache is only read.
     private let sweep: BackendSweep?
@@ -48,18 +44,14 @@ public struct CacheAdmin {
     /// With `registry`, removed machines' backends are told (as `cleanup`
     /// needs); without, the cache is only read (`cache ls`).
     public init(cache: CacheLocation, registry: PluginRegistry? = nil, output: Output = Output()) throws {
-        store = try CacheStore(location: cache, output: output)
-        if let registry {
-            let services = CleanupServices(output: output)
-            self.services = services
-            driver = BackendDriver(registry: registry, services: services)
-            sweep = BackendSweep(registry: registry, services: services, location: cache)
-        } else {
-            services = nil
-            driver = nil
+        guard let registry else {
+            store = try CacheStore(location: cache, output: output)
             sweep = nil
+            return
         }
-        store.releaser = driver
+        let services = CleanupServices(output: output)
+        store = try CacheStore(location: cache, output: output, release: BackendDriver(registry: registry, services: services).release)
+        sweep = BackendSweep(registry: registry, services: services, location: cache)
     }
 
     var location: CacheLocation { store.location }

@@ -78,12 +78,6 @@ final class TemporaryDirectory {
     }
 }
 
-/// Whoever can tell a machine's backend to release what it keeps outside
-/// the cache (BackendDriver).
-protocol MachineReleasing: AnyObject {
-    func release(machineDirectory: URL, backend: String)
-}
-
 /// The machine cache: plain directories `machines/KEY/{manifest.json,
 /// machine/, log.txt}` published by rename, so a reader sees a whole entry
 /// or none.
@@ -93,11 +87,13 @@ final class CacheStore {
     /// Told of every machine about to be deleted (its directory and its
     /// backend's name), so that the backend can release what it keeps
     /// elsewhere: published entries, and the builds of runs that died.
-    weak var releaser: MachineReleasing?
+    /// nil: the cache is only read, or no backend can be asked.
+    private let release: ((_ machineDirectory: URL, _ backend: String) -> Void)?
 
-    init(location: CacheLocation, output: Output) throws {
+    init(location: CacheLocation, output: Output, release: ((_ machineDirectory: URL, _ backend: String) -> Void)? = nil) throws {
         self.location = location
         self.output = output
+        self.release = release
         try location.prepare()
         PathDigests.shared = PathDigests(memo: location.pathDigests)
     }
@@ -311,12 +307,12 @@ final class CacheStore {
     /// is in the `backend` file every build starts with; entries published
     /// before builds recorded it have it in their manifest only.
     private func delete(_ directory: URL) {
-        if let releaser {
+        if let release {
             var backend = try? String(contentsOf: directory.appendingPathComponent("backend"), encoding: .utf8)
             if backend == nil, case let .valid(manifest) = Manifest.read(from: directory.appendingPathComponent("manifest.json")) {
                 backend = manifest.backend
             }
-            if let backend { releaser.release(machineDirectory: directory.appendingPathComponent("machine"), backend: backend) }
+            if let backend { release(directory.appendingPathComponent("machine"), backend) }
         }
         try? FileManager.default.removeItem(at: directory)
     }

@@ -5,18 +5,10 @@ import PluginABI
 /// a CallContext of its own, named for the backend, whose host services
 /// reach `services`; HOST_ERROR comes back as a HostError that names the
 /// backend and what it was asked to do, HOST_USAGE_ERROR as a usage error.
-final class BackendDriver: MachineReleasing {
+/// A value with no state: whoever needs one makes or keeps one.
+struct BackendDriver {
     let registry: PluginRegistry
-    unowned let services: HostServiceHandler
-    /// The saved machine whose restore failed last, for the step runner to
-    /// check (RunServices starts machines inside a plugin's call, where the
-    /// error itself becomes only a message).
-    var restoreFailure: CacheEntry?
-
-    init(registry: PluginRegistry, services: HostServiceHandler) {
-        self.registry = registry
-        self.services = services
-    }
+    let services: HostServiceHandler
 
     func backend(of entry: CacheEntry) throws -> BackendRef {
         try backend(of: entry.manifest.backend, "the cached machine \(entry.key.prefix(12))")
@@ -121,8 +113,8 @@ final class BackendDriver: MachineReleasing {
         guard !machine.isUp else { return }
         do {
             try call(machine, log: log, "start") { machine.backend.table.up($0, machine.object) }
-        } catch {
-            if let origin = machine.origin { restoreFailure = origin }
+        } catch var error as HostError where machine.origin != nil {
+            error.failedRestore = machine.origin?.directory.path
             throw error
         }
         machine.isUp = true

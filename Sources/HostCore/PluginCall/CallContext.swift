@@ -9,12 +9,18 @@ import PluginABI
 final class CallContext {
     /// What the host services of this call do: a pipeline run's, or
     /// cleanup's, which only logs.
-    unowned let services: HostServiceHandler
+    let services: HostServiceHandler
+    /// How the services run other steps for a step (apply, checkpoints);
+    /// nil for backend calls and calls outside a run.
+    let steps: StepApplying?
     let stepName: String
     /// The step's log file; nil for backend calls made outside a step.
     let log: FileHandle?
     private(set) var machines: [TrackedMachine] = []
     var error: String?
+    /// A failed restore of a service's (a machine started for an exec),
+    /// which the plugin saw only as a message: the step's error carries it on.
+    var failedRestore: String?
     /// The machine the step returned to be kept.
     var result: TrackedMachine?
     var expiryCap: Int64?
@@ -29,8 +35,9 @@ final class CallContext {
     private let block: UnsafeMutableRawPointer
     private static let frameSize = MemoryLayout<host_call>.stride
 
-    init(services: HostServiceHandler, stepName: String, log: FileHandle?) {
+    init(services: HostServiceHandler, steps: StepApplying? = nil, stepName: String, log: FileHandle?) {
         self.services = services
+        self.steps = steps
         self.stepName = stepName
         self.log = log
         block = .allocate(byteCount: Self.frameSize + MemoryLayout<UnsafeRawPointer>.stride,

@@ -56,6 +56,7 @@ enum HostServices {
                 return HOST_OK
             } catch {
                 context.error = SystemErrorText.describe(error)
+                if let failed = (error as? HostError)?.failedRestore { context.failedRestore = failed }
                 return HOST_ERROR
             }
         }

@@ -4,16 +4,23 @@ import PluginABI
 
 /// The host services of a pipeline run, as the steps and backends call them
 /// (HostServices is the C side): commands, files and the console of a
-/// machine through its backend, `apply` through the step runner, the
-/// per-user SSH key, downloads and logging.
+/// machine through its backend, `apply` through the step runner that the
+/// call's context names, the per-user SSH key, downloads and logging.
 final class RunServices: HostServiceHandler {
-    unowned let engine: Engine
-    private var driver: BackendDriver { engine.driver }
-    private var output: Output { engine.output }
+    private let registry: PluginRegistry
+    private let location: CacheLocation
+    private let output: Output
     /// The status host exits with; set by steps such as exec.
     var exitStatus: Int32 = 0
 
-    init(engine: Engine) { self.engine = engine }
+    init(registry: PluginRegistry, location: CacheLocation, output: Output) {
+        self.registry = registry
+        self.location = location
+        self.output = output
+    }
+
+    /// Made per use, not kept: the driver holds these services.
+    private var driver: BackendDriver { BackendDriver(registry: registry, services: self) }
 
     func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
         context.write(log: message)
@@ -28,17 +35,22 @@ final class RunServices: HostServiceHandler {
 
     func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer? { driver.extensionTable(machine, id) }
 
+    private func steps(_ context: CallContext) throws -> StepApplying {
+        guard let steps = context.steps else { throw HostError(.plugin, "\(context.stepName): only a step may run other steps or save checkpoints") }
+        return steps
+    }
+
     func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine {
-        try engine.runner.apply(context, machine, words)
+        try steps(context).apply(context, machine, words)
     }
 
     func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine {
-        try engine.runner.checkpoint(context, machine, key: key, description: description)
+        try steps(context).checkpoint(context, machine, key: key, description: description)
     }
 
-    func resume(_ context: CallContext, key: String) throws -> TrackedMachine? { try engine.runner.resume(context, key: key) }
+    func resume(_ context: CallContext, key: String) throws -> TrackedMachine? { try steps(context).resume(context, key: key) }
 
-    func discard(_ context: CallContext, _ machine: TrackedMachine) throws { try engine.runner.discard(context, machine) }
+    func discard(_ context: CallContext, _ machine: TrackedMachine) throws { try steps(context).discard(context, machine) }
 
     func exec(_ context: CallContext, _ machine: TrackedMachine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) {
         try start(context, machine)
@@ -107,7 +119,7 @@ final class RunServices: HostServiceHandler {
     /// The per-user SSH key's path, as a C string that lives as long as host.
     func identity() throws -> UnsafePointer<CChar> {
         if let identityPath { return UnsafePointer(identityPath) }
-        guard let path = strdup(try SSHIdentity.ensure(in: engine.store.location)) else {
+        guard let path = strdup(try SSHIdentity.ensure(in: location)) else {
             throw HostError(.environment, "out of memory")
         }
         identityPath = path
@@ -115,7 +127,7 @@ final class RunServices: HostServiceHandler {
     }
 
     func fetch(_ context: CallContext, url: String, checksum: String?) throws -> String {
-        let downloads = DownloadCache(location: engine.store.location, output: output)
+        let downloads = DownloadCache(location: location, output: output)
         guard let checksum else { return try downloads.fetchUnverified(url, into: try context.scratchDirectory()) }
         let path = try downloads.fetch(url, checksum: try DownloadCache.Checksum(checksum))
         context.write(log: "fetched \(url) (\(checksum)) as \(path)")

@@ -4,24 +4,26 @@ import Trace
 /// Runs pipelines. The work is in named parts: the PipelinePlanner turns
 /// words into checked steps, the StepRunner reuses, builds and publishes
 /// machines, the BackendDriver is the only caller of a backend's table, and
-/// RunServices answers what plugins ask of host. The engine makes them and
-/// holds them together for one run.
+/// RunServices answers what plugins ask of host. The engine makes them,
+/// each given what it uses; none of them holds the engine.
 public final class Engine {
     let registry: PluginRegistry
     let store: CacheStore
     let output: Output
     let planner: PipelinePlanner
-    private(set) lazy var services = RunServices(engine: self)
-    private(set) lazy var driver = BackendDriver(registry: registry, services: services)
-    private(set) lazy var runner = StepRunner(engine: self)
+    let services: RunServices
+    let driver: BackendDriver
+    let runner: StepRunner
 
     public init(registry: PluginRegistry, cache: CacheLocation, output: Output,
                 defaultBackend: String = ProcessInfo.processInfo.environment["HOST_DEFAULT_BACKEND"] ?? "backend.qemu") throws {
         self.registry = registry
-        self.store = try CacheStore(location: cache, output: output)
         self.output = output
         planner = PipelinePlanner(registry: registry, defaultBackend: defaultBackend)
-        store.releaser = driver
+        services = RunServices(registry: registry, location: cache, output: output)
+        driver = BackendDriver(registry: registry, services: services)
+        store = try CacheStore(location: cache, output: output, release: driver.release)
+        runner = StepRunner(store: store, driver: driver, output: output, planner: planner, services: services)
     }
 
     /// Runs `host STEP [ARGS] + STEP ...` and returns the exit status.
@@ -49,7 +51,7 @@ public final class Engine {
         let from = try FromStep(invocations[0])
         let rest = Array(invocations.dropFirst())
         try planner.checkFollowing(rest) // a mistyped step is said before anything is pulled
-        let start = try from.resolve(self)
+        let start = try from.resolve(runner: runner) { try pulledMachine($0, tlsVerify: $1) }
         let backend = try driver.backend(of: start)
         try check(backend)
         let steps = try planner.plan(continuing: backend.step, with: rest, keeping: keeping)

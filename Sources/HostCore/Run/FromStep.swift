@@ -34,27 +34,28 @@ struct FromStep {
         tlsVerify = verify
     }
 
-    /// The saved machine to start from, held; for a pulled one, with this
-    /// user's key authorized in the guest.
-    func resolve(_ engine: Engine) throws -> CacheEntry {
-        guard RegistryReference.looksLikeReference(target) else { return try tagged(engine) }
-        let pulled = try engine.pulledMachine(try RegistryReference(target), tlsVerify: tlsVerify)
-        return try authorizingOwnKey(on: pulled, engine)
+    /// The saved machine to start from, held; for a pulled one (`pull`
+    /// fetches what the cache lacks), with this user's key authorized in
+    /// the guest by a step of `runner`'s.
+    func resolve(runner: StepRunner, pull: (RegistryReference, _ tlsVerify: Bool) throws -> CacheEntry) throws -> CacheEntry {
+        guard RegistryReference.looksLikeReference(target) else { return try tagged(runner.store) }
+        let pulled = try pull(try RegistryReference(target), tlsVerify)
+        return try authorizingOwnKey(on: pulled, runner)
     }
 
-    private func tagged(_ engine: Engine) throws -> CacheEntry {
-        let names = MachineNames(location: engine.store.location)
+    private func tagged(_ store: CacheStore) throws -> CacheEntry {
+        let names = MachineNames(location: store.location)
         guard let record = names.tag(target) else {
             let known = names.allTags().map(\.name)
             throw HostError.usage("no machine is named \(target)" + (known.isEmpty ? "" : " (local names: \(known.joined(separator: ", ")))")
                                   + "; name one with `host tag \(target) PIPELINE`, or give a registry reference")
         }
         let rebuild = "run `host tag \(target) \(record.pipeline)` to make it again"
-        switch try engine.store.named(record.key) {
+        switch try store.named(record.key) {
         case let .failure(error):
             throw HostError(.cache, "the machine named \(target) (\(record.pipeline)): \(error.message); \(rebuild)")
         case let .success(entry):
-            if case let .failure(error) = try engine.store.chain(of: entry) {
+            if case let .failure(error) = try store.chain(of: entry) {
                 throw HostError(.cache, "the machine named \(target) (\(record.pipeline)) cannot be used: \(error.message); \(rebuild)")
             }
             return entry
@@ -65,9 +66,9 @@ struct FromStep {
     /// (root's and every home's authorized_keys that held the pusher's),
     /// before any step, through the guest agent or the console, since SSH
     /// would not let this user in yet. Cached as a step of its own.
-    private func authorizingOwnKey(on entry: CacheEntry, _ engine: Engine) throws -> CacheEntry {
+    private func authorizingOwnKey(on entry: CacheEntry, _ runner: StepRunner) throws -> CacheEntry {
         guard let theirs = entry.manifest.origin?.identity, let theirKey = Self.keyBody(theirs) else { return entry }
-        let mine = try String(contentsOfFile: try SSHIdentity.ensure(in: engine.store.location) + ".pub", encoding: .utf8)
+        let mine = try String(contentsOfFile: try SSHIdentity.ensure(in: runner.store.location) + ".pub", encoding: .utf8)
             .trimmingCharacters(in: .whitespacesAndNewlines)
         guard theirKey != Self.keyBody(mine) else { return entry }
         let script = """
@@ -84,12 +85,12 @@ struct FromStep {
                                            arguments: "authorize=\(mine)\nrevoke=\(keepAuthorizedKeys ? "" : theirKey)",
                                            lifetime: defaultExpirySeconds)
         producer.startsPipeline = true
-        return try engine.runner.derive(producer, from: entry) { machine, context in
+        return try runner.derive(producer, from: entry) { machine, context in
             var changed = Data()
-            let status = try engine.driver.exec(machine, script, log: context.log) { stream, chunk in if stream == 1 { changed.append(chunk) } }
+            let status = try runner.driver.exec(machine, script, log: context.log) { stream, chunk in if stream == 1 { changed.append(chunk) } }
             guard status == 0 else { throw HostError(.stepFailed, "from: authorizing your SSH key in the guest failed (status \(status)); its log says more") }
             let files = String(decoding: changed, as: UTF8.self).split(separator: "\n").joined(separator: ", ")
-            engine.output.progress("from: " + (files.isEmpty ? "no authorized_keys in the guest held the pusher's key; none changed"
+            runner.output.progress("from: " + (files.isEmpty ? "no authorized_keys in the guest held the pusher's key; none changed"
                                                                 : "your SSH key is authorized in \(files)" + (keepAuthorizedKeys ? " (the pusher's stays)" : " instead of the pusher's")))
         }
     }
