@@ -13,21 +13,21 @@ import Testing
     static let catalog: [String: StepInfo] = {
         let json = #"""
         [
-          {"name": "backend.golden", "summary": "", "flags": 8, "expiry": 0, "needs": [], "parameters": [
+          {"name": "backend.golden", "summary": "", "flags": 8, "expiry": 0, "needs": [], "offers": [], "parameters": [
             {"name": "memory", "type": "int", "defaultText": "512", "help": "", "isRuntime": false, "isNamedOnly": false, "range": [64, 65536]},
             {"name": "accel", "type": "string", "defaultText": "tcg", "help": "", "isRuntime": false, "isNamedOnly": false},
             {"name": "forward", "type": "list", "defaultText": "", "help": "", "isRuntime": true, "isNamedOnly": true}]},
-          {"name": "golden.kinds", "summary": "", "flags": 0, "expiry": 3600, "needs": [], "parameters": [
+          {"name": "golden.kinds", "summary": "", "flags": 0, "expiry": 3600, "needs": [], "offers": [], "parameters": [
             {"name": "text", "type": "string", "help": "", "isRuntime": false, "isNamedOnly": false},
             {"name": "count", "type": "int", "defaultText": "1", "help": "", "isRuntime": false, "isNamedOnly": false},
             {"name": "flag", "type": "bool", "defaultText": "false", "help": "", "isRuntime": false, "isNamedOnly": false},
             {"name": "ratio", "type": "double", "defaultText": "0.5", "help": "", "isRuntime": false, "isNamedOnly": true, "realRange": [0, 1]},
             {"name": "item", "type": "list", "defaultText": "", "help": "", "isRuntime": false, "isNamedOnly": true},
             {"name": "extra", "type": "kwargs", "help": "", "isRuntime": false, "isNamedOnly": false}]},
-          {"name": "golden.command", "summary": "", "flags": 0, "expiry": 0, "needs": [], "parameters": [
+          {"name": "golden.command", "summary": "", "flags": 0, "expiry": 0, "needs": [], "offers": [], "parameters": [
             {"name": "user", "type": "string", "defaultText": "root", "help": "", "isRuntime": false, "isNamedOnly": true},
             {"name": "command", "type": "rest", "help": "", "isRuntime": false, "isNamedOnly": false}]},
-          {"name": "golden.files", "summary": "", "flags": 0, "expiry": 0, "needs": [], "parameters": [
+          {"name": "golden.files", "summary": "", "flags": 0, "expiry": 0, "needs": [], "offers": [], "parameters": [
             {"name": "file", "type": "path", "help": "", "isRuntime": false, "isNamedOnly": false},
             {"name": "playbook", "type": "path", "defaultText": "", "help": "", "isRuntime": false, "isNamedOnly": true, "withFolder": true}]}
         ]

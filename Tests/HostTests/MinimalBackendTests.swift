@@ -69,4 +69,25 @@ import Testing
         let run = try sandbox.run(["backend.minimal", "+", "exec", "echo hi"])
         #expect(run.status != 0 && run.err.contains(plugin.path), "\(run.err)")
     }
+
+    /// What a backend offers is in the plugin index: planning a pipeline,
+    /// here one refused because the backend lacks what a step needs (the
+    /// planner asks every backend, to name those that have it), loads no
+    /// plugin. Only the scan and the run do.
+    @Test func planningLoadsNoPlugin() throws {
+        let sandbox = try Sandbox()
+        try sandbox.compileC(Self.source, as: "minimal_backend", defines: ["-DMINIMAL_MARK_LOADS"], strict: true)
+        let marker = sandbox.file("loaded")
+        let environment = ["HOST_TEST_LOAD_MARKER": marker.path]
+        #expect(try sandbox.run(["list-plugins"], extraEnvironment: environment).status == 0)
+        #expect(FileManager.default.fileExists(atPath: marker.path), "the scan loads the plugin, in its child")
+        try FileManager.default.removeItem(at: marker)
+
+        let refused = try sandbox.run(["backend.minimal", "+", "backend.minimal.vm"], extraEnvironment: environment)
+        #expect(refused.status == 64, "\(refused.err)")
+        #expect(!FileManager.default.fileExists(atPath: marker.path), "planning loaded the plugin")
+
+        #expect(try sandbox.run(["backend.minimal", "+", "exec", "true"], extraEnvironment: environment).status == 0)
+        #expect(FileManager.default.fileExists(atPath: marker.path), "a run loads it")
+    }
 }

@@ -140,8 +140,9 @@ enum DescriptorReader {
             }
             parameters.append(parameter)
         }
+        let offers = backend.map { table in StepInfo.knownCapabilities.filter { table.extension?($0) != nil }.sorted() } ?? []
         let record = StepRecord(name: name, summary: step.summary.map { String(cString: $0) } ?? "", flags: step.flags,
-                                expiry: step.default_expiry, parameters: parameters, needs: needs)
+                                expiry: step.default_expiry, parameters: parameters, needs: needs, offers: offers)
         return (record, entry, backend)
     }
 

@@ -28,7 +28,8 @@ struct FileIdentity: Codable, Equatable, Sendable {
 /// loading every plugin, and a plugin that crashed while scanned is not
 /// tried again on every run.
 struct RegistryCache: Codable {
-    static let version = 1
+    /// 2: steps record the capabilities their backend offers.
+    static let version = 2
 
     struct Scanned: Codable {
         let name: String

@@ -107,6 +107,10 @@ struct StepRecord: Codable, Sendable {
     let expiry: Int64
     let parameters: [ParameterInfo]
     let needs: [String]
+    /// A backend step's capabilities among those host knows
+    /// (StepInfo.knownCapabilities), asked of its table when it was
+    /// scanned, so planning loads no plugin.
+    let offers: [String]
 }
 
 /// A plugin file whose descriptor passed validation when it was scanned.
@@ -171,11 +175,18 @@ public struct StepInfo: Sendable {
     public var isBackend: Bool { flags & HOST_STEP_BACKEND != 0 }
     public var isInteractive: Bool { flags & HOST_STEP_INTERACTIVE != 0 }
     /// Whether this backend step's machines offer the extension `id` (or
-    /// its name before ABI 1.3); loads its plugin.
+    /// its name before ABI 1.3): from the scan for an id host knows; an id
+    /// of a third party's is asked of the plugin, which that loads.
     func offers(_ id: String) -> Bool {
+        let names = [id] + (Self.formerNames[id] ?? [])
+        if Self.knownCapabilities.contains(id) { return names.contains(where: record.offers.contains) }
         guard let table = (try? backendTable()) ?? nil, let lookup = table.extension else { return false }
-        return ([id] + (Self.formerNames[id] ?? [])).contains { lookup($0) != nil }
+        return names.contains { lookup($0) != nil }
     }
+
+    /// The capability ids of host's headers, current and former.
+    static let knownCapabilities: Set<String> = [HOST_VM_V1, HOST_CONTAINER_V1, HOST_SSH_V1, HOST_NETWORK_V1, HOST_PORTABLE_V1,
+                                                 HOST_SWEEP_V1, HOST_QEMU_V1, HOST_PODMAN_V1]
 
     /// Capability ids and what 1.2 backends call them (host_qemu.h, host_podman.h).
     static let formerNames = [HOST_VM_V1: [HOST_QEMU_V1], HOST_CONTAINER_V1: [HOST_PODMAN_V1]]

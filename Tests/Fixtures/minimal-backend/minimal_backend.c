@@ -12,6 +12,8 @@
  *                         abi_minor 0
  *   -DMINIMAL_NO_UPLOAD   upload left NULL too, which the header does not
  *                         allow: host must refuse the plugin, naming it
+ *   -DMINIMAL_MARK_LOADS  every process that loads the file creates the
+ *                         file $HOST_TEST_LOAD_MARKER: planning must not
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -24,6 +26,13 @@
 #include <unistd.h>
 
 #include "host_plugin.h"
+
+#ifdef MINIMAL_MARK_LOADS
+__attribute__((constructor)) static void mark_load(void) {
+    const char *marker = getenv("HOST_TEST_LOAD_MARKER");
+    if (marker) close(open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600));
+}
+#endif
 
 typedef struct machine {
     char dir[4096];
