@@ -5,10 +5,12 @@ import PackageDescription
 /// name is the plugin's name with dots spelled as underscores
 /// (`Plugins/backend.qemu` -> `libbackend_qemu.so`); scripts/setup installs
 /// them under the plugin's own name.
-func plugin(_ name: String, target: String, path: String, extra: [Target.Dependency] = []) -> (Product, Target) {
+/// host's own plugins use PluginSupport too; the examples only what a
+/// plugin author has, the SDK.
+func plugin(_ name: String, target: String, path: String, extra: [Target.Dependency] = [], sdkOnly: Bool = false) -> (Product, Target) {
     (
         .library(name: String(name.map { $0 == "." ? "_" : $0 }), type: .dynamic, targets: [target]),
-        .target(name: target, dependencies: ["PluginKit"] + extra, path: path)
+        .target(name: target, dependencies: ["PluginKit"] + (sdkOnly ? [] : ["PluginSupport"]) + extra, path: path)
     )
 }
 
@@ -37,9 +39,9 @@ let plugins = [
     // can be tested end to end without a VM. Never installed by scripts/setup.
     plugin("backend.fixture", target: "BackendFixturePlugin", path: "Tests/Fixtures/backend.fixture"),
     // The Swift plugin shown in README.md, built here so the tests run it.
-    plugin("hello_swift", target: "HelloSwiftPlugin", path: "Examples/swift-plugin"),
+    plugin("hello_swift", target: "HelloSwiftPlugin", path: "Examples/swift-plugin", sdkOnly: true),
     // The Swift half of the plugin tour (the C half is Examples/c-plugin/tour_c.c).
-    plugin("tour_swift", target: "TourSwiftPlugin", path: "Examples/swift-tour"),
+    plugin("tour_swift", target: "TourSwiftPlugin", path: "Examples/swift-tour", sdkOnly: true),
 ]
 
 let package = Package(
@@ -67,13 +69,17 @@ let package = Package(
         .target(name: "ChildProcess", dependencies: ["CChildProcess"]),
         // HOST_TRACE's phase marks, shared by host and the plugins.
         .target(name: "Trace"),
+        // The SDK a plugin author builds against (scripts/setup installs it).
         .target(name: "PluginKit", dependencies: ["PluginABI", "CFFI", "ChildProcess", "Trace"]),
+        // What host's own plugins share beyond the SDK, never installed: the
+        // package cache, SSH and shell file transfer, directory and output helpers.
+        .target(name: "PluginSupport", dependencies: ["PluginKit"]),
         // What os.fedora and os.alpine share: mirror listings, checksum files,
         // the NoCloud seed and the first boot.
-        .target(name: "CloudImage", dependencies: ["PluginKit"]),
+        .target(name: "CloudImage", dependencies: ["PluginKit", "PluginSupport"]),
         // What the VM backends share: commands and files through the guest
         // agent, SSH or the serial console, and the restored guest's clock.
-        .target(name: "GuestAccess", dependencies: ["PluginKit"]),
+        .target(name: "GuestAccess", dependencies: ["PluginKit", "PluginSupport"]),
         .target(name: "HostCore", dependencies: [
             "PluginABI", "CFFI", "ChildProcess", "Trace",
             .product(name: "Crypto", package: "swift-crypto"),

@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 /// One run of ansible-playbook against the machine: a private working
 /// directory (inventory, ansible's temporary files, its SSH control sockets

@@ -1,6 +1,7 @@
 import CLibvirt
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// Chooses the domain type on the hypervisor: "kvm", or "qemu" (TCG). That
 /// libvirt offers KVM there proves nothing (where KVM_RUN hangs it still

@@ -1,6 +1,7 @@
 import CLibvirt
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// Which boot of the hypervisor's computer is running, for what must be
 /// learnt again after it reboots (whether KVM works there). A local

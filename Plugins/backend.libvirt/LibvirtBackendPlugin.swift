@@ -3,6 +3,7 @@ import Foundation
 import GuestAccess
 import PluginABI
 import PluginKit
+import PluginSupport
 
 struct LibvirtBackend: SweepingBackend {
     /// host's pool on the hypervisor of `uri`, opened once per run.

@@ -2,6 +2,7 @@ import CLibvirt
 import Foundation
 import GuestAccess
 import PluginKit
+import PluginSupport
 
 /// A virtual machine on a libvirt hypervisor: a qcow2 overlay chain of
 /// volumes in host's pool there and, once it has booted, its RAM and

@@ -2,6 +2,7 @@ import CLibvirt
 import Foundation
 import GuestAccess
 import PluginKit
+import PluginSupport
 
 /// A libvirt stream into a domain's console or a virtio-serial channel,
 /// which works the same for a remote hypervisor. Read all the time by a

@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// `podman attach` to the container's /bin/sh, kept open while host uses
 /// the console, its output drained (DrainedOutput) so the shell never blocks

@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// The podman command line as this host needs it. The flags are detected,
 /// not assumed: the OCI runtime that can start a container here, ulimits the

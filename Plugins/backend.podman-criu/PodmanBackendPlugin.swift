@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 /// What every machine of this plugin shares in one host run, made on first
 /// use (host calls plugins on one thread): the detected podman command line,

@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// A container machine. Its main process is /bin/sh on a terminal (the
 /// console; `podman attach` reaches it); commands run with `podman exec`.

@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// Chooses KVM or TCG. `/dev/kvm` existing proves nothing (on some hosts
 /// KVM_RUN hangs), so `auto` boots a one-instruction guest under KVM with a

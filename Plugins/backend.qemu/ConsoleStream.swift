@@ -1,6 +1,7 @@
 import Foundation
 import GuestAccess
 import PluginKit
+import PluginSupport
 
 /// The serial console, drained all the time (DrainedOutput). A guest that
 /// writes to a console nobody reads stalls on every character (QEMU's UART

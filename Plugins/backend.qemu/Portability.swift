@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 /// What a saved QEMU machine needs to resume on another computer: its RAM
 /// state loads only into a QEMU of the same or a later version that offers

@@ -2,6 +2,7 @@ import Foundation
 import PluginABI
 import GuestAccess
 import PluginKit
+import PluginSupport
 
 /// Saved chains deeper than this are flattened into one image on clone, so
 /// a long pipeline never makes every disk read walk dozens of files.

@@ -1,6 +1,7 @@
 import Foundation
 import GuestAccess
 import PluginKit
+import PluginSupport
 
 /// A QEMU virtual machine: a qcow2 overlay chain for its disk and, once it
 /// has booted, its RAM and devices as a mapped-ram file where QEMU offers

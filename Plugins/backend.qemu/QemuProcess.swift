@@ -1,6 +1,7 @@
 import Foundation
 import GuestAccess
 import PluginKit
+import PluginSupport
 
 /// One running QEMU. Its control and console sockets live in a private
 /// (0700) directory; it runs in its own session (Ctrl-C on host's terminal

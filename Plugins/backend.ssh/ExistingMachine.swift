@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// A machine that exists already, reached over SSH. It cannot be saved or
 /// copied, so host runs every step on it each time (HOST_STEP_NO_SAVE) and

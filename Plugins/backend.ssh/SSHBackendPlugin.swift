@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 struct SSHBackend: Backend {
     func create(_ call: BackendCall, directory: String, arguments: Arguments) throws -> BackendMachine {

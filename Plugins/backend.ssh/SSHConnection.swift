@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// A run's one OpenSSH connection to an existing machine: a control master
 /// that host starts as its own child (so it ends with host, even when host

@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// `console`: the machine's serial console on this terminal, raw, until
 /// Ctrl-] (or the end of standard input when it is not a terminal).

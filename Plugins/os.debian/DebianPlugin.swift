@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 /// os.debian: Debian built by mmdebstrap into an ext4 image (mkfs.ext4 -d,
 /// no loop mount), booted with its own kernel and initrd on a VM backend,

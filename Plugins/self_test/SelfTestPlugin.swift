@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// Steps that exercise host's semantics through the real ABI, on any
 /// backend: caching, transient steps, apply, dependencies and expiry.

@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 /// `ssh`: an OpenSSH session into the machine with the user's key, checking
 /// the host key recorded when the machine was built; `ssh -- CMD` runs one

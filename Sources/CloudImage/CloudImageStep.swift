@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 /// The step behind os.fedora and os.alpine: find the release's image on the
 /// mirror, download it into host's download cache verified against the

@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// A cloud-init NoCloud seed: user-data and meta-data on an ISO 9660 volume
 /// labelled "cidata", which cloud-init finds on any attached drive. It

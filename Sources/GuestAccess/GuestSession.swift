@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import PluginKit
+import PluginSupport
 
 /// One running guest as host's commands reach it, whatever backend runs it:
 /// through the guest agent when a restored guest has one that answers, over

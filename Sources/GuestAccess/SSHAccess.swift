@@ -1,5 +1,6 @@
 import Foundation
 import PluginKit
+import PluginSupport
 
 /// How host reaches a running guest's sshd: the user's key, the machine's
 /// own known_hosts (its host key, recorded when it was built) with strict

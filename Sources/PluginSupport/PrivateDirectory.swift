@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// A new directory only this user can enter (mkdtemp: mode 0700, a name
 /// nobody can guess or take first), for keys, sockets and other private

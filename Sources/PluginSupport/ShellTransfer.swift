@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// Files and trees into and out of a machine through commands run in it
 /// (a POSIX shell, cat, tar), for backends whose machines run commands:

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// One command on a machine through ssh(1), its output streamed apart.
 public enum SSHCommand {

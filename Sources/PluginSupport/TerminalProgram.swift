@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// Runs a program that takes the terminal over (ssh's interactive shell, a
 /// console client) the way a shell runs it in the foreground: in host's own

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// Output read all the time by a thread of its own, so the writer never
 /// blocks on a reader that is busy elsewhere (a guest's serial console, a

@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// "512M", "1G", "2048" (MiB) -> MiB.
 public func mebibytes(_ text: String, _ parameter: String) throws -> Int {

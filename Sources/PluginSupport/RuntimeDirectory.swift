@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// A per-user 0700 directory for facts worth keeping until the host reboots
 /// (probe results): `$XDG_RUNTIME_DIR`, else /tmp/host-UID.

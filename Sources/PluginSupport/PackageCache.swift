@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// The package cache every build shares: Debian's apt-cacher-ng, run for
 /// this user from `CACHE/packages`, private to them. It listens on no TCP

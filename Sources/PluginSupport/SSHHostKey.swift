@@ -1,4 +1,5 @@
 import Foundation
+import PluginKit
 
 /// An SSH host key made on the host, so it is known before the guest boots.
 public struct SSHHostKey {

@@ -1,3 +1,4 @@
+import PluginKit
 /// Dotted release numbers ("7.2.19", "4.1"), compared part by part as numbers.
 public enum VersionNumber {
     /// Whether `version` is an earlier release than `other` ("7.2.19" before "10.0.2").
