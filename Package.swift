@@ -88,6 +88,9 @@ let package = Package(
             "HostCore",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
-        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage", "GuestAccess"], path: "Tests/HostTests"),
+        // End to end: the real host binary, plugins and guests.
+        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage"], path: "Tests/HostTests"),
+        // The unit layer: in-process, on data, no process started (seconds).
+        .testTarget(name: "HostUnitTests", dependencies: ["HostCore", "PluginABI", "CloudImage", "GuestAccess"], path: "Tests/HostUnitTests"),
     ] + plugins.map(\.1)
 )

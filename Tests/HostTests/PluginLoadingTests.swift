@@ -1,6 +1,7 @@
 import Foundation
 import PluginABI
 import Testing
+@testable import HostCore
 
 /// Every broken plugin is reported by file and reason, and never stops the
 /// others from loading or running.
@@ -130,5 +131,13 @@ import Testing
         let run = try sandbox.run(["backend.fixture", "+", "bad.step", "hello", "+", "exec", "echo ok"])
         #expect(run.status == 0, "\(run.err)")
         #expect(run.out == "ok\n")
+    }
+
+    @Test func elfCheckRefusesTextAndAcceptsThisBuildsPlugins() throws {
+        let text = FileManager.default.temporaryDirectory.appendingPathComponent("text-\(UUID().uuidString).so")
+        try "hello".write(to: text, atomically: true, encoding: .utf8)
+        defer { try? FileManager.default.removeItem(at: text) }
+        #expect(ELFCheck.problem(with: text.path)?.contains("not an ELF") == true)
+        #expect(ELFCheck.problem(with: Sandbox.products.appendingPathComponent("libexec.so").path) == nil)
     }
 }

@@ -79,6 +79,12 @@ public final class PluginRegistry: @unchecked Sendable {
         for record in records { add(record) }
     }
 
+    /// The plugins a plugin index holds, as they are: no disk is read and
+    /// no scanner started (the unit tests' fixed catalogs).
+    init(records: [RegistryCache.Record]) {
+        for record in records { add(record) }
+    }
+
     private func add(_ record: RegistryCache.Record) {
         guard let scanned = record.scanned, let identity = record.identity else {
             failures.append(Failure(path: record.path, reason: record.failure ?? "it could not be read"))

@@ -10,6 +10,10 @@ struct FileIdentity: Codable, Equatable, Sendable {
     let modified: Int64
     let changed: Int64
 
+    init(device: UInt64, inode: UInt64, size: Int64, modified: Int64, changed: Int64) {
+        (self.device, self.inode, self.size, self.modified, self.changed) = (device, inode, size, modified, changed)
+    }
+
     init?(_ path: String) {
         var info = stat()
         guard stat(path, &info) == 0 else { return nil }

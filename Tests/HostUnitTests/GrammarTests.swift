@@ -20,14 +20,6 @@ import Testing
         #expect(ArgumentValue.list(["a\"b"]).canonical == "[\"a\\\"b\"]")
     }
 
-    @Test func elfCheckRefusesTextAndAcceptsThisBuildsPlugins() throws {
-        let text = FileManager.default.temporaryDirectory.appendingPathComponent("text-\(UUID().uuidString).so")
-        try "hello".write(to: text, atomically: true, encoding: .utf8)
-        defer { try? FileManager.default.removeItem(at: text) }
-        #expect(ELFCheck.problem(with: text.path)?.contains("not an ELF") == true)
-        #expect(ELFCheck.problem(with: Sandbox.products.appendingPathComponent("libexec.so").path) == nil)
-    }
-
     @Test func nearestNames() {
         #expect(PluginRegistry.distance("self_test.cont", "self_test.count") == 1)
         #expect(PluginRegistry.distance("", "abc") == 3)

@@ -13,7 +13,7 @@ import Testing
     static let catalog: [String: StepInfo] = {
         let json = #"""
         [
-          {"name": "backend.golden", "summary": "", "flags": 8, "expiry": 0, "needs": [], "offers": [], "parameters": [
+          {"name": "backend.golden", "summary": "", "flags": 524288, "expiry": 0, "needs": [], "offers": [], "parameters": [
             {"name": "memory", "type": "int", "defaultText": "512", "help": "", "isRuntime": false, "isNamedOnly": false, "range": [64, 65536]},
             {"name": "accel", "type": "string", "defaultText": "tcg", "help": "", "isRuntime": false, "isNamedOnly": false},
             {"name": "forward", "type": "list", "defaultText": "", "help": "", "isRuntime": true, "isNamedOnly": true}]},

@@ -6,7 +6,7 @@ import Testing
 /// URL and checksum resolution of os.fedora and os.alpine, against copies of
 /// the formats Fedora's and Alpine's mirrors publish (Tests/Fixtures/mirrors).
 struct MirrorFormatTests {
-    static let fixtures = Sandbox.repository.appendingPathComponent("Tests/Fixtures/mirrors")
+    static let fixtures = URL(fileURLWithPath: #filePath).deletingLastPathComponent().deletingLastPathComponent().appendingPathComponent("Fixtures/mirrors")
 
     func fixture(_ name: String) throws -> String {
         try String(contentsOf: Self.fixtures.appendingPathComponent(name), encoding: .utf8)
