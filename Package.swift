@@ -89,7 +89,7 @@ let package = Package(
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // End to end: the real host binary, plugins and guests.
-        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage"], path: "Tests/HostTests"),
+        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage", "ChildProcess"], path: "Tests/HostTests"),
         // The unit layer: in-process, on data, no process started (seconds).
         .testTarget(name: "HostUnitTests", dependencies: ["HostCore", "PluginABI", "CloudImage", "GuestAccess"], path: "Tests/HostUnitTests"),
     ] + plugins.map(\.1)

@@ -65,6 +65,7 @@ pid_t cchild_spawn(const cchild_options *options) {
             if (getppid() != parent) _exit(127); /* host died before the line above */
         }
         if (options->new_session) setsid();
+        if (options->directory && chdir(options->directory) < 0) goto failed;
         struct sigaction standard = {0};
         standard.sa_handler = SIG_DFL;
         for (int signal = 1; signal < NSIG; signal++) sigaction(signal, &standard, NULL);

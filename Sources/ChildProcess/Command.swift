@@ -39,6 +39,8 @@ public struct Command: Sendable {
     public var diesWithHost = false
     /// For `run`: the child is killed once this many seconds have passed.
     public var timeLimit: TimeInterval?
+    /// Where it starts; nil: host's working directory.
+    public var directory: String?
 
     public init(_ executable: String, _ arguments: [String] = [], environment: [String: String]? = nil) {
         self.executable = executable
@@ -206,12 +208,14 @@ public struct Command: Sendable {
         let envp = (environment ?? ProcessInfo.processInfo.environment).map { strdup("\($0.key)=\($0.value)") } + [nil]
         defer { (argv + envp).forEach { free($0) } }
         // Every pointer the options hold lives for the whole spawn call.
+        let directory = self.directory.map { strdup($0) } ?? nil
+        defer { free(directory) }
         let pid = executable.withCString { path in
             argv.withUnsafeBufferPointer { argvBuffer in
                 envp.withUnsafeBufferPointer { envpBuffer in
                     var options = cchild_options(path: path, argv: argvBuffer.baseAddress, envp: envpBuffer.baseAddress,
                                                  stdin_fd: stdin, stdout_fd: stdout, stderr_fd: stderr, new_session: ownSession ? 1 : 0,
-                                                 die_with_parent: diesWithHost ? 1 : 0, keep_signal_mask: 0)
+                                                 die_with_parent: diesWithHost ? 1 : 0, keep_signal_mask: 0, directory: directory)
                     return cchild_spawn(&options)
                 }
             }

@@ -52,9 +52,9 @@ private func check(_ words: [String], _ step: StepInfo) {
 /// Steps with every parameter type and flag, as a scan would record them.
 private let steps: [StepInfo] = {
     let records = """
-    [{"name": "exec", "summary": "", "flags": 0, "expiry": 0, "needs": [],
+    [{"name": "exec", "summary": "", "flags": 0, "expiry": 0, "needs": [], "offers": [],
       "parameters": [{"name": "command", "type": "rest", "help": "", "isRuntime": false, "isNamedOnly": false}]},
-     {"name": "backend.test", "summary": "", "flags": 8, "expiry": 0, "needs": [],
+     {"name": "backend.test", "summary": "", "flags": 8, "expiry": 0, "needs": [], "offers": [],
       "parameters": [
         {"name": "memory", "type": "int", "defaultText": "512", "help": "", "isRuntime": false, "isNamedOnly": false, "range": [64, 65536]},
         {"name": "cores", "type": "int", "defaultText": "1", "help": "", "isRuntime": false, "isNamedOnly": true},
@@ -62,10 +62,10 @@ private let steps: [StepInfo] = {
         {"name": "ratio", "type": "double", "defaultText": "1.5", "help": "", "isRuntime": false, "isNamedOnly": false, "realRange": [0, 10]},
         {"name": "forward", "type": "list", "defaultText": "", "help": "", "isRuntime": true, "isNamedOnly": true},
         {"name": "disk", "type": "string", "defaultText": "8G", "help": "", "isRuntime": false, "isNamedOnly": false}]},
-     {"name": "ansible", "summary": "", "flags": 0, "expiry": 0, "needs": [],
+     {"name": "ansible", "summary": "", "flags": 0, "expiry": 0, "needs": [], "offers": [],
       "parameters": [{"name": "module", "type": "string", "help": "", "isRuntime": false, "isNamedOnly": false},
                      {"name": "args", "type": "kwargs", "help": "", "isRuntime": false, "isNamedOnly": false}]},
-     {"name": "legacy", "summary": "", "flags": 0, "expiry": 0, "needs": [],
+     {"name": "legacy", "summary": "", "flags": 0, "expiry": 0, "needs": [], "offers": [],
       "parameters": [{"name": "cache", "type": "string", "defaultText": "", "help": "", "isRuntime": false, "isNamedOnly": false}]}]
     """
     // The records above are this file's own constant, valid by construction.

@@ -16,6 +16,7 @@ typedef struct cchild_options {
     int new_session;           /* setsid(): Ctrl-C on host's terminal does not reach it */
     int die_with_parent;       /* SIGKILL when the forking thread (host's main thread) dies */
     int keep_signal_mask;      /* 0: an empty mask, as a shell gives */
+    const char *directory;     /* where it starts; NULL: where the parent is */
 } cchild_options;
 
 /* Starts the child with default signal dispositions and no descriptor but

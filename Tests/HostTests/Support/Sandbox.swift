@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Testing
 
@@ -147,17 +148,12 @@ final class Sandbox: @unchecked Sendable {
         _ = FileManager.default.createFile(atPath: out.path, contents: nil)
         _ = FileManager.default.createFile(atPath: err.path, contents: nil)
         defer { try? FileManager.default.removeItem(at: out); try? FileManager.default.removeItem(at: err) }
-        let process = Process()
-        process.executableURL = URL(fileURLWithPath: path)
-        process.arguments = arguments
-        if let environment { process.environment = environment }
-        if let directory { process.currentDirectoryURL = directory }
-        process.standardOutput = try FileHandle(forWritingTo: out)
-        process.standardError = try FileHandle(forWritingTo: err)
-        process.standardInput = FileHandle.nullDevice
-        try process.run()
-        process.waitUntilExit()
-        return Result(status: process.terminationStatus,
+        var command = Command(path, arguments, environment: environment)
+        command.directory = directory?.path
+        command.output = .file(out.path)
+        command.error = .file(err.path)
+        let ending = try command.run()
+        return Result(status: ending.status,
                       out: try String(contentsOf: out, encoding: .utf8),
                       err: try String(contentsOf: err, encoding: .utf8))
     }
