@@ -75,7 +75,7 @@ enum Completion {
 
     /// Candidates for the last of `words` (the words after `host`, the last
     /// one being typed, possibly empty).
-    static func candidates(_ words: [String], registry: () -> PluginRegistry) -> [String] {
+    static func candidates(_ words: [String], registry: () -> PluginIndex) -> [String] {
         var words = words
         let current = words.popLast() ?? ""
         guard !current.contains("=") else { return [] } // values are the user's own

@@ -33,7 +33,7 @@ struct ListPlugins: ParsableCommand {
         }
     }
 
-    static func json(_ registry: PluginRegistry) throws -> String {
+    static func json(_ registry: PluginIndex) throws -> String {
         let steps: [[String: Any]] = registry.steps.map { step in
             [
                 "name": step.name, "kind": step.isBackend ? "backend" : "step", "summary": step.summary,

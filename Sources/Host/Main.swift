@@ -128,10 +128,10 @@ enum Main {
         }
     }
 
-    /// The installed plugins, from the registry cache; `retryFailures` tries
+    /// The installed plugins, from the plugin index; `retryFailures` tries
     /// again those that failed for a cause outside their file.
-    static func loadPlugins(retryFailures: Bool = false) -> PluginRegistry {
-        PluginRegistry(searching: PluginRegistry.searchPath(), cache: .fromEnvironment(), retryFailures: retryFailures)
+    static func loadPlugins(retryFailures: Bool = false) -> PluginIndex {
+        PluginIndex(searching: PluginIndex.searchPath(), cache: .fromEnvironment(), retryFailures: retryFailures)
     }
 
     /// Runs `body`, printing a HostError as one line and returning its code.

@@ -35,7 +35,7 @@ struct PluginTemplate: ParsableCommand {
         guard !FileManager.default.fileExists(atPath: directory.path) else {
             throw HostError.usage("\(directory.path) exists already; remove it or choose another name")
         }
-        let plugins = PluginRegistry.userDirectory().path
+        let plugins = PluginIndex.userDirectory().path
         let docs = HelpText.pluginDocs()
         let build: String
         let wrote: String

@@ -1,5 +1,5 @@
-// HostCore: the engine. Plugins are found through the registry cache
-// (PluginRegistry, RegistryCache, PluginScanner), a pipeline is planned
+// HostCore: the engine. Plugins are found through the plugin index
+// (PluginIndex, PluginIndexFile, PluginScanner), a pipeline is planned
 // (PipelinePlanner), run (StepRunner) and cached (CacheStore); BackendDriver
 // is the only caller of a backend's table, RunServices answers what plugins
 // ask of host, and CallContext is one host_call.

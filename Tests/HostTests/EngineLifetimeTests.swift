@@ -9,7 +9,7 @@ import Testing
     @Test func anEngineAndWhatItMadeAreFreedAfterARun() throws {
         let sandbox = try Sandbox()
         let cache = CacheLocation(root: sandbox.cache)
-        let registry = PluginRegistry(searching: [sandbox.plugins], cache: cache,
+        let registry = PluginIndex(searching: [sandbox.plugins], cache: cache,
                                       executable: Sandbox.products.appendingPathComponent("host").path)
         weak var engine: Engine?, runner: StepRunner?, services: RunServices?, store: CacheStore?
         try {

@@ -22,19 +22,19 @@ enum Catalog {
     }
 
     /// One plugin file holding `steps`.
-    static func registry(_ steps: [StepRecord], failures: [(path: String, reason: String)] = []) -> PluginRegistry {
+    static func registry(_ steps: [StepRecord], failures: [(path: String, reason: String)] = []) -> PluginIndex {
         let identity = FileIdentity(device: 1, inode: 1, size: 1, modified: 1, changed: 1)
-        let scanned = RegistryCache.Record(path: "/plugins/fixture.so", identity: identity,
+        let scanned = PluginIndexFile.Record(path: "/plugins/fixture.so", identity: identity,
                                            scanned: .init(name: "fixture", version: "1", digest: digest, steps: steps))
-        return PluginRegistry(records: [scanned] + failures.map {
-            RegistryCache.Record(path: $0.path, identity: identity, scanned: nil, failure: $0.reason)
+        return PluginIndex(records: [scanned] + failures.map {
+            PluginIndexFile.Record(path: $0.path, identity: identity, scanned: nil, failure: $0.reason)
         })
     }
 
     /// Backends a, b (which offers host.network/1), a no-save backend, an
     /// installer, a command, a transient and a transient-when-last step, and
     /// a step that needs host.network/1.
-    static let standard: PluginRegistry = registry([
+    static let standard: PluginIndex = registry([
         step("backend.a", flags: HOST_STEP_BACKEND, [parameter("memory", .int, default: "512", range: 64...4096),
                                                      parameter("forward", .list, default: "", runtime: true, namedOnly: true)]),
         step("backend.b", flags: HOST_STEP_BACKEND, offers: [HOST_NETWORK_V1, HOST_QEMU_V1]),
@@ -47,7 +47,7 @@ enum Catalog {
         step("vm.only", flags: 0, needs: [HOST_VM_V1]),
     ])
 
-    static func planner(default backend: String = "backend.a", _ registry: PluginRegistry = standard) -> PipelinePlanner {
+    static func planner(default backend: String = "backend.a", _ registry: PluginIndex = standard) -> PipelinePlanner {
         PipelinePlanner(registry: registry, defaultBackend: backend)
     }
 }

@@ -21,7 +21,7 @@ import Testing
     }
 
     @Test func nearestNames() {
-        #expect(PluginRegistry.distance("self_test.cont", "self_test.count") == 1)
-        #expect(PluginRegistry.distance("", "abc") == 3)
+        #expect(PluginIndex.distance("self_test.cont", "self_test.count") == 1)
+        #expect(PluginIndex.distance("", "abc") == 3)
     }
 }

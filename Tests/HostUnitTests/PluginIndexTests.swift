@@ -17,24 +17,24 @@ import Testing
         defer { try? FileManager.default.removeItem(at: dir) }
         let file = dir.appendingPathComponent("plugins.json")
         let host = FileIdentity(device: 1, inode: 2, size: 3, modified: 4, changed: 5)
-        var index = RegistryCache(host: host)
+        var index = PluginIndexFile(host: host)
         index.records = [
             .init(path: "/p/a.so", identity: host, scanned: .init(name: "a", version: "1", digest: Catalog.digest,
                                                                  steps: [Catalog.step("backend.a", flags: 0x80000, offers: ["host.vm/1"])])),
             .init(path: "/p/broken.so", identity: host, scanned: nil, failure: "not an ELF file", retryable: true),
         ]
         index.write(file)
-        let read = RegistryCache.read(file, host: host)
+        let read = PluginIndexFile.read(file, host: host)
         #expect(read.records.map(\.path) == ["/p/a.so", "/p/broken.so"])
         #expect(read.records[0].scanned?.steps.first?.offers == ["host.vm/1"])
         #expect(read.records[1].failure == "not an ELF file" && read.records[1].retryable)
         // Another host binary reads descriptors anew.
-        #expect(RegistryCache.read(file, host: FileIdentity(device: 1, inode: 2, size: 3, modified: 4, changed: 6)).records.isEmpty)
+        #expect(PluginIndexFile.read(file, host: FileIdentity(device: 1, inode: 2, size: 3, modified: 4, changed: 6)).records.isEmpty)
         // An index of another version, or not JSON, is an empty one.
         try Data(#"{"version": 1, "records": []}"#.utf8).write(to: file)
-        #expect(RegistryCache.read(file, host: host).records.isEmpty)
+        #expect(PluginIndexFile.read(file, host: host).records.isEmpty)
         try Data("not json".utf8).write(to: file)
-        #expect(RegistryCache.read(file, host: host).records.isEmpty)
+        #expect(PluginIndexFile.read(file, host: host).records.isEmpty)
     }
 
     @Test func aFileIsKnownByItsIdentity() throws {
@@ -53,10 +53,10 @@ import Testing
     /// second plugin of a taken name is a failure naming the first.
     @Test func conflictsAreNamedNotShadowed() {
         let identity = FileIdentity(device: 1, inode: 1, size: 1, modified: 1, changed: 1)
-        func record(_ path: String, _ plugin: String, _ step: String) -> RegistryCache.Record {
+        func record(_ path: String, _ plugin: String, _ step: String) -> PluginIndexFile.Record {
             .init(path: path, identity: identity, scanned: .init(name: plugin, version: "1", digest: Catalog.digest, steps: [Catalog.step(step)]))
         }
-        let registry = PluginRegistry(records: [record("/p/x.so", "x", "same"), record("/p/y.so", "y", "same"), record("/p/x2.so", "x", "other")])
+        let registry = PluginIndex(records: [record("/p/x.so", "x", "same"), record("/p/y.so", "y", "same"), record("/p/x2.so", "x", "other")])
         #expect(registry.conflicts["same"] == ["/p/x.so", "/p/y.so"])
         #expect(throws: HostError.self) { try registry.step(named: "same") }
         #expect(registry.failures.map(\.path) == ["/p/x2.so"])

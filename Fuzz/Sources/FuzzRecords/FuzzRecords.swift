@@ -27,7 +27,7 @@ func fuzzRecords(_ data: UnsafePointer<UInt8>?, _ count: Int) -> CInt {
             _ = manifest.keyIsConsistent
         }
     case 1:
-        _ = try? JSONDecoder().decode(RegistryCache.self, from: json)
+        _ = try? JSONDecoder().decode(PluginIndexFile.self, from: json)
     case 2:
         _ = (try? QemuConfig.decode(json, named: "qemu.json"))?.anchored(at: entry)
     case 3:

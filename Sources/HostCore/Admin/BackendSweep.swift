@@ -7,7 +7,7 @@ import PluginABI
 /// release (a daemon that was down) or what was made after host died (a
 /// podman client that went on importing).
 struct BackendSweep {
-    let registry: PluginRegistry
+    let registry: PluginIndex
     let services: HostServiceHandler
     let location: CacheLocation
 

@@ -43,7 +43,7 @@ public struct CacheAdmin {
 
     /// With `registry`, removed machines' backends are told (as `cleanup`
     /// needs); without, the cache is only read (`cache ls`).
-    public init(cache: CacheLocation, registry: PluginRegistry? = nil, output: Output = Output()) throws {
+    public init(cache: CacheLocation, registry: PluginIndex? = nil, output: Output = Output()) throws {
         guard let registry else {
             store = try CacheStore(location: cache, output: output)
             sweep = nil
@@ -58,7 +58,7 @@ public struct CacheAdmin {
 
     /// Every entry; with `installed`, each one built here says whether a
     /// plugin of that build is still installed.
-    public func list(installed: PluginRegistry? = nil) -> [Row] {
+    public func list(installed: PluginIndex? = nil) -> [Row] {
         let tags = Dictionary(grouping: MachineNames(location: location).allTags(), by: \.key)
         let digests = installed.map { Set($0.plugins.map(\.digest)) }
         return store.list().map {

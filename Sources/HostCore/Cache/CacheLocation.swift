@@ -47,8 +47,8 @@ public struct CacheLocation: Sendable {
     /// while a run uses the entry; cleanup needs it exclusively).
     public var locks: URL { root.appendingPathComponent("locks") }
 
-    /// What every plugin file offers, or why it failed (RegistryCache).
-    public var pluginRegistry: URL { root.appendingPathComponent("plugins.json") }
+    /// What every plugin file offers, or why it failed (PluginIndexFile).
+    public var pluginIndex: URL { root.appendingPathComponent("plugins.json") }
     /// Digests of host files by identity, so warm runs do not read them (PathDigests).
     public var pathDigests: URL { root.appendingPathComponent("digests.json") }
     /// The logs of steps that failed, kept for the user to read.

@@ -7,7 +7,7 @@ import PluginABI
 /// backend and what it was asked to do, HOST_USAGE_ERROR as a usage error.
 /// A value with no state: whoever needs one makes or keeps one.
 struct BackendDriver {
-    let registry: PluginRegistry
+    let registry: PluginIndex
     let services: HostServiceHandler
 
     func backend(of entry: CacheEntry) throws -> BackendRef {

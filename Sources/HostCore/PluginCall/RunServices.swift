@@ -7,13 +7,13 @@ import PluginABI
 /// machine through its backend, `apply` through the step runner that the
 /// call's context names, the per-user SSH key, downloads and logging.
 final class RunServices: HostServiceHandler {
-    private let registry: PluginRegistry
+    private let registry: PluginIndex
     private let location: CacheLocation
     private let output: Output
     /// The status host exits with; set by steps such as exec.
     var exitStatus: Int32 = 0
 
-    init(registry: PluginRegistry, location: CacheLocation, output: Output) {
+    init(registry: PluginIndex, location: CacheLocation, output: Output) {
         self.registry = registry
         self.location = location
         self.output = output

@@ -14,7 +14,7 @@ public enum PluginScanner {
     /// One line the child writes per event, as JSON.
     private struct Line: Codable {
         var begin: String?
-        var record: RegistryCache.Record?
+        var record: PluginIndexFile.Record?
     }
 
     // MARK: The child
@@ -41,9 +41,9 @@ public enum PluginScanner {
         channel.write(data) // unbuffered: each line is out before the next file loads
     }
 
-    private static func scan(_ path: String) -> RegistryCache.Record {
-        guard let identity = FileIdentity(path) else { return RegistryCache.Record(path: path, identity: nil, failure: "it cannot be read") }
-        var record = RegistryCache.Record(path: path, identity: identity)
+    private static func scan(_ path: String) -> PluginIndexFile.Record {
+        guard let identity = FileIdentity(path) else { return PluginIndexFile.Record(path: path, identity: nil, failure: "it cannot be read") }
+        var record = PluginIndexFile.Record(path: path, identity: identity)
         do {
             let descriptor = try DescriptorReader.load(path)
             record.scanned = .init(name: descriptor.name, version: descriptor.version, digest: try Digest.ofFile(path),
@@ -62,19 +62,19 @@ public enum PluginScanner {
     // MARK: The parent
 
     /// Records for `paths`, scanned by children of `executable`.
-    static func scan(_ paths: [String], executable: String) -> [RegistryCache.Record] {
-        var records: [String: RegistryCache.Record] = [:]
+    static func scan(_ paths: [String], executable: String) -> [PluginIndexFile.Record] {
+        var records: [String: PluginIndexFile.Record] = [:]
         var remaining = paths
         while !remaining.isEmpty {
             let (found, culprit, why) = runChild(executable, remaining)
             for record in found { records[record.path] = record }
             let done = Set(found.map(\.path))
             if let culprit {
-                records[culprit] = RegistryCache.Record(path: culprit, identity: FileIdentity(culprit), failure: why)
+                records[culprit] = PluginIndexFile.Record(path: culprit, identity: FileIdentity(culprit), failure: why)
             } else if found.count < remaining.count {
                 // The child failed before it named a file: nothing to blame, nothing to retry.
                 for path in remaining where !done.contains(path) {
-                    records[path] = RegistryCache.Record(path: path, identity: FileIdentity(path),
+                    records[path] = PluginIndexFile.Record(path: path, identity: FileIdentity(path),
                                                          failure: "the plugin scanner did not run: \(why)", retryable: true, unscanned: true)
                 }
                 break
@@ -86,7 +86,7 @@ public enum PluginScanner {
 
     /// One child over `paths`: what it recorded, and the file it was loading
     /// when it crashed or hung (with why), if it did.
-    private static func runChild(_ executable: String, _ paths: [String]) -> ([RegistryCache.Record], String?, String) {
+    private static func runChild(_ executable: String, _ paths: [String]) -> ([PluginIndexFile.Record], String?, String) {
         var environment = ProcessInfo.processInfo.environment
         environment["SWIFT_BACKTRACE"] = "enable=no" // a crash is expected here, and reported by name
         var command = Command(executable, ["__scan-plugins"] + paths, environment: environment)
@@ -96,7 +96,7 @@ public enum PluginScanner {
         let child: RunningChild
         do { child = try command.start() } catch { return ([], nil, String(describing: error)) }
         guard let fd = child.output else { return ([], nil, "no pipe from the scanner") }
-        var records: [RegistryCache.Record] = [], loading: String?, pending = Data()
+        var records: [PluginIndexFile.Record] = [], loading: String?, pending = Data()
         var deadline = Date().addingTimeInterval(timeLimit)
         var buffer = [UInt8](repeating: 0, count: 65536)
         // A file that takes long is named after a second, so that a wait of

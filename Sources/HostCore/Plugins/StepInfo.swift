@@ -98,7 +98,7 @@ public struct ParameterInfo: Sendable, Codable {
 }
 
 /// What a plugin's descriptor says of one step, as the scanner recorded it
-/// in the registry (RegistryCache): everything but the code.
+/// in the plugin index (PluginIndexFile): everything but the code.
 struct StepRecord: Codable, Sendable {
     let name: String
     let summary: String

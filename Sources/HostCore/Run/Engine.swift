@@ -7,7 +7,7 @@ import Trace
 /// RunServices answers what plugins ask of host. The engine makes them,
 /// each given what it uses; none of them holds the engine.
 public final class Engine {
-    let registry: PluginRegistry
+    let registry: PluginIndex
     let store: CacheStore
     let output: Output
     let planner: PipelinePlanner
@@ -15,7 +15,7 @@ public final class Engine {
     let driver: BackendDriver
     let runner: StepRunner
 
-    public init(registry: PluginRegistry, cache: CacheLocation, output: Output,
+    public init(registry: PluginIndex, cache: CacheLocation, output: Output,
                 defaultBackend: String = ProcessInfo.processInfo.environment["HOST_DEFAULT_BACKEND"] ?? "backend.qemu") throws {
         self.registry = registry
         self.output = output

@@ -4,7 +4,7 @@ import Foundation
 /// work, a pipeline that cannot work: each refusal is a usage error whose
 /// one sentence says what to write instead.
 struct PipelinePlanner {
-    let registry: PluginRegistry
+    let registry: PluginIndex
     /// Which backend a pipeline starts on when its first step is not one.
     let defaultBackend: String
 

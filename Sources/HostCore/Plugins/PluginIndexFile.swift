@@ -25,13 +25,13 @@ struct FileIdentity: Codable, Equatable, Sendable {
     }
 }
 
-/// The plugin registry kept under the cache root (`plugins.json`), as
+/// The plugin index kept under the cache root (`plugins.json`), as
 /// GStreamer keeps registry.bin: for each plugin file its identity, digest
 /// and whole descriptor, or why it failed. A file is scanned again only
 /// when it or host itself changes, so a run reads this file instead of
 /// loading every plugin, and a plugin that crashed while scanned is not
 /// tried again on every run.
-struct RegistryCache: Codable {
+struct PluginIndexFile: Codable {
     /// 2: steps record the capabilities their backend offers.
     static let version = 2
 
@@ -56,18 +56,18 @@ struct RegistryCache: Codable {
         var unscanned: Bool?
     }
 
-    var version = RegistryCache.version
+    var version = PluginIndexFile.version
     /// The host binary that scanned these: a new host reads descriptors anew.
     var host: FileIdentity?
     var records: [Record] = []
 
     /// The cache in `file`, or an empty one when it is missing, unreadable,
     /// of another version, or written by another host binary.
-    static func read(_ file: URL, host: FileIdentity?) -> RegistryCache {
+    static func read(_ file: URL, host: FileIdentity?) -> PluginIndexFile {
         guard let data = try? Data(contentsOf: file),
-              let cache = try? JSONDecoder().decode(RegistryCache.self, from: data),
+              let cache = try? JSONDecoder().decode(PluginIndexFile.self, from: data),
               cache.version == version, cache.host == host
-        else { return RegistryCache(host: host) }
+        else { return PluginIndexFile(host: host) }
         return cache
     }
 

@@ -4,7 +4,7 @@ import PluginABI
 /// Every plugin host could find, the steps they offer, and why any failed.
 /// A broken plugin never stops the others from loading, and no plugin's
 /// code runs in this process until a pipeline uses one of its steps.
-public final class PluginRegistry: @unchecked Sendable {
+public final class PluginIndex: @unchecked Sendable {
     public struct Failure: Sendable {
         public let path: String
         public let reason: String
@@ -45,8 +45,8 @@ public final class PluginRegistry: @unchecked Sendable {
         return config.appendingPathComponent("host/plugins")
     }
 
-    /// The plugins in `directories`. What each offers comes from the registry
-    /// cache in `cache`; files that are new or changed since (or every file,
+    /// The plugins in `directories`. What each offers comes from the plugin index
+    /// file in `cache`; files that are new or changed since (or every file,
     /// when host itself changed) are read by a scanner child of
     /// `executable`. With `retryFailures`, failures that may have been fixed
     /// outside the file (a missing library installed since) are tried again.
@@ -60,9 +60,9 @@ public final class PluginRegistry: @unchecked Sendable {
                 if !paths.contains(path) { paths.append(path) }
             }
         }
-        let file = cache.pluginRegistry
-        var registry = RegistryCache.read(file, host: FileIdentity(executable))
-        var known = Dictionary(registry.records.map { ($0.path, $0) }) { first, _ in first }
+        let file = cache.pluginIndex
+        var index = PluginIndexFile.read(file, host: FileIdentity(executable))
+        var known = Dictionary(index.records.map { ($0.path, $0) }) { first, _ in first }
         let stale = paths.filter { path in
             guard let record = known[path], record.identity == FileIdentity(path) else { return true }
             return retryFailures && record.retryable
@@ -71,21 +71,21 @@ public final class PluginRegistry: @unchecked Sendable {
             for record in PluginScanner.scan(stale, executable: executable) { known[record.path] = record }
         }
         let records = paths.compactMap { known[$0] }
-        if !stale.isEmpty || records.count != registry.records.count {
-            registry.records = records.filter { $0.unscanned != true }
+        if !stale.isEmpty || records.count != index.records.count {
+            index.records = records.filter { $0.unscanned != true }
             try? FileManager.default.createDirectory(at: file.deletingLastPathComponent(), withIntermediateDirectories: true)
-            registry.write(file)
+            index.write(file)
         }
         for record in records { add(record) }
     }
 
     /// The plugins a plugin index holds, as they are: no disk is read and
     /// no scanner started (the unit tests' fixed catalogs).
-    init(records: [RegistryCache.Record]) {
+    init(records: [PluginIndexFile.Record]) {
         for record in records { add(record) }
     }
 
-    private func add(_ record: RegistryCache.Record) {
+    private func add(_ record: PluginIndexFile.Record) {
         guard let scanned = record.scanned, let identity = record.identity else {
             failures.append(Failure(path: record.path, reason: record.failure ?? "it could not be read"))
             return
