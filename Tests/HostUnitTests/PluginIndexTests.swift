@@ -47,6 +47,13 @@ import Testing
         try Data("three".utf8).write(to: file)
         #expect(FileIdentity(file.path) != first)
         #expect(FileIdentity(dir.appendingPathComponent("missing").path) == nil)
+        // Its one-word form, which digests.json and manifests hold, says the same.
+        let now = try #require(FileIdentity(file.path))
+        let billion: Int64 = 1_000_000_000
+        let fields = [Int64(now.device), Int64(now.inode), now.size, now.modified / billion, now.modified % billion,
+                      now.changed / billion, now.changed % billion]
+        #expect(FileIdentity.stamp(of: file.path) == fields.map(String.init).joined(separator: ":"))
+        #expect(FileIdentity.stamp(of: dir.path) == nil)
     }
 
     /// Two plugins offering one step name: neither runs until one goes; a

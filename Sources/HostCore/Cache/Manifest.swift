@@ -16,20 +16,20 @@ struct Manifest: Codable, Sendable {
         /// checks that folder's file (host_plugin.h, depend_file).
         let path: String
         let sha256: String
-        /// The file's identity when it was hashed (FileStamp): while it is
+        /// The file's identity when it was hashed (FileIdentity.stamp): while it is
         /// the same, so are the bytes, and a warm run need not read them.
         var stamp: String?
 
         /// `path` as it is now, stamped before it is read, so that a change
         /// made while it is hashed leaves a stamp that no longer matches.
         static func of(_ path: String) throws -> Dependency {
-            let stamp = FileStamp.of(path)
+            let stamp = FileIdentity.stamp(of: path)
             return Dependency(path: path, sha256: try PathDigests.shared.digest(of: path), stamp: stamp)
         }
 
         /// nil when the file still has these bytes, else what happened to it.
         var change: String? {
-            if let stamp, FileStamp.of(path) == stamp { return nil }
+            if let stamp, FileIdentity.stamp(of: path) == stamp { return nil }
             guard let digest = try? PathDigests.shared.digest(of: path) else { return "\(path) is gone" }
             return digest == sha256 ? nil : "\(path) changed"
         }

@@ -7,7 +7,7 @@ import Foundation
 /// so two checkouts of one repository give the same digests.
 ///
 /// A warm run must not read unchanged files again: each file's digest is
-/// remembered by its identity (FileStamp: device, inode, size, times) in
+/// remembered by its identity (FileIdentity.stamp: device, inode, size, times) in
 /// CACHE/digests.json, so a tree costs one lstat per entry until something
 /// in it changes.
 final class PathDigests: @unchecked Sendable {
@@ -16,7 +16,7 @@ final class PathDigests: @unchecked Sendable {
     nonisolated(unsafe) static var shared = PathDigests(memo: nil)
 
     private let memo: URL?
-    /// FileStamp -> SHA-256, as read (on first use: a run with no host
+    /// FileIdentity stamp -> SHA-256, as read (on first use: a run with no host
     /// path does not read the file) and as learnt this run.
     private lazy var known: [String: String] = {
         guard let memo, let data = try? Data(contentsOf: memo) else { return [:] }
@@ -56,12 +56,12 @@ final class PathDigests: @unchecked Sendable {
     }
 
     private func file(_ path: String) throws -> String {
-        guard let stamp = FileStamp.of(path) else { return try Digest.ofFile(path) }
+        guard let stamp = FileIdentity.stamp(of: path) else { return try Digest.ofFile(path) }
         used.insert(stamp)
         if let digest = known[stamp] { return digest }
         let digest = try Digest.ofFile(path)
         // Stamped before and after: a file written while it was read is not remembered.
-        if FileStamp.of(path) == stamp {
+        if FileIdentity.stamp(of: path) == stamp {
             known[stamp] = digest
             learnt = true
         }

@@ -1,30 +1,5 @@
 import Foundation
 
-/// Which file a path names, as far as host can tell without reading it:
-/// device, inode, size, and both mtime and ctime (`cp -p` and `tar x` keep
-/// the mtime of a replaced file, not its ctime).
-struct FileIdentity: Codable, Equatable, Sendable {
-    let device: UInt64
-    let inode: UInt64
-    let size: Int64
-    let modified: Int64
-    let changed: Int64
-
-    init(device: UInt64, inode: UInt64, size: Int64, modified: Int64, changed: Int64) {
-        (self.device, self.inode, self.size, self.modified, self.changed) = (device, inode, size, modified, changed)
-    }
-
-    init?(_ path: String) {
-        var info = stat()
-        guard stat(path, &info) == 0 else { return nil }
-        device = UInt64(info.st_dev)
-        inode = UInt64(info.st_ino)
-        size = Int64(info.st_size)
-        modified = Int64(info.st_mtim.tv_sec) * 1_000_000_000 + Int64(info.st_mtim.tv_nsec)
-        changed = Int64(info.st_ctim.tv_sec) * 1_000_000_000 + Int64(info.st_ctim.tv_nsec)
-    }
-}
-
 /// The plugin index kept under the cache root (`plugins.json`), as
 /// GStreamer keeps registry.bin: for each plugin file its identity, digest
 /// and whole descriptor, or why it failed. A file is scanned again only
