@@ -19,13 +19,7 @@ public enum PackageCache {
 
     /// `CACHE/packages`, CACHE as host has it (`$HOST_CACHE_DIR`, else
     /// `$XDG_CACHE_HOME/host`, else `~/.cache/host`).
-    public static var root: URL {
-        let environment = ProcessInfo.processInfo.environment
-        if let dir = environment["HOST_CACHE_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir).appendingPathComponent("packages") }
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return base.appendingPathComponent("host/packages")
-    }
+    public static var root: URL { SharedRules.cacheRoot().appendingPathComponent("packages") }
 
     public static var socket: URL { root.appendingPathComponent("run/socket") }
     static var pidFile: URL { root.appendingPathComponent("run/pid") }
@@ -122,13 +116,7 @@ public enum PackageCache {
     }
 
     /// The running cache's pid, when there is one.
-    public static func runningPid() -> pid_t? {
-        guard let text = try? String(contentsOf: pidFile, encoding: .utf8), let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)),
-              pid > 0, kill(pid, 0) == 0 else { return nil }
-        // A reused pid would not be ours: the daemon's own name says so.
-        let name = (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8)) ?? ""
-        return name.hasPrefix("apt-cacher-ng") ? pid : nil
-    }
+    public static func runningPid() -> pid_t? { SharedRules.runningPid(in: pidFile, program: "apt-cacher-ng") }
 
     /// Makes the directories (0700: the socket in run/ is reachable by this
     /// user only), apt-cacher-ng's configuration and the two scripts,

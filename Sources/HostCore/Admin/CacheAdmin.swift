@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import PluginABI
 
@@ -199,9 +200,7 @@ public struct CacheAdmin {
     private func emptyPackageCache() -> Int64? {
         let packages = store.location.packages
         guard FileManager.default.fileExists(atPath: packages.path) else { return nil }
-        if let text = try? String(contentsOf: packages.appendingPathComponent("run/pid"), encoding: .utf8),
-           let pid = pid_t(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0,
-           (try? String(contentsOfFile: "/proc/\(pid)/comm", encoding: .utf8))?.hasPrefix("apt-cacher-ng") == true {
+        if let pid = SharedRules.runningPid(in: packages.appendingPathComponent("run/pid"), program: "apt-cacher-ng") {
             kill(pid, SIGTERM)
             let deadline = Date().addingTimeInterval(5)
             while kill(pid, 0) == 0, Date() < deadline { usleep(20_000) }

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// Every path host keeps state in, derived from one root:
@@ -8,12 +9,7 @@ public struct CacheLocation: Sendable {
     public init(root: URL) { self.root = root }
 
     public static func fromEnvironment(_ environment: [String: String] = ProcessInfo.processInfo.environment) -> CacheLocation {
-        if let dir = environment["HOST_CACHE_DIR"], !dir.isEmpty {
-            return CacheLocation(root: URL(fileURLWithPath: dir))
-        }
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return CacheLocation(root: base.appendingPathComponent("host"))
+        CacheLocation(root: SharedRules.cacheRoot(environment))
     }
 
     /// Published machines, one directory per cache key.
