@@ -8,7 +8,7 @@ import PluginABI
 /// podman client that went on importing).
 struct BackendSweep {
     let registry: PluginIndex
-    let services: HostServiceHandler
+    let services: HostServices
     let location: CacheLocation
 
     /// Asks each sweeping backend once (a plugin with two backend steps has

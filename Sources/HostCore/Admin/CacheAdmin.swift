@@ -241,7 +241,7 @@ public struct CacheAdmin {
 
 /// The host services while cleaning up: backends being told to let go of a
 /// deleted machine may log; there is no machine to work on.
-final class CleanupServices: HostServiceHandler {
+final class CleanupServices: HostServices {
     private let output: Output
 
     init(output: Output) { self.output = output }

@@ -8,7 +8,7 @@ import PluginABI
 /// A value with no state: whoever needs one makes or keeps one.
 struct BackendDriver {
     let registry: PluginIndex
-    let services: HostServiceHandler
+    let services: HostServices
 
     func backend(of entry: CacheEntry) throws -> BackendRef {
         try backend(of: entry.manifest.backend, "the cached machine \(entry.key.prefix(12))")

@@ -9,7 +9,7 @@ import PluginABI
 final class CallContext {
     /// What the host services of this call do: a pipeline run's, or
     /// cleanup's, which only logs.
-    let services: HostServiceHandler
+    let services: HostServices
     /// How the services run other steps for a step (apply, checkpoints);
     /// nil for backend calls and calls outside a run.
     let steps: StepApplying?
@@ -35,7 +35,7 @@ final class CallContext {
     private let block: UnsafeMutableRawPointer
     private static let frameSize = MemoryLayout<host_call>.stride
 
-    init(services: HostServiceHandler, steps: StepApplying? = nil, stepName: String, log: FileHandle?) {
+    init(services: HostServices, steps: StepApplying? = nil, stepName: String, log: FileHandle?) {
         self.services = services
         self.steps = steps
         self.stepName = stepName
@@ -44,7 +44,7 @@ final class CallContext {
                           alignment: MemoryLayout<host_call>.alignment)
         stepNameCString = strdup(stepName)
         block.initializeMemory(as: host_call.self, repeating: host_call(
-            struct_size: MemoryLayout<host_call>.size, services: HostServices.table,
+            struct_size: MemoryLayout<host_call>.size, services: ServicesTable.table,
             step_name: UnsafePointer(stepNameCString)), count: 1)
         (block + Self.frameSize).storeBytes(of: Unmanaged.passUnretained(self).toOpaque(), as: UnsafeMutableRawPointer.self)
     }

@@ -3,10 +3,10 @@ import Foundation
 import PluginABI
 
 /// The host services of a pipeline run, as the steps and backends call them
-/// (HostServices is the C side): commands, files and the console of a
+/// (ServicesTable is the C side): commands, files and the console of a
 /// machine through its backend, `apply` through the step runner that the
 /// call's context names, the per-user SSH key, downloads and logging.
-final class RunServices: HostServiceHandler {
+final class RunServices: HostServices {
     private let registry: PluginIndex
     private let location: CacheLocation
     private let output: Output
