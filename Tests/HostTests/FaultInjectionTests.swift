@@ -127,7 +127,7 @@ import Testing
     }
 
     /// When `moment` came, or nil when the run ended first (or after 300 s).
-    func wait(for moment: Moment, in sandbox: Sandbox, _ run: Process) -> Date? {
+    func wait(for moment: Moment, in sandbox: Sandbox, _ run: HostRun) -> Date? {
         let deadline = Date().addingTimeInterval(300)
         while run.isRunning && Date() < deadline {
             switch moment {

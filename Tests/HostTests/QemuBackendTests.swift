@@ -176,7 +176,7 @@ import Testing
     @Test func twoRestoresOfOneMachineAtOnceDoNotInterfere() throws {
         let sandbox = try sandbox()
         _ = try sandbox.succeed(["os.busybox", "+", "exec", "true"])
-        var runs: [(Process, URL, String)] = []
+        var runs: [(HostRun, URL, String)] = []
         for name in ["first", "second"] {
             let output = sandbox.file("\(name).out")
             let process = try sandbox.start(["os.busybox", "+", "exec", "echo \(name) > /root/who; sleep 2; cat /root/who"], output: output)

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// Test fixture: a local HTTP server (busybox httpd) laid out like Fedora's
@@ -68,31 +69,25 @@ final class LocalMirror: @unchecked Sendable {
         // input ends, which happens when this test process ends, however.
         for _ in 0..<20 {
             let port = 20000 + Int.random(in: 0..<20000)
-            let lifeline = Pipe()
-            _ = fcntl(lifeline.fileHandleForWriting.fileDescriptor, F_SETFD, FD_CLOEXEC)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/sh")
-            process.arguments = ["-c", "/bin/busybox httpd -f -p 127.0.0.1:$1 -h \"$2\" & server=$!; cat >/dev/null; kill -9 $server; rm -rf \"$2\"",
-                                 "sh", String(port), root.path]
-            process.standardInput = lifeline
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
-            try? lifeline.fileHandleForReading.close()
+            // Its standard input is the lifeline: a pipe whose end this process holds.
+            var command = Command("/bin/sh", ["-c", "/bin/busybox httpd -f -p 127.0.0.1:$1 -h \"$2\" & server=$!; cat >/dev/null; kill -9 $server; rm -rf \"$2\"",
+                                              "sh", String(port), root.path])
+            command.input = .pipe
+            let process = try command.start()
             usleep(300_000)
             if try Sandbox.execute("/usr/bin/curl", ["-s", "-o", "/dev/null", "http://127.0.0.1:\(port)/"]).status == 0 {
                 served = true
                 url = "http://127.0.0.1:\(port)"
-                LocalMirror.lifelines.append(lifeline) // kept open until the process ends
+                LocalMirror.lifelines.append(process) // its input kept open until this process ends
                 return
             }
-            try? lifeline.fileHandleForWriting.close()
-            process.waitUntilExit()
+            process.closeInput()
+            process.wait()
         }
         throw FixtureError("busybox httpd found no free port on 127.0.0.1")
     }
 
-    nonisolated(unsafe) static var lifelines: [Pipe] = []
+    nonisolated(unsafe) static var lifelines: [RunningChild] = []
 
     /// Hard-links the image into a mirror directory; returns the directory.
     private static func place(_ image: URL, as name: String, under root: URL, in path: String) throws -> URL {

@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 import Testing
 
@@ -7,7 +8,7 @@ import Testing
 final class LocalRegistry: @unchecked Sendable {
     let root: URL
     let port: Int
-    private let process: Process
+    private let process: RunningChild
     var log: URL { root.appendingPathComponent("access.log") }
     var storage: URL { root.appendingPathComponent("data") }
     /// host's argument for a registry without TLS, for tests only.
@@ -27,21 +28,16 @@ final class LocalRegistry: @unchecked Sendable {
                 storage: {filesystem: {rootdirectory: \(root.path)/data}}
                 http: {addr: "127.0.0.1:\(port)"}
                 """.write(to: config, atomically: true, encoding: .utf8)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/usr/bin/docker-registry")
-            process.arguments = ["serve", config.path]
-            _ = FileManager.default.createFile(atPath: root.appendingPathComponent("access.log").path, contents: nil)
-            let log = try FileHandle(forWritingTo: root.appendingPathComponent("access.log"))
-            process.standardOutput = log
-            process.standardError = log
-            try process.run()
+            var command = Command("/usr/bin/docker-registry", ["serve", config.path])
+            command.output = .file(root.appendingPathComponent("access.log").path)
+            let process = try command.start()
             if Self.answers(port: port, while: process) {
                 self.port = port
                 self.process = process
                 return
             }
-            kill(process.processIdentifier, SIGKILL)
-            process.waitUntilExit()
+            process.kill()
+            process.wait()
             attempt += 1
             if attempt == 5 {
                 throw Failure(description: "docker-registry did not start: \((try? String(contentsOf: root.appendingPathComponent("access.log"), encoding: .utf8)) ?? "")")
@@ -51,7 +47,7 @@ final class LocalRegistry: @unchecked Sendable {
 
     struct Failure: Error, CustomStringConvertible { let description: String }
 
-    private static func answers(port: Int, while process: Process) -> Bool {
+    private static func answers(port: Int, while process: RunningChild) -> Bool {
         for _ in 0..<100 {
             guard process.isRunning else { return false }
             if let result = try? Sandbox.execute("/usr/bin/curl", ["-sf", "http://127.0.0.1:\(port)/v2/"]), result.status == 0 { return true }
@@ -61,9 +57,8 @@ final class LocalRegistry: @unchecked Sendable {
     }
 
     deinit {
-        // SIGKILL: a child of the test process may inherit its blocked SIGTERM.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
+        process.wait()
         try? FileManager.default.removeItem(at: root)
     }
 

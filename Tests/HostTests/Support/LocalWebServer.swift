@@ -1,3 +1,4 @@
+import ChildProcess
 import Foundation
 
 /// A web server for one test: busybox httpd serving one file on
@@ -6,7 +7,7 @@ import Foundation
 final class LocalWebServer: @unchecked Sendable {
     let root: URL
     let port: Int
-    private let process: Process
+    private let process: RunningChild
     /// The file's address as a VM guest sees it.
     var guestURL: String { "http://10.0.2.2:\(port)/file" }
 
@@ -17,13 +18,8 @@ final class LocalWebServer: @unchecked Sendable {
         for _ in 0..<10 {
             // busybox httpd exits at once when the port is taken: try another.
             let port = Int.random(in: 20000..<60000)
-            let process = Process()
-            process.executableURL = URL(fileURLWithPath: "/bin/busybox")
-            process.arguments = ["httpd", "-f", "-p", "127.0.0.1:\(port)", "-h", root.path]
-            // Not the test's own output: a server left holding it would keep `swift test` waiting.
-            process.standardOutput = FileHandle.nullDevice
-            process.standardError = FileHandle.nullDevice
-            try process.run()
+            // Output nowhere, not the test's own: a server left holding it would keep `swift test` waiting.
+            let process = try Command("/bin/busybox", ["httpd", "-f", "-p", "127.0.0.1:\(port)", "-h", root.path]).start()
             for _ in 0..<50 where process.isRunning {
                 if try Sandbox.execute("/usr/bin/curl", ["-sf", "-o", "/dev/null", "http://127.0.0.1:\(port)/file"]).status == 0 {
                     self.port = port
@@ -32,15 +28,15 @@ final class LocalWebServer: @unchecked Sendable {
                 }
                 Thread.sleep(forTimeInterval: 0.1)
             }
-            if process.isRunning { kill(process.processIdentifier, SIGKILL) }
+            process.kill()
+            process.wait()
         }
         throw FixtureError("busybox httpd found no free port on 127.0.0.1")
     }
 
     deinit {
-        // SIGKILL: a child of the test process inherits its blocked SIGTERM.
-        kill(process.processIdentifier, SIGKILL)
-        process.waitUntilExit()
+        process.kill()
+        process.wait()
         try? FileManager.default.removeItem(at: root)
     }
 }

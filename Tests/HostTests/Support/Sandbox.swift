@@ -91,20 +91,11 @@ final class Sandbox: @unchecked Sendable {
 
     /// Starts host without waiting, for concurrency and crash tests; its
     /// standard output and error go to `output` and `errors` when given.
-    func start(_ arguments: [String], output: URL? = nil, errors: URL? = nil) throws -> Process {
-        let process = Process()
-        process.executableURL = Self.products.appendingPathComponent("host")
-        process.arguments = arguments
-        process.environment = environment
-        func handle(_ file: URL?) throws -> FileHandle {
-            guard let file else { return FileHandle.nullDevice }
-            _ = FileManager.default.createFile(atPath: file.path, contents: nil)
-            return try FileHandle(forWritingTo: file)
-        }
-        process.standardOutput = try handle(output)
-        process.standardError = try handle(errors)
-        try process.run()
-        return process
+    func start(_ arguments: [String], output: URL? = nil, errors: URL? = nil) throws -> HostRun {
+        var command = Command(Self.products.appendingPathComponent("host").path, arguments, environment: environment)
+        command.output = output.map { .file($0.path) } ?? .null
+        command.error = errors.map { .file($0.path) } ?? .null
+        return HostRun(try command.start())
     }
 
     /// Runs host on a real pseudo-terminal through Tests/Fixtures/pty_driver.py,
