@@ -15,13 +15,7 @@ import PluginKit
 enum LibvirtSweep {
     /// The cache's directory as host derives it from the environment it
     /// shares with its plugins.
-    static var cacheDirectory: String {
-        let environment = ProcessInfo.processInfo.environment
-        if let dir = environment["HOST_CACHE_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir).path }
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return base.appendingPathComponent("host").path
-    }
+    static var cacheDirectory: String { SharedRules.cacheRoot().path }
 
     /// 12 hex digits of SHA-256 over this computer's machine-id and the
     /// cache's directory.

@@ -15,13 +15,7 @@ enum PodmanSweep {
 
     /// The cache's directory as host derives it from the environment it
     /// shares with its plugins: the value of every cache label.
-    static var cacheDirectory: String {
-        let environment = ProcessInfo.processInfo.environment
-        if let dir = environment["HOST_CACHE_DIR"], !dir.isEmpty { return URL(fileURLWithPath: dir).path }
-        let base = environment["XDG_CACHE_HOME"].flatMap { $0.isEmpty ? nil : URL(fileURLWithPath: $0) }
-            ?? FileManager.default.homeDirectoryForCurrentUser.appendingPathComponent(".cache")
-        return base.appendingPathComponent("host").path
-    }
+    static var cacheDirectory: String { SharedRules.cacheRoot().path }
 
     /// `podman import` options that mark the image (`cache`: as made for
     /// this cache; the runtime probe's image is every cache's). A label's
