@@ -71,7 +71,7 @@ enum Completion {
 
     /// The command words this host has, in the table's order (`from` starts a pipeline).
     static let subcommands = CommandWords.all.filter { Main.commands.contains($0) || $0 == "from" }
-    static let globalOptions = ["--quiet", "--verbose", "--help", "--version"]
+    static let globalOptions = ["--quiet", "--verbose", "--json", "--help", "--version"]
 
     /// Candidates for the last of `words` (the words after `host`, the last
     /// one being typed, possibly empty).
@@ -79,7 +79,7 @@ enum Completion {
         var words = words
         let current = words.popLast() ?? ""
         guard !current.contains("=") else { return [] } // values are the user's own
-        while let first = words.first, ["-q", "--quiet", "-v", "--verbose"].contains(first) { words.removeFirst() }
+        while let first = words.first, ["-q", "--quiet", "-v", "--verbose", "--json"].contains(first) { words.removeFirst() }
         guard let first = words.first else {
             let steps = registry().steps.filter(\.startsPipeline).map(\.name)
             return matching(current, current.hasPrefix("-") ? globalOptions : subcommands + steps)

@@ -8,7 +8,7 @@ enum HelpText {
     static let summary = "fresh virtual machines and containers, built once by cached pipeline steps"
 
     static let synopsis = [
-        "host [--quiet | --verbose] STEP [ARGS...] [+ STEP [ARGS...]]...",
+        "host [--quiet | --verbose | --json] STEP [ARGS...] [+ STEP [ARGS...]]...",
         "host from NAME|REF [--keep-authorized-keys] [+ STEP [ARGS...]]...",
         "host push [--tls-verify=false] REF PIPELINE...",
         "host pull [--tls-verify=false] REF",
@@ -58,6 +58,7 @@ enum HelpText {
     static let options: [Item] = [
         ("-q, --quiet", "print no progress, only the steps' output and errors (exec's own failure status is not repeated)"),
         ("-v, --verbose", "also print the steps' debug log lines"),
+        ("--json", "print host's own lines on standard error as JSON objects, one per line: which steps were reused, built or rebuilt and why (\"event\": reused, built, rebuilding, message, error); a step's own output is left as it is"),
         ("-h, --help", "show this help"),
         ("--version", "show host's version"),
     ]

@@ -29,11 +29,13 @@ enum Main {
         if words.first == "__scan-plugins" { PluginScanner.serve(Array(words.dropFirst())) }
         installSignalHandlers()
         CrashReport.install()
-        var quiet = false, verbose = false
+        var quiet = false, verbose = false, json = false
+        var unknown: String?
         while let option = words.first, option.hasPrefix("-"), option != "--" {
             switch option {
             case "-q", "--quiet": quiet = true
             case "-v", "--verbose": verbose = true
+            case "--json": json = true
             case "-h", "--help":
                 print(HelpText.terminal())
                 exit(0)
@@ -41,11 +43,15 @@ enum Main {
                 print("host \(HelpText.version)")
                 exit(0)
             default:
-                fail(HostError.usage("unknown option \(option); before the first step host takes --quiet, --verbose, --help and --version (see `host --help`)"), quiet: false)
+                // Said after the loop, as JSON when --json came before it.
+                unknown = unknown ?? option
             }
             words.removeFirst()
         }
-        commandOutput = Output(quiet: quiet, verbose: verbose)
+        commandOutput = Output(quiet: quiet, verbose: verbose, json: json)
+        if let unknown {
+            fail(HostError.usage("unknown option \(unknown); before the first step host takes --quiet, --verbose, --json, --help and --version (see `host --help`)"), quiet: false)
+        }
         guard let first = words.first else {
             print(HelpText.terminal())
             exit(0)
@@ -72,7 +78,7 @@ enum Main {
             if first == "--" { words.removeFirst() }
             exit(guarded(quiet: quiet) {
                 let engine = try Engine(registry: loadPlugins(), cache: .fromEnvironment(),
-                                        output: Output(quiet: quiet, verbose: verbose))
+                                        output: commandOutput)
                 return try engine.run(words)
             })
         }
@@ -148,7 +154,9 @@ enum Main {
     /// With --quiet, a step that failed with its own command's status (exec,
     /// script.test) says nothing more: the status is the answer.
     static func fail(_ error: HostError, quiet: Bool) -> Never {
-        if !(quiet && error.kind == .stepFailed && error.status != nil) {
+        if commandOutput.json {
+            commandOutput.report(RunEvent(.error, message: error.message, exit: error.exitCode))
+        } else if !(quiet && error.kind == .stepFailed && error.status != nil) {
             StandardStream.error.write("host: error: \(TerminalText.escaped(error.message))\n")
         }
         exit(error.exitCode)

@@ -6,11 +6,11 @@ import Testing
 extension DebianTests {
     @Test func ansibleInstallsAPackageFromDebiansMirror() throws {
         let sandbox = try sandbox()
-        let run = try sandbox.succeed(["os.debian", "+", "ansible", "package", "--name=patch", "--state=present",
+        let run = try sandbox.succeed(["--json", "os.debian", "+", "ansible", "package", "--name=patch", "--state=present",
                                        "+", "exec", "patch --version | head -1"])
         #expect(run.out.hasPrefix("GNU patch"))
-        #expect(run.err.contains("ansible: built in"))
-        #expect(run.err.contains("host: ansible: TASK [package]\n"), "no progress: \(run.err)")
+        #expect(run.built("ansible"))
+        #expect(run.facts.contains { $0.step == "ansible" && $0.message == "TASK [package]" }, "no progress: \(run.err)")
     }
 
     @Test func aFailingModuleGivesAnsiblesMessageAndCachesNothing() throws {
@@ -47,11 +47,11 @@ extension DebianTests {
         let folder = playbook.deletingLastPathComponent()
         let first = try sandbox.run(pipeline, in: folder)
         #expect(first.status == 0 && first.out.hasSuffix(":/home/alice:/bin/sh\n"), "\(first.err)")
-        let again = try sandbox.run(pipeline, in: folder)
-        #expect(again.err.contains("ansible.playbook: cached"))
+        let again = try sandbox.run(["--json"] + pipeline, in: folder)
+        #expect(again.reused("ansible.playbook"))
         try shell("/bin/bash")
-        let edited = try sandbox.run(pipeline, in: folder)
-        #expect(edited.err.contains("ansible.playbook: built in"))
+        let edited = try sandbox.run(["--json"] + pipeline, in: folder)
+        #expect(edited.built("ansible.playbook"))
         #expect(edited.out.hasSuffix(":/home/alice:/bin/bash\n"))
     }
 
@@ -59,14 +59,14 @@ extension DebianTests {
         let sandbox = try sandbox()
         let script = sandbox.file("provision.sh")
         try "#!/bin/sh\necho provisioned > /provisioned\necho ran\n".write(to: script, atomically: true, encoding: .utf8)
-        let last = try sandbox.succeed(["os.debian", "+", "script.run", script.path])
+        let last = try sandbox.succeed(["--json", "os.debian", "+", "script.run", script.path])
         #expect(last.out == "ran\n")
-        #expect(!last.err.contains("script.run: built in")) // last: run, not kept
-        let kept = try sandbox.succeed(["os.debian", "+", "script.run", script.path, "+", "exec", "cat /provisioned"])
-        #expect(kept.err.contains("script.run: built in"))
+        #expect(!last.built("script.run")) // last: run, not kept
+        let kept = try sandbox.succeed(["--json", "os.debian", "+", "script.run", script.path, "+", "exec", "cat /provisioned"])
+        #expect(kept.built("script.run"))
         #expect(kept.out == "ran\nprovisioned\n")
-        let reused = try sandbox.succeed(["os.debian", "+", "script.run", script.path, "+", "exec", "cat /provisioned"])
-        #expect(reused.err.contains("script.run: cached"))
+        let reused = try sandbox.succeed(["--json", "os.debian", "+", "script.run", script.path, "+", "exec", "cat /provisioned"])
+        #expect(reused.reused("script.run"))
 
         let check = sandbox.file("check.sh")
         try "test -e /provisioned || exit 9\nexit 7\n".write(to: check, atomically: true, encoding: .utf8) // no #!: /bin/sh

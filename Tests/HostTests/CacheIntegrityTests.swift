@@ -12,17 +12,17 @@ import Testing
     /// A sandbox with one saved step, and that step's entry directory.
     func saved() throws -> (Sandbox, URL) {
         let sandbox = try Sandbox()
-        let first = try sandbox.succeed(Self.pipeline)
+        let first = try sandbox.succeed(["--json"] + Self.pipeline)
         #expect(first.out == "saved\n")
         return (sandbox, try sandbox.builtEntry(first, step: "exec"))
     }
 
     func expectRebuilt(_ sandbox: Sandbox, because reason: String) throws {
-        let run = try sandbox.succeed(Self.pipeline)
-        #expect(run.err.contains("exec: rebuilding: \(reason)"), "\(run.err)")
+        let run = try sandbox.succeed(["--json"] + Self.pipeline)
+        #expect(run.rebuilt("exec")?.contains("\(reason)") == true, "\(run.err)")
         #expect(run.out == "saved\n")
-        let again = try sandbox.succeed(Self.pipeline)
-        #expect(again.err.contains("exec: cached"), "\(again.err)")
+        let again = try sandbox.succeed(["--json"] + Self.pipeline)
+        #expect(again.reused("exec"), "\(again.err)")
     }
 
     @Test(arguments: ["missing", "empty", "shorter", "changed", "swapped"])
@@ -102,7 +102,7 @@ import Testing
         #expect(failed.err.contains("this restore fails on purpose"))
         #expect(failed.err.contains("the saved machine's files are intact, so the cause lies elsewhere"), "\(failed.err)")
         #expect(try sandbox.cacheSnapshot() == before)
-        #expect(try sandbox.succeed(Self.pipeline).err.contains("exec: cached"))
+        #expect(try sandbox.succeed(["--json"] + Self.pipeline).reused("exec"))
     }
 
     @Test func leftoversOfDeadRunsAreSwept() throws {

@@ -7,14 +7,14 @@ import Testing
         let sandbox = try Sandbox()
         let record = sandbox.file("runs")
         let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "+", "exec", "cat count.txt"]
-        let first = try sandbox.run(pipeline)
+        let first = try sandbox.run(["--json"] + pipeline)
         #expect(first.status == 0, "\(first.err)")
         #expect(first.out == "counted\n")
-        #expect(first.err.contains("self_test.count: built in"))
-        let second = try sandbox.run(pipeline)
+        #expect(first.built("self_test.count"))
+        let second = try sandbox.run(["--json"] + pipeline)
         #expect(second.status == 0)
         #expect(second.out == "counted\n")
-        #expect(second.err.contains("self_test.count: cached"))
+        #expect(second.reused("self_test.count"))
         #expect(sandbox.runs(record) == 1)
     }
 
@@ -34,15 +34,15 @@ import Testing
 
     @Test func applyCachesTheSubStepOnItsOwn() throws {
         let sandbox = try Sandbox()
-        let first = try sandbox.run(["backend.fixture", "+", "self_test.greeting", "--greeting=Hi there"])
+        let first = try sandbox.run(["--json", "backend.fixture", "+", "self_test.greeting", "--greeting=Hi there"])
         #expect(first.status == 0, "\(first.err)")
-        #expect(first.err.contains("self_test.make_greeting: built in"))
-        let second = try sandbox.run(["backend.fixture", "+", "self_test.greeting", "--greeting=Hi there"])
-        #expect(second.err.contains("self_test.make_greeting: cached"))
+        #expect(first.built("self_test.make_greeting"))
+        let second = try sandbox.run(["--json", "backend.fixture", "+", "self_test.greeting", "--greeting=Hi there"])
+        #expect(second.reused("self_test.make_greeting"))
         #expect(second.err.contains("greeting ok: Hi there"))
         // The sub-step's entry is the same one a pipeline step would use.
-        let direct = try sandbox.run(["backend.fixture", "+", "self_test.make_greeting", "--greeting=Hi there", "+", "exec", "cat .greeting"])
-        #expect(direct.err.contains("self_test.make_greeting: cached"))
+        let direct = try sandbox.run(["--json", "backend.fixture", "+", "self_test.make_greeting", "--greeting=Hi there", "+", "exec", "cat .greeting"])
+        #expect(direct.reused("self_test.make_greeting"))
         #expect(direct.out == "Hi there\n")
     }
 
@@ -50,9 +50,9 @@ import Testing
         let sandbox = try Sandbox()
         #expect(try sandbox.run(["backend.fixture", "+", "self_test.note", "first"]).status == 0)
         #expect(try sandbox.run(["cache", "ls"]).out.contains("self_test.note") == false)
-        let followed = try sandbox.run(["backend.fixture", "+", "self_test.note", "first", "+", "exec", "cat notes.txt"])
+        let followed = try sandbox.run(["--json", "backend.fixture", "+", "self_test.note", "first", "+", "exec", "cat notes.txt"])
         #expect(followed.out == "first\n")
-        #expect(followed.err.contains("self_test.note: built in"))
+        #expect(followed.built("self_test.note"))
         #expect(try sandbox.run(["cache", "ls"]).out.contains("backend.fixture + self_test.note first"))
     }
 
@@ -74,9 +74,9 @@ import Testing
         handle.seekToEndOfFile()
         handle.write(Data("rebuilt".utf8))
         try handle.close()
-        let run = try sandbox.run(pipeline)
+        let run = try sandbox.run(["--json"] + pipeline)
         #expect(run.status == 0, "\(run.err)")
-        #expect(run.err.contains("backend.fixture: cached"))
+        #expect(run.reused("backend.fixture"))
         #expect(sandbox.runs(record) == 2)
     }
 
@@ -86,8 +86,8 @@ import Testing
         let pipeline = ["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--expire=1"]
         _ = try sandbox.run(pipeline)
         Thread.sleep(forTimeInterval: 1.5)
-        let run = try sandbox.run(pipeline)
-        #expect(run.err.contains("self_test.count: rebuilding: it expired"))
+        let run = try sandbox.run(["--json"] + pipeline)
+        #expect(run.rebuilt("self_test.count")?.contains("it expired") == true)
         #expect(sandbox.runs(record) == 2)
     }
 
@@ -100,8 +100,8 @@ import Testing
         _ = try sandbox.run(pipeline)
         #expect(sandbox.runs(record) == 1)
         try "two".write(to: input, atomically: true, encoding: .utf8)
-        let run = try sandbox.run(pipeline)
-        #expect(run.err.contains("rebuilding: \(input.path) changed"))
+        let run = try sandbox.run(["--json"] + pipeline)
+        #expect(run.rebuilt("self_test.count") == "\(input.path) changed", "\(run.err)")
         #expect(sandbox.runs(record) == 2)
     }
 
@@ -123,8 +123,8 @@ import Testing
         _ = try sandbox.run(pipeline)
         #expect(sandbox.runs(record) == 1)
         try overwrite("two")
-        let run = try sandbox.run(pipeline)
-        #expect(run.err.contains("rebuilding: \(input.path) changed"))
+        let run = try sandbox.run(["--json"] + pipeline)
+        #expect(run.rebuilt("self_test.count") == "\(input.path) changed", "\(run.err)")
         #expect(sandbox.runs(record) == 2)
     }
 
@@ -184,19 +184,19 @@ import Testing
     @Test func cacheLowersTheExpiryAndLeavesTheKeyAlone() throws {
         let sandbox = try Sandbox()
         let record = sandbox.file("runs")
-        let short = try sandbox.succeed(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--cache=1h", "+", "exec", "true"])
-        #expect(short.err.contains("self_test.count: built in"))
+        let short = try sandbox.succeed(["--json", "backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--cache=1h", "+", "exec", "true"])
+        #expect(short.built("self_test.count"))
         let json = try sandbox.succeed(["cache", "ls", "--json"])
         let rows = try #require(try JSONSerialization.jsonObject(with: Data(json.out.utf8)) as? [[String: Any]])
         let expires = try #require(rows.first { ($0["pipeline"] as? String)?.contains("self_test.count") == true }?["expires"] as? String)
         let date = try #require(ISO8601DateFormatter().date(from: expires))
         #expect(date.timeIntervalSinceNow <= 3600 && date.timeIntervalSinceNow > 3000, "expires \(expires)")
-        let plain = try sandbox.succeed(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "+", "exec", "true"])
-        #expect(plain.err.contains("self_test.count: cached"))
+        let plain = try sandbox.succeed(["--json", "backend.fixture", "+", "self_test.count", "--record=\(record.path)", "+", "exec", "true"])
+        #expect(plain.reused("self_test.count"))
         #expect(sandbox.runs(record) == 1)
         // An entry older than --cache allows is built again, whoever built it.
-        let none = try sandbox.succeed(["backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--cache=0s", "+", "exec", "true"])
-        #expect(none.err.contains("self_test.count: rebuilding: it is older than --cache allows"))
+        let none = try sandbox.succeed(["--json", "backend.fixture", "+", "self_test.count", "--record=\(record.path)", "--cache=0s", "+", "exec", "true"])
+        #expect(none.rebuilt("self_test.count")?.contains("it is older than --cache allows") == true)
         #expect(sandbox.runs(record) == 2)
         let bad = try sandbox.run(["backend.fixture", "+", "exec", "true", "--cache=soon"])
         #expect(bad.status == 64)

@@ -119,8 +119,8 @@ import Testing
         let pipeline = ["dir_backend", "+", "exec", "echo kept > kept.txt; echo to-stderr >&2", "+", "exec", "cat kept.txt"]
         let first = try sandbox.run(pipeline)
         #expect(first.status == 0 && first.out == "kept\n" && first.err.contains("to-stderr\n"), "\(first.err)")
-        let again = try sandbox.run(pipeline)
-        #expect(again.status == 0 && again.out == "kept\n" && again.err.contains("exec: cached"), "\(again.err)")
+        let again = try sandbox.run(["--json"] + pipeline)
+        #expect(again.status == 0 && again.out == "kept\n" && again.reused("exec"), "\(again.err)")
         let failing = try sandbox.run(["dir_backend", "+", "exec", "exit 3"])
         #expect(failing.status == 3)
         let console = try sandbox.run(["dir_backend", "+", "console"])

@@ -81,14 +81,14 @@ import Testing
         let tag = "six-\(Self.seed)"
         let pipeline = backend.base + ["+", "exec", "echo \(tag) > /root/six", "+", "exec", "--transient", "cat /root/six"]
         let files = (0..<6).map { (sandbox.file("six-\($0).out"), sandbox.file("six-\($0).err")) }
-        let runs = try files.map { try sandbox.start(pipeline, output: $0.0, errors: $0.1) }
+        let runs = try files.map { try sandbox.start(["--json"] + pipeline, output: $0.0, errors: $0.1) }
         for run in runs { run.waitUntilExit() }
         var builds = 0
         for (run, (output, errors)) in zip(runs, files) {
             let messages = try String(contentsOf: errors, encoding: .utf8)
             #expect(run.terminationStatus == 0, "\(messages)")
             #expect(try String(contentsOf: output, encoding: .utf8) == "\(tag)\n")
-            builds += messages.split(separator: "\n").filter { $0.contains("exec: built in") }.count
+            builds += Sandbox.Result(status: 0, out: "", err: messages).facts.filter { $0.event == "built" && $0.step == "exec" }.count
         }
         #expect(builds == 1, "the step was built \(builds) times")
         #expect(leftovers(of: sandbox).isEmpty)

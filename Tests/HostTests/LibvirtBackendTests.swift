@@ -50,8 +50,8 @@ import Testing
         let setUp = ["backend.libvirt", "+", "os.busybox", "+", "exec", "echo marker > /root/marker; sleep 1000 >/dev/null 2>&1 & echo $! > /root/pid"]
         _ = try sandbox.succeed(setUp + ["+", "exec", "true"])
         // A new host process: libvirt restores the saved domain onto a new overlay.
-        let check = try sandbox.succeed(setUp + ["+", "exec", "cat /root/marker; kill -0 $(cat /root/pid) && echo still running"])
-        #expect(check.err.contains("exec: cached"))
+        let check = try sandbox.succeed(["--json"] + setUp + ["+", "exec", "cat /root/marker; kill -0 $(cat /root/pid) && echo still running"])
+        #expect(check.reused("exec"))
         #expect(check.out == "marker\nstill running\n")
         let failing = try sandbox.run(["backend.libvirt", "+", "os.busybox", "+", "exec", "echo to-stderr >&2; exit 5"])
         #expect(failing.status == 5 && failing.out == "to-stderr\n", "\(failing.err)") // the serial console merges the streams
@@ -134,14 +134,14 @@ import Testing
     @Test func aMissingVolumeIsDetectedAndRebuilt() throws {
         let (_, sandbox) = try world()
         let pipeline = ["backend.libvirt", "+", "os.busybox", "+", "exec", "echo rebuilt-\(UInt32.random(in: 0...UInt32.max)) > /root/r"]
-        let built = try sandbox.succeed(pipeline + ["+", "exec", "true"]) // the last step is not saved
+        let built = try sandbox.succeed(["--json"] + pipeline + ["+", "exec", "true"]) // the last step is not saved
         let entry = try sandbox.builtEntry(built, step: "exec")
         let record = try JSONSerialization.jsonObject(with: Data(contentsOf: entry.appendingPathComponent("machine/libvirt.json"))) as? [String: Any]
         let state = try #require((record?["state"] as? [String: Any])?["name"] as? String)
         _ = try LocalHypervisor.virsh(["vol-delete", "--pool", "host", state])
-        let again = try sandbox.succeed(pipeline + ["+", "exec", "cat /root/r"])
+        let again = try sandbox.succeed(["--json"] + pipeline + ["+", "exec", "cat /root/r"])
         #expect(again.err.contains("is missing from the pool host"), "\(again.err)")
-        #expect(again.err.contains("exec: built in"), "\(again.err)")
+        #expect(again.built("exec"), "\(again.err)")
         #expect(again.out.hasPrefix("rebuilt-"))
     }
 

@@ -15,18 +15,18 @@ import Testing
         let sandbox = try Sandbox()
         try sandbox.compileC(Self.source, as: "minimal_backend", defines: defines, strict: true)
 
-        let hi = try sandbox.run(["backend.minimal", "+", "exec", "echo hi"])
+        let hi = try sandbox.run(["--json", "backend.minimal", "+", "exec", "echo hi"])
         #expect(hi.status == 0 && hi.out == "hi\n", "\(hi.err)")
-        #expect(hi.err.contains("backend.minimal: built in"), "\(hi.err)")
+        #expect(hi.built("backend.minimal"), "\(hi.err)")
 
         let pipeline = ["backend.minimal", "+", "exec", "echo kept > kept.txt", "+", "exec", "cat kept.txt; echo to-stderr >&2"]
-        let first = try sandbox.run(pipeline)
+        let first = try sandbox.run(["--json"] + pipeline)
         #expect(first.status == 0 && first.out == "kept\n" && first.err.contains("to-stderr\n"), "\(first.err)")
-        #expect(first.err.contains("exec: built in"), "\(first.err)")
+        #expect(first.built("exec"), "\(first.err)")
         // check is NULL: the saved machines are reused as they are.
-        let again = try sandbox.run(pipeline)
+        let again = try sandbox.run(["--json"] + pipeline)
         #expect(again.status == 0 && again.out == "kept\n", "\(again.err)")
-        #expect(again.err.contains("backend.minimal: cached") && again.err.contains("exec: cached") && !again.err.contains("built in"),
+        #expect(again.reused("backend.minimal") && again.reused("exec") && !again.facts.contains { $0.event == "built" },
                 "\(again.err)")
 
         #expect(try sandbox.run(["backend.minimal", "+", "exec", "exit 3"]).status == 3)
@@ -45,8 +45,8 @@ import Testing
         // forget is NULL: removing the machines lets nothing go elsewhere, and works.
         let cleanup = try sandbox.run(["cleanup", "machines", "all"])
         #expect(cleanup.status == 0, "\(cleanup.err)")
-        let rebuilt = try sandbox.run(pipeline)
-        #expect(rebuilt.status == 0 && rebuilt.out == "kept\n" && rebuilt.err.contains("exec: built in"), "\(rebuilt.err)")
+        let rebuilt = try sandbox.run(["--json"] + pipeline)
+        #expect(rebuilt.status == 0 && rebuilt.out == "kept\n" && rebuilt.built("exec"), "\(rebuilt.err)")
     }
 
     /// A step that needs a capability the backend cannot offer (its

@@ -62,8 +62,8 @@ import Testing
         #expect(atSave >= 5)
         // A new host process restores the container saved after `sleep 2`:
         // the loop is still running, and counts on from where it was.
-        let run = try sandbox.succeed(counting + ["+", "exec", "a=$(cat /tmp/count); sleep 1; b=$(cat /tmp/count); echo $a $b"])
-        #expect(run.err.contains("exec: cached"))
+        let run = try sandbox.succeed(["--json"] + counting + ["+", "exec", "a=$(cat /tmp/count); sleep 1; b=$(cat /tmp/count); echo $a $b"])
+        #expect(run.reused("exec"))
         let numbers = run.out.split(separator: " ").compactMap { Int($0.trimmingCharacters(in: .whitespacesAndNewlines)) }
         try #require(numbers.count == 2, "\(run.out)")
         #expect(numbers[0] >= atSave)
@@ -80,7 +80,7 @@ import Testing
     @Test func aCheckpointOfANewerCRIUIsRebuilt() throws {
         let sandbox = try sandbox()
         let pipeline = Self.busybox + ["+", "exec", "echo criu > /root/criu", "+", "exec", "cat /root/criu"]
-        let built = try sandbox.succeed(pipeline)
+        let built = try sandbox.succeed(["--json"] + pipeline)
         let record = try String(contentsOf: try sandbox.builtEntry(built, step: "exec").appendingPathComponent("machine/podman.json"), encoding: .utf8)
         try #require(record.contains("\"criuVersion\""), "saved without CRIU: \(record)")
         let real = try #require(ProcessInfo.processInfo.environment["HOST_CRIU"], "HOST_CRIU names the CRIU the tests use")
@@ -101,7 +101,7 @@ import Testing
         let sandbox = try sandbox()
         let tag = damage.filter(\.isLetter)
         let pipeline = Self.busybox + ["+", "exec", "echo \(tag) > /root/damage", "+", "exec", "cat /root/damage"]
-        let entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        let entry = try sandbox.builtEntry(try sandbox.succeed(["--json"] + pipeline), step: "exec")
         let checkpoint = entry.appendingPathComponent("machine/checkpoint.tar.zst")
         try #require(FileManager.default.fileExists(atPath: checkpoint.path), "saved without CRIU: no checkpoint to damage")
         let size = try FileManager.default.attributesOfItem(atPath: checkpoint.path)[.size] as? UInt64 ?? 0
@@ -113,8 +113,8 @@ import Testing
             try handle.truncate(atOffset: size / 2)
         }
         try handle.close()
-        let second = try sandbox.succeed(pipeline)
-        #expect(second.err.contains("exec: rebuilding: damaged: machine/checkpoint.tar.zst"), "\(second.err)")
+        let second = try sandbox.succeed(["--json"] + pipeline)
+        #expect(second.rebuilt("exec")?.contains("damaged: machine/checkpoint.tar.zst") == true, "\(second.err)")
         #expect(second.out == "\(tag)\n")
         #expect(try Self.containers(of: sandbox).isEmpty)
     }
@@ -124,16 +124,16 @@ import Testing
         let record = sandbox.file("runs")
         let pipeline = Self.busybox + ["+", "self_test.count", "--record=\(record.path)", "+", "exec", "cat count.txt"]
         #expect(try sandbox.succeed(pipeline).out == "counted\n")
-        let again = try sandbox.succeed(pipeline)
-        #expect(again.err.contains("self_test.count: cached"))
+        let again = try sandbox.succeed(["--json"] + pipeline)
+        #expect(again.reused("self_test.count"))
         #expect(sandbox.runs(record) == 1)
 
         let transient = Self.busybox + ["+", "exec", "--transient", "touch /scratch; echo ran", "+", "exec", "test ! -e /scratch && echo clean"]
         for _ in 0..<2 { #expect(try sandbox.succeed(transient).out == "ran\nclean\n") }
 
-        #expect(try sandbox.succeed(Self.busybox + ["+", "self_test.note", "once"]).err.contains("self_test.note: built in") == false)
-        let followed = try sandbox.succeed(Self.busybox + ["+", "self_test.note", "once", "+", "exec", "cat notes.txt"])
-        #expect(followed.err.contains("self_test.note: built in"))
+        #expect(try sandbox.succeed(["--json"] + Self.busybox + ["+", "self_test.note", "once"]).built("self_test.note") == false)
+        let followed = try sandbox.succeed(["--json"] + Self.busybox + ["+", "self_test.note", "once", "+", "exec", "cat notes.txt"])
+        #expect(followed.built("self_test.note"))
         #expect(followed.out == "once\n")
 
         let file = sandbox.file("payload")
@@ -198,9 +198,9 @@ import Testing
         #expect(try sandbox.succeed(pipeline).out == "one")
         // The same name for a new image: what was built on the old one is rebuilt.
         try importImage(version: "two")
-        let retagged = try sandbox.succeed(pipeline)
+        let retagged = try sandbox.succeed(["--json"] + pipeline)
         #expect(retagged.out == "two")
-        #expect(retagged.err.contains("rebuilding: backend.podman-criu cannot reuse the saved machine: localhost/host-test-image:1 is now image"), "\(retagged.err)")
+        #expect(retagged.rebuilt("exec")?.contains("backend.podman-criu cannot reuse the saved machine: localhost/host-test-image:1 is now image") == true, "\(retagged.err)")
         let missing = try sandbox.run(["backend.podman-criu", "--image=localhost/no-such-image:1", "+", "exec", "true"])
         #expect(missing.status != 0)
         #expect(missing.err.contains("podman has no image localhost/no-such-image:1"))
@@ -227,8 +227,8 @@ import Testing
         #expect(first.out == "kept\n")
         let warnings = first.err.components(separatedBy: "running processes will not survive a save").count - 1
         #expect(warnings == 1)
-        let second = try sandbox.run(pipeline, extraEnvironment: environment)
-        #expect(second.err.contains("exec: cached"))
+        let second = try sandbox.run(["--json"] + pipeline, extraEnvironment: environment)
+        #expect(second.reused("exec"))
         #expect(second.out == "kept\n")
         #expect(try Self.containers(of: sandbox).isEmpty)
     }
@@ -255,7 +255,7 @@ import Testing
         #expect(try images().subtracting(before).isEmpty)
 
         // A machine whose record cannot be read still takes its image with it.
-        let built = try sandbox.builtEntry(try sandbox.succeed(Self.busybox + ["+", "exec", "true"]), step: "os.busybox")
+        let built = try sandbox.builtEntry(try sandbox.succeed(["--json"] + Self.busybox + ["+", "exec", "true"]), step: "os.busybox")
         #expect(try images().subtracting(before).count == 1)
         try Data("{ not json".utf8).write(to: built.appendingPathComponent("machine/podman.json"))
         #expect(try sandbox.run(["cleanup", "machines", "all"]).status == 0)

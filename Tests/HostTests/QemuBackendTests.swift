@@ -14,8 +14,8 @@ import Testing
         let setUp = ["os.busybox", "+", "exec", "echo marker > /root/marker; sleep 1000 >/dev/null 2>&1 & echo $! > /root/pid"]
         _ = try sandbox.succeed(setUp + ["+", "exec", "true"])
         // A new host process: restore the saved step and look inside.
-        let check = try sandbox.succeed(setUp + ["+", "exec", "cat /root/marker; kill -0 $(cat /root/pid) && echo still running"])
-        #expect(check.err.contains("exec: cached"))
+        let check = try sandbox.succeed(["--json"] + setUp + ["+", "exec", "cat /root/marker; kill -0 $(cat /root/pid) && echo still running"])
+        #expect(check.reused("exec"))
         #expect(check.out == "marker\nstill running\n")
         let uname = try sandbox.succeed(["os.busybox", "+", "exec", "uname -s"])
         #expect(uname.out == "Linux\n")
@@ -130,7 +130,7 @@ import Testing
         _ = try sandbox.succeed(["os.busybox", "+", "exec", "true"])
         let port = Self.freePort()
         let messages = sandbox.file("forward.err")
-        let run = try sandbox.start(["backend.qemu", "--forward=\(port):8080", "+", "os.busybox", "+", "exec",
+        let run = try sandbox.start(["--json", "backend.qemu", "--forward=\(port):8080", "+", "os.busybox", "+", "exec",
                                      "mkdir -p /tmp/www; echo forwarded > /tmp/www/index.html; httpd -p 8080 -h /tmp/www; sleep 20"],
                                     errors: messages)
         defer { kill(run.processIdentifier, SIGKILL); run.waitUntilExit() }
@@ -143,8 +143,8 @@ import Testing
         }
         #expect(page?.contains("forwarded") == true, "no page on 127.0.0.1:\(port): \(page ?? "nothing answered")")
         // A run-time parameter: the machine built without the forward is the one restored.
-        let said = (try? String(contentsOf: messages, encoding: .utf8)) ?? ""
-        #expect(said.contains("backend.qemu: cached") && said.contains("os.busybox: cached"), "\(said)")
+        let said = Sandbox.Result(status: 0, out: "", err: (try? String(contentsOf: messages, encoding: .utf8)) ?? "")
+        #expect(said.reused("backend.qemu") && said.reused("os.busybox"), "\(said.err)")
         // Listening sockets on that port, from the kernel's table: loopback only.
         let table = try String(contentsOfFile: "/proc/net/tcp", encoding: .utf8).split(separator: "\n").dropFirst()
         let listeners = table.map { $0.split(separator: " ") }.filter { $0.count > 3 && $0[3] == "0A" && $0[1].hasSuffix(String(format: ":%04X", port)) }
@@ -198,7 +198,7 @@ import Testing
         let sandbox = try sandbox()
         let tag = damage.filter(\.isLetter)
         let pipeline = ["os.busybox", "+", "exec", "echo \(tag) > /root/damage", "+", "exec", "cat /root/damage"]
-        var entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        var entry = try sandbox.builtEntry(try sandbox.succeed(["--json"] + pipeline), step: "exec")
         var step = "exec"
         if damage.hasPrefix("boot/") { // the kernel is os.busybox's, the entry below
             let manifest = try JSONSerialization.jsonObject(with: Data(contentsOf: entry.appendingPathComponent("manifest.json"))) as? [String: Any]
@@ -222,8 +222,8 @@ import Testing
             handle.write(Data(middle.map { ~$0 }))
             try handle.close()
         }
-        let second = try sandbox.succeed(pipeline)
-        #expect(second.err.contains("\(step): rebuilding: damaged: machine/\(damage.prefix { $0 != " " })"), "\(second.err)")
+        let second = try sandbox.succeed(["--json"] + pipeline)
+        #expect(second.rebuilt(step)?.hasPrefix("damaged: machine/\(damage.prefix { $0 != " " })") == true, "\(second.err)")
         #expect(second.out == "\(tag)\n")
     }
 
@@ -233,7 +233,7 @@ import Testing
     @Test func aRestoreThatFailsOnDamageIsRebuiltInTheSameRun() throws {
         let sandbox = try sandbox()
         let pipeline = ["os.busybox", "+", "exec", "echo later > /root/damage", "+", "exec", "cat /root/damage"]
-        let entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        let entry = try sandbox.builtEntry(try sandbox.succeed(["--json"] + pipeline), step: "exec")
         _ = try sandbox.succeed(pipeline) // the first use checks, and stamps, its digests
         let state = entry.appendingPathComponent("machine/state.zst")
         let handle = try FileHandle(forWritingTo: state)
@@ -259,16 +259,16 @@ import Testing
         let environment = ["PATH": bin.path + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"), "HOST_QEMU_ACCEL": "tcg"]
         let pipeline = ["os.busybox", "+", "exec", "echo kept > /root/k", "+", "exec", "cat /root/k"]
         try install("")
-        let first = try sandbox.run(pipeline, extraEnvironment: environment)
+        let first = try sandbox.run(["--json"] + pipeline, extraEnvironment: environment)
         #expect(first.status == 0, "\(first.err)")
         let type = try String(contentsOf: sandbox.builtEntry(first, step: "exec")
             .appendingPathComponent("machine/qemu.json"), encoding: .utf8)
         #expect(type.contains("\"machineType\" : \"pc-i440fx-"), "\(type)")
 
         try install("# upgraded")
-        let upgraded = try sandbox.run(pipeline, extraEnvironment: environment)
+        let upgraded = try sandbox.run(["--json"] + pipeline, extraEnvironment: environment)
         #expect(upgraded.status == 0 && upgraded.out == "kept\n", "\(upgraded.err)")
-        #expect(upgraded.err.contains("exec: cached"), "\(upgraded.err)")
+        #expect(upgraded.reused("exec"), "\(upgraded.err)")
 
         // A QEMU without the machine type (the filter hides it from -machine help).
         let pinned = try #require(type.split(separator: "\"").first { $0.hasPrefix("pc-i440fx-") })
@@ -299,7 +299,7 @@ import Testing
         let environment = ["PATH": bin.path + ":" + qemu10 + ":" + (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin"),
                            "HOST_QEMU_ACCEL": "tcg"]
         let pipeline = ["os.busybox", "+", "exec", "echo mapped > /root/m", "+", "exec", "cat /root/m; date +%Y"]
-        let first = try sandbox.run(pipeline, extraEnvironment: environment)
+        let first = try sandbox.run(["--json"] + pipeline, extraEnvironment: environment)
         #expect(first.status == 0 && first.out.hasPrefix("mapped\n"), "\(first.err)")
         let entry = try sandbox.builtEntry(first, step: "exec")
         let config = try String(contentsOf: entry.appendingPathComponent("machine/qemu.json"), encoding: .utf8)
@@ -318,18 +318,18 @@ import Testing
         #expect(pread(fd, &page, page.count, data) == page.count)
         page = page.map { ~$0 }
         #expect(pwrite(fd, page, page.count, data) == page.count)
-        let damaged = try sandbox.run(pipeline, extraEnvironment: environment)
+        let damaged = try sandbox.run(["--json"] + pipeline, extraEnvironment: environment)
         #expect(damaged.status == 0 && damaged.out == first.out, "\(damaged.err)")
-        #expect(damaged.err.contains("exec: rebuilding: damaged: machine/state.ram is not the file it was saved as"), "\(damaged.err)")
+        #expect(damaged.rebuilt("exec")?.contains("damaged: machine/state.ram is not the file it was saved as") == true, "\(damaged.err)")
 
-        let restored = try sandbox.run(pipeline, extraEnvironment: environment)
+        let restored = try sandbox.run(["--json"] + pipeline, extraEnvironment: environment)
         #expect(restored.status == 0 && restored.out == first.out, "\(restored.err)")
-        #expect(restored.err.contains("exec: cached"), "\(restored.err)")
+        #expect(restored.reused("exec"), "\(restored.err)")
 
         // Downgraded to QEMU 7.2, which cannot load a QEMU 10 state (nor
         // mapped-ram): the entry is refused by the version it was saved by, and rebuilt.
         try install("/usr/bin/qemu-system-x86_64")
-        let older = try sandbox.run(pipeline, extraEnvironment: environment)
+        let older = try sandbox.run(["--json"] + pipeline, extraEnvironment: environment)
         #expect(older.status == 0 && older.out == first.out, "\(older.err)")
         #expect(older.err.contains("it was saved by QEMU 10.") && older.err.contains("\(qemu.path) is QEMU 7.2")
                 && older.err.contains("cannot load a newer QEMU's state; install QEMU 10.") && older.err.contains("(QEMU was changed)"),
@@ -419,7 +419,7 @@ import Testing
 
     @Test func aCachedStepStoresOnlyItsDelta() throws {
         let sandbox = try sandbox()
-        let result = try sandbox.succeed(["os.busybox", "+", "exec", "echo delta > /root/delta", "+", "exec", "true"])
+        let result = try sandbox.succeed(["--json", "os.busybox", "+", "exec", "echo delta > /root/delta", "+", "exec", "true"])
         let entry = try sandbox.builtEntry(result, step: "exec").appendingPathComponent("machine")
         let files = try FileManager.default.contentsOfDirectory(atPath: entry.path).sorted()
         #expect(files == ["disk.qcow2", "qemu.json", "state.zst"]) // no kernel, initrd or base image copied
@@ -474,7 +474,7 @@ import Testing
         let first = try sandbox.succeed(pipeline)
         #expect(first.out == "kept\nnew boot\n", "\(first.err)")
         #expect(first.err.contains("reboot: back after"), "\(first.err)")
-        let again = try sandbox.succeed(pipeline)
-        #expect(again.err.contains("reboot: cached") && again.out == "kept\nnew boot\n", "\(again.err)")
+        let again = try sandbox.succeed(["--json"] + pipeline)
+        #expect(again.reused("reboot") && again.out == "kept\nnew boot\n", "\(again.err)")
     }
 }

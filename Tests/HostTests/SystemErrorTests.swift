@@ -29,7 +29,7 @@ struct SystemErrorTests {
 
     @Test func cleanupOfAnEntryThatIsAMountPointNamesItAndWhatToDo() throws {
         let sandbox = try Sandbox()
-        let built = try sandbox.succeed(Self.pipeline)
+        let built = try sandbox.succeed(["--json"] + Self.pipeline)
         let entry = try sandbox.builtEntry(built, step: "self_test.make_greeting")
         try mount(["--bind", "-o", "ro", entry.path, entry.path])
         defer { unmount(entry) }
@@ -42,7 +42,7 @@ struct SystemErrorTests {
 
     @Test func aDamagedEntryOnAReadOnlyDiskSaysReadOnlyNotFull() throws {
         let sandbox = try Sandbox()
-        let built = try sandbox.succeed(Self.pipeline)
+        let built = try sandbox.succeed(["--json"] + Self.pipeline)
         let entry = try sandbox.builtEntry(built, step: "self_test.make_greeting")
         let greeting = entry.appendingPathComponent("machine/root/.greeting")
         try Data("damaged\n".utf8).write(to: greeting)

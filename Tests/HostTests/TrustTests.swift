@@ -54,7 +54,7 @@ import Testing
     @Test func aFolderOfAnEntryReplacedByASymlinkIsDamageAndRebuilt() throws {
         let sandbox = try Sandbox()
         let pipeline = CacheIntegrityTests.pipeline
-        let entry = try sandbox.builtEntry(try sandbox.succeed(pipeline), step: "exec")
+        let entry = try sandbox.builtEntry(try sandbox.succeed(["--json"] + pipeline), step: "exec")
         // The same files, outside the cache, where the folder was.
         let outside = sandbox.file("outside")
         let folder = entry.appendingPathComponent("machine/root")

@@ -247,6 +247,6 @@ final class CleanupServices: HostServices {
     init(output: Output) { self.output = output }
 
     func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
-        if level.rawValue >= HOST_LOG_WARNING.rawValue || output.verbose { output.progress("\(context.stepName): \(message)") }
+        if level.rawValue >= HOST_LOG_WARNING.rawValue || output.verbose { output.report(RunEvent(.message, step: context.stepName, message: message)) }
     }
 }

@@ -25,7 +25,7 @@ final class RunServices: HostServices {
     func log(_ context: CallContext, _ level: host_log_level, _ message: String) {
         context.write(log: message)
         if level.rawValue >= HOST_LOG_INFO.rawValue || output.verbose {
-            output.progress("\(context.stepName): \(message)")
+            output.report(RunEvent(.message, step: context.stepName, message: message))
         }
     }
 

@@ -53,7 +53,7 @@ extension StepRunner: StepApplying {
             context.release(machine)
             do {
                 return try publish(machine, of: machine, producer, context, key: entryKey, parent: parent, started: started,
-                                   built: "\(description) saved", checkpoint: true)
+                                   checkpoint: description)
             } catch {
                 driver.drop(machine, log: context.log)
                 throw error

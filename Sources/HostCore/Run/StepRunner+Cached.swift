@@ -13,13 +13,13 @@ extension StepRunner {
         let (found, stale) = try usable(key, parent: parent, planned)
         if let found {
             Trace.mark("\(planned.step.name): cached entry found")
-            return hold(found, planned.step.name, "cached")
+            return hold(found, RunEvent(.reused, step: planned.step.name))
         }
 
         return try withBuildLock(key, planned.step.name) { lock in
-            if let found = try usable(key, parent: parent, planned).entry { return hold(found, planned.step.name, "built by another run") }
+            if let found = try usable(key, parent: parent, planned).entry { return hold(found, RunEvent(.reused, step: planned.step.name, by: "another run")) }
             lock.writeOwner()
-            if let stale { output.progress("\(planned.step.name): rebuilding: \(stale)") }
+            if let stale { output.report(RunEvent(.rebuilding, step: planned.step.name, key: key, reason: stale)) }
             return try build(planned, key: key, parent: parent)
         }
     }
@@ -67,11 +67,15 @@ extension StepRunner {
         throw HostError(.stepFailed, "\(entry.manifest.step): \(problem)")
     }
 
-    func hold(_ entry: CacheEntry, _ step: String, _ how: String) -> CacheEntry {
+    /// Keeps `entry` for this run and reports how it came (`event`, which
+    /// gets the entry's key and directory here).
+    func hold(_ entry: CacheEntry, _ event: RunEvent) -> CacheEntry {
         held.append(entry)
         // A second pass of runCached finds the same entries: said once.
         if announced.insert(entry.manifest.build).inserted {
-            output.progress("\(step): \(how) \(entry.key.prefix(12))")
+            var event = event
+            (event.key, event.entry) = (entry.key, entry.directory.path)
+            output.report(event)
         }
         return entry
     }
@@ -126,7 +130,7 @@ extension StepRunner {
 
     /// Saves the machine a step returned and moves it into the cache.
     func publish(_ result: TrackedMachine, of machine: TrackedMachine, _ producer: Producer, _ context: CallContext, key: String,
-                 parent: CacheEntry?, started: Date, built: String = "built", checkpoint: Bool = false) throws -> CacheEntry {
+                 parent: CacheEntry?, started: Date, checkpoint: String? = nil) throws -> CacheEntry {
         try driver.up(result, log: context.log)
         try DiskSpace.naming(store.location) { try driver.down(result, log: context.log) }
         driver.drop(result, log: context.log)
@@ -152,7 +156,7 @@ extension StepRunner {
             backend: result.backend.step.name, parentKey: parent?.key, parentBuild: parent?.manifest.build,
             build: UUID().uuidString.lowercased(), created: now, expires: expires,
             // A checkpoint's key holds what made it, not the step's files.
-            dependencies: checkpoint ? [] : context.dependencies,
+            dependencies: checkpoint == nil ? context.dependencies : [],
             arguments: producer.arguments,
             paths: files)
         let entry = try DiskSpace.naming(store.location) {
@@ -161,7 +165,7 @@ extension StepRunner {
             }
         }
         accepted.insert(manifest.build)
-        return hold(entry, producer.step, built + String(format: " in %.2f s,", Date().timeIntervalSince(started)))
+        return hold(entry, RunEvent(.built, step: producer.step, seconds: Date().timeIntervalSince(started), checkpoint: checkpoint))
     }
 
     /// The machine `producer` makes from `parent` by `work`, host's own code
@@ -172,7 +176,7 @@ extension StepRunner {
         let key = producer.key(parent: parent)
         if case let (found?, _) = try store.reusable(key, parent: parent), EntryVerifier.damage(found.directory) == nil,
            EntryVerifier.quickProblem(found.manifest, in: found.directory) == nil {
-            return hold(found, producer.step, "cached")
+            return hold(found, RunEvent(.reused, step: producer.step))
         }
         return try withBuildLock(key, producer.step) { _ in
             let started = Date()

@@ -71,7 +71,8 @@ final class StepRunner {
                 // Built elsewhere or by a tagged pipeline: not this run's to rebuild.
                 throw HostError(.cache, "the saved machine \(directory.lastPathComponent.prefix(12)) that `from` named did not restore and is \(damage); run the command again to pull it again (a tagged machine: run its `host tag` again)")
             }
-            output.progress("the saved machine \(directory.lastPathComponent.prefix(12)) did not restore and is \(damage); rebuilding it")
+            output.report(RunEvent(.rebuilding, key: directory.lastPathComponent,
+                                   reason: "the saved machine \(directory.lastPathComponent.prefix(12)) did not restore and is \(damage)"))
             return try runCached(steps)
         }
     }

@@ -196,13 +196,10 @@ final class Sandbox: @unchecked Sendable {
         return result
     }
 
-    /// The directory of the entry a run reported building last for `step`.
+    /// The directory of the entry a `--json` run reported building last for `step`.
     func builtEntry(_ result: Result, step: String) throws -> URL {
-        let line = result.err.split(separator: "\n").last { $0.contains("\(step): built in") }
-        let key = try #require(line?.split(separator: " ").last.map(String.init))
-        let machines = cache.appendingPathComponent("machines")
-        let name = try #require(try FileManager.default.contentsOfDirectory(atPath: machines.path).first { $0.hasPrefix(key) })
-        return machines.appendingPathComponent(name)
+        let entry = result.facts.last { $0.event == "built" && $0.step == step }?.entry
+        return URL(fileURLWithPath: try #require(entry, "no entry built for \(step): \(result.err)"))
     }
 
     func temporaryLeftovers() -> [String] {
