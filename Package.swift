@@ -53,7 +53,7 @@ let package = Package(
     products: [
         .executable(name: "host", targets: ["Host"]),
         // For Fuzz/, a package of its own: the readers its targets exercise.
-        .library(name: "HostCore", targets: ["HostCore", "PluginABI", "CloudImage"]),
+        .library(name: "HostCore", targets: ["HostCore", "HostModel", "PluginABI", "CloudImage"]),
     ] + plugins.map(\.0),
     dependencies: [
         .package(url: "https://github.com/apple/swift-argument-parser", from: "1.8.2"),
@@ -80,17 +80,21 @@ let package = Package(
         // What the VM backends share: commands and files through the guest
         // agent, SSH or the serial console, and the restored guest's clock.
         .target(name: "GuestAccess", dependencies: ["PluginKit", "PluginSupport"]),
+        // The pure model: the pipeline grammar, argument binding, planning
+        // over a step catalog, cache keys, manifests and registry formats.
+        // No files, no processes: what it knows comes in as values.
+        .target(name: "HostModel", dependencies: ["PluginABI", .product(name: "Crypto", package: "swift-crypto")]),
         .target(name: "HostCore", dependencies: [
-            "PluginABI", "CFFI", "ChildProcess", "Trace",
+            "HostModel", "PluginABI", "CFFI", "ChildProcess", "Trace",
             .product(name: "Crypto", package: "swift-crypto"),
         ]),
         .executableTarget(name: "Host", dependencies: [
-            "HostCore",
+            "HostCore", "HostModel",
             .product(name: "ArgumentParser", package: "swift-argument-parser"),
         ]),
         // End to end: the real host binary, plugins and guests.
-        .testTarget(name: "HostTests", dependencies: ["HostCore", "CloudImage", "ChildProcess"], path: "Tests/HostTests"),
+        .testTarget(name: "HostTests", dependencies: ["HostCore", "HostModel", "CloudImage", "ChildProcess"], path: "Tests/HostTests"),
         // The unit layer: in-process, on data, no process started (seconds).
-        .testTarget(name: "HostUnitTests", dependencies: ["HostCore", "PluginABI", "CloudImage", "GuestAccess"], path: "Tests/HostUnitTests"),
+        .testTarget(name: "HostUnitTests", dependencies: ["HostCore", "HostModel", "PluginABI", "CloudImage", "GuestAccess"], path: "Tests/HostUnitTests"),
     ] + plugins.map(\.1)
 )

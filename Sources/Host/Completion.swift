@@ -1,5 +1,6 @@
 import Foundation
 import HostCore
+import HostModel
 
 /// Shell completion. The scripts are thin: they hand the words typed so far
 /// to `host __complete`, which answers from the plugins installed at that

@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HostCore
+import HostModel
 
 struct ListPlugins: ParsableCommand {
     static let configuration = CommandConfiguration(

@@ -2,6 +2,7 @@ import ArgumentParser
 import ChildProcess
 import Foundation
 import HostCore
+import HostModel
 import Trace
 
 /// `host` runs a pipeline unless its first word names one of the commands

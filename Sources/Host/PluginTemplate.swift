@@ -1,6 +1,7 @@
 import ArgumentParser
 import Foundation
 import HostCore
+import HostModel
 
 /// `host plugin-template c|swift NAME`: a starting plugin in ./NAME/ that
 /// builds warning-free and loads as it is, and the command that builds it

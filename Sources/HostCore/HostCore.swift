@@ -1,8 +1,13 @@
-// HostCore: the engine. Plugins are found through the plugin index
-// (PluginIndex, PluginIndexFile, PluginScanner), a pipeline is planned
-// (PipelinePlanner), run (StepRunner) and cached (CacheStore); BackendDriver
-// is the only caller of a backend's table, RunServices answers what plugins
-// ask of host, and CallContext is one host_call.
+// HostCore: the engine, the part of host that touches the system. Plugins
+// are found through the plugin index (PluginIndex, PluginIndexFile,
+// PluginScanner), a pipeline is planned by HostModel's PipelinePlanner over
+// that index (Planner, Planning.swift), run (StepRunner) and cached
+// (CacheStore); BackendDriver is the only caller of a backend's table,
+// RunServices answers what plugins ask of host, and CallContext is one
+// host_call. The pure part (grammar, binding, planning, keys, manifests,
+// registry formats, HostError) is HostModel; what of it needs files lives
+// here as extensions (PathArguments, Manifest+Files, Digest+File, OCILayout,
+// HostError+System).
 //
 // The machines, by name (one name per idea, across the code base):
 // - TrackedMachine (here): host's record of one machine of a run: its

@@ -1,4 +1,5 @@
 import ChildProcess
+import HostModel
 
 /// A program host itself runs (zstd, skopeo, ssh-keygen), or an error that
 /// names the Debian package to install.

@@ -1,5 +1,6 @@
 import Foundation
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// Nothing serves a wrong machine, crashes on a closed pipe or lets another

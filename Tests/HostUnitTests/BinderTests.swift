@@ -1,5 +1,6 @@
 import Foundation
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// Command-line words to typed values, per parameter kind, and every error

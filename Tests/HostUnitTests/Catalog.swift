@@ -1,5 +1,6 @@
 import Foundation
 @testable import HostCore
+@testable import HostModel
 import PluginABI
 
 /// A fixed step catalog for the unit tests, as the plugin index would hold
@@ -47,7 +48,7 @@ enum Catalog {
         step("vm.only", flags: 0, needs: [HOST_VM_V1]),
     ])
 
-    static func planner(default backend: String = "backend.a", _ registry: PluginIndex = standard) -> PipelinePlanner {
+    static func planner(default backend: String = "backend.a", _ registry: PluginIndex = standard) -> PipelinePlanner<PluginIndex> {
         PipelinePlanner(registry: registry, defaultBackend: backend)
     }
 }

@@ -1,6 +1,7 @@
 import Foundation
 import Testing
 @testable import HostCore
+@testable import HostModel
 
 /// Cache keys as host made them before the engine was restructured (issue
 /// 26): a changed key silently throws away every user's cache, so each

@@ -1,4 +1,5 @@
 import Foundation
+@testable import HostModel
 import Testing
 @testable import HostCore
 

@@ -1,5 +1,6 @@
 import Foundation
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// Manifests of every version host wrote are read; damage of each kind is

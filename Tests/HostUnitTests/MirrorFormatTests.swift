@@ -1,6 +1,7 @@
 import CloudImage
 import Foundation
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// URL and checksum resolution of os.fedora and os.alpine, against copies of

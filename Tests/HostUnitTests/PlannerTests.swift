@@ -1,4 +1,5 @@
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// The planner over a fixed catalog (Catalog.standard): which steps run, on

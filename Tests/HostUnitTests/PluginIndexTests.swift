@@ -1,5 +1,6 @@
 import Foundation
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// The plugin index file (`plugins.json`): what a scan recorded is read

@@ -1,4 +1,5 @@
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// Registry references by the distribution spec's rules, checked before

@@ -1,5 +1,6 @@
 import Foundation
 @testable import HostCore
+@testable import HostModel
 import Testing
 
 /// What host reads from a registry, checked in-process: an image's config

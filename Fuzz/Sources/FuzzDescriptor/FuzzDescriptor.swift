@@ -1,5 +1,6 @@
 import FuzzInput
 @testable import HostCore
+@testable import HostModel
 import PluginABI
 
 /// A plugin's descriptor, as its entry function returns it: well-formed C

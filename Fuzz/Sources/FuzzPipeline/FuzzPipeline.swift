@@ -1,6 +1,7 @@
 import FuzzInput
 import Foundation
 @testable import HostCore
+@testable import HostModel
 
 /// The command line: the pipeline grammar, then each step's words bound to
 /// its declared parameters. Whatever the words, host either binds them or

@@ -1,6 +1,7 @@
 import Foundation
 import FuzzInput
 @testable import HostCore
+@testable import HostModel
 @testable import PodmanBackendPlugin
 @testable import QemuBackendPlugin
 

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 import PluginABI
 
 /// `host cache ls` and `host cleanup`: what is cached and removing it, never

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// Names for cached machines, kept beside the cache: local tags (`host tag
 /// dev PIPELINE`, `host from dev`) in `tags/NAME`, and the registry
@@ -78,7 +79,7 @@ extension Engine {
         guard let entry = try execute(words, keeping: true) else {
             throw HostError.usage("the pipeline's last step returned no machine, so there is nothing to name")
         }
-        try MachineNames(location: store.location).setTag(.init(name: name, key: entry.key, pipeline: words.map(PipelinePlanner.quote).joined(separator: " "),
+        try MachineNames(location: store.location).setTag(.init(name: name, key: entry.key, pipeline: words.map(ShellWord.quote).joined(separator: " "),
                                                                 created: Date()))
         return entry.key
     }

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 
 /// `host cleanup periodic`: removes expired machines, then keeps the cache
 /// within a size budget (HOST_CACHE_MAX, default 50G) by removing the least

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// A published machine that this run holds a shared use lock on, so no
 /// cleanup removes it while the run reads from it.

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 
 /// The machine cache: plain directories `machines/KEY/{manifest.json,
 /// machine/, log.txt}` published by rename, so a reader sees a whole entry

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// A save that failed because the disk is full, over quota or read-only is
 /// said so, with the place and what to do, whatever operation inside it

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// Whether a saved machine is what was published: its manifest's key
 /// matches its directory and its recorded inputs, and every file it

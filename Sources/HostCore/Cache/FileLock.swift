@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 
 /// An flock(2) on a file, released when closed or when the process dies, so
 /// a killed run never leaves a lock behind. Opened O_CLOEXEC so children

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// The digest of what a host path names, for cache keys (path parameters)
 /// and file dependencies: a file's SHA-256, or for a directory the digest

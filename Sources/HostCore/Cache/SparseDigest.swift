@@ -1,5 +1,6 @@
 import Crypto
 import Glibc
+import HostModel
 
 /// The digest of a sparse file, such as a RAM state saved with QEMU's
 /// mapped-ram (512 MiB apparent, a tenth of it data): SHA-256 over each

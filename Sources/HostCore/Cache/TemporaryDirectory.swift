@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 
 /// A directory a machine is built or used in, under `machines/.tmp`, with a
 /// sibling lock file held for as long as this run owns it. A run that dies

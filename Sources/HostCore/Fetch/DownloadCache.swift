@@ -1,6 +1,7 @@
 import ChildProcess
 import Crypto
 import Foundation
+import HostModel
 
 /// Files plugins fetch from the network (cloud images), kept under
 /// `CACHE/downloads` by the digest they were verified against, so another

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 import PluginABI
 
 /// The only code that calls a backend's host_backend table. Every call gets
@@ -27,7 +28,7 @@ struct BackendDriver {
     /// A new machine of the pipeline's backend step, configured by its
     /// arguments (create_with), or made empty (create, before ABI 1.3) for
     /// the step's entry to configure.
-    func create(_ planned: PipelinePlanner.Planned, in directory: TemporaryDirectory) throws -> TrackedMachine {
+    func create(_ planned: Planned, in directory: TemporaryDirectory) throws -> TrackedMachine {
         let backend = try BackendRef(planned.step)
         let machine = TrackedMachine(backend: backend, directory: directory, origin: nil)
         let path = directory.machineDirectory.path

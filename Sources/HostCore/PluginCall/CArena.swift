@@ -1,3 +1,4 @@
+import HostModel
 import PluginABI
 
 /// Owns C values handed to a plugin (strings, arrays, structs) until the

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 import PluginABI
 
 /// Host's side of one `host_call`: what the call may touch and what it
@@ -28,7 +29,7 @@ final class CallContext {
     /// The step being run and the saved machine it received, which its
     /// checkpoints are children of; nil for backend calls and for a
     /// pipeline's first step.
-    var checkpoints: (planned: PipelinePlanner.Planned, parent: CacheEntry, machine: TrackedMachine)?
+    var checkpoints: (planned: Planned, parent: CacheEntry, machine: TrackedMachine)?
     /// Buffers handed to the plugin, freed when the call ends.
     private var retained: [UnsafeMutableRawPointer] = []
 

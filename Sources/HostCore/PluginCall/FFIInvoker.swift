@@ -1,5 +1,6 @@
 import CFFI
 import Foundation
+import HostModel
 import PluginABI
 
 /// Calls a step's entry through libffi with the C signature its descriptor

@@ -1,5 +1,6 @@
 import Foundation
 import ChildProcess
+import HostModel
 import PluginABI
 
 /// What the host services do, behind their C table (ServicesTable): a

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 import PluginABI
 
 /// The host services of a pipeline run, as the steps and backends call them

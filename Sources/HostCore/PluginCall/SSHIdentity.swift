@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 
 /// The per-user SSH key host logs into machines with: generated once per
 /// cache with ssh-keygen, mode 0600 in a 0700 directory, never shipped.

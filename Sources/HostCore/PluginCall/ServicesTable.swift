@@ -1,5 +1,6 @@
 import Foundation
 import ChildProcess
+import HostModel
 import PluginABI
 
 /// The host_services vtable every call carries. Each entry finds its

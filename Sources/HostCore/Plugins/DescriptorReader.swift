@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 import PluginABI
 
 /// Turns the C descriptor a plugin returned into validated Swift values.
@@ -140,7 +141,7 @@ enum DescriptorReader {
             }
             parameters.append(parameter)
         }
-        let offers = backend.map { table in StepInfo.knownCapabilities.filter { table.extension?($0) != nil }.sorted() } ?? []
+        let offers = backend.map { table in StepRecord.knownCapabilities.filter { table.extension?($0) != nil }.sorted() } ?? []
         let record = StepRecord(name: name, summary: step.summary.map { String(cString: $0) } ?? "", flags: step.flags,
                                 expiry: step.default_expiry, parameters: parameters, needs: needs, offers: offers)
         return (record, entry, backend)

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// A dlopen'ed plugin. Never closed: a library with Swift code in it cannot
 /// be unloaded safely, and host keeps pointers into every plugin's

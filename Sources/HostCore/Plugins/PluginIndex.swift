@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 import PluginABI
 
 /// Every plugin host could find, the steps they offer, and why any failed.

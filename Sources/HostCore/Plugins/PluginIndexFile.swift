@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// The plugin index kept under the cache root (`plugins.json`), as
 /// GStreamer keeps registry.bin: for each plugin file its identity, digest

@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 import PluginABI
 
 /// Reads new or changed plugin files in a child process (`host

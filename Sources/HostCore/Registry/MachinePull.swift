@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 
 /// What `host pull` did.
 public struct PullReport: Sendable {

@@ -1,3 +1,4 @@
+import HostModel
 import PluginABI
 import ChildProcess
 import Foundation

@@ -1,35 +1,15 @@
 import Foundation
+import HostModel
 
 /// An OCI image layout directory (`oci-layout`, `index.json`,
 /// `blobs/sha256/`), the form in which skopeo takes a machine to a registry
-/// and brings it back. host writes and reads it; skopeo moves it.
+/// and brings it back. host writes and reads it; skopeo moves it. Its JSON
+/// is HostModel's (OCIImage).
 struct OCILayout {
     let directory: URL
 
-    struct Descriptor: Codable, Equatable {
-        let mediaType: String
-        let digest: String
-        let size: Int64
-        var annotations: [String: String]?
-    }
-
-    struct ImageManifest: Codable {
-        var schemaVersion = 2
-        var mediaType = OCILayout.manifestType
-        var artifactType: String?
-        let config: Descriptor
-        let layers: [Descriptor]
-        var annotations: [String: String]?
-    }
-
-    private struct Index: Codable {
-        var schemaVersion = 2
-        let manifests: [Descriptor]
-    }
-
-    static let manifestType = "application/vnd.oci.image.manifest.v1+json"
-    /// The annotation OCI layouts name an image by.
-    static let refName = "org.opencontainers.image.ref.name"
+    typealias Descriptor = OCIImage.Descriptor
+    typealias ImageManifest = OCIImage.ImageManifest
 
     var blobs: URL { directory.appendingPathComponent("blobs/sha256") }
 
@@ -62,15 +42,14 @@ struct OCILayout {
 
     /// Writes `manifest` and makes it the layout's one image, named `name`.
     func publish(_ manifest: ImageManifest, name: String) throws {
-        let encoder = JSONEncoder()
-        encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
-        let descriptor = try add(try encoder.encode(manifest), mediaType: Self.manifestType, annotations: [Self.refName: name])
-        try encoder.encode(Index(manifests: [descriptor])).write(to: directory.appendingPathComponent("index.json"))
+        let encoder = OCIImage.encoder
+        let descriptor = try add(try encoder.encode(manifest), mediaType: OCIImage.manifestType, annotations: [OCIImage.refName: name])
+        try encoder.encode(OCIImage.Index(manifests: [descriptor])).write(to: directory.appendingPathComponent("index.json"))
     }
 
     /// The one image skopeo wrote here: its manifest's digest and the manifest.
     func image() throws -> (digest: String, manifest: ImageManifest) {
-        let index = try JSONDecoder().decode(Index.self, from: Data(contentsOf: directory.appendingPathComponent("index.json")))
+        let index = try JSONDecoder().decode(OCIImage.Index.self, from: Data(contentsOf: directory.appendingPathComponent("index.json")))
         guard let descriptor = index.manifests.first else { throw HostError(.damagedData, "the pulled image layout names no manifest") }
         let data = try Data(contentsOf: blob(descriptor.digest))
         guard "sha256:" + Digest.of(data) == descriptor.digest else {

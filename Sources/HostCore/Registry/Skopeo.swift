@@ -1,5 +1,6 @@
 import ChildProcess
 import Foundation
+import HostModel
 
 /// The registry client: skopeo, which speaks the distribution API, TLS and
 /// the credentials `skopeo login` (or podman's and docker's) stored. host

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// Finds an expected literal or POSIX extended regular expression in
 /// console output, as services->console_expect promises.

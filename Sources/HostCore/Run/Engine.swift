@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 import Trace
 
 /// Runs pipelines. The work is in named parts: the PipelinePlanner turns
@@ -10,7 +11,7 @@ public final class Engine {
     let registry: PluginIndex
     let store: CacheStore
     let output: Output
-    let planner: PipelinePlanner
+    let planner: Planner
     let services: RunServices
     let driver: BackendDriver
     let runner: StepRunner
@@ -19,7 +20,7 @@ public final class Engine {
                 defaultBackend: String = ProcessInfo.processInfo.environment["HOST_DEFAULT_BACKEND"] ?? "backend.qemu") throws {
         self.registry = registry
         self.output = output
-        planner = PipelinePlanner(registry: registry, defaultBackend: defaultBackend)
+        planner = Planner(registry: registry, defaultBackend: defaultBackend)
         services = RunServices(registry: registry, location: cache, output: output)
         driver = BackendDriver(registry: registry, services: services)
         store = try CacheStore(location: cache, output: output, release: driver.release)

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 
 /// `from NAME [--keep-authorized-keys] [--tls-verify=false]`: starts a
 /// pipeline on a saved machine named by a local tag or a registry
@@ -72,7 +73,7 @@ struct FromStep {
             .trimmingCharacters(in: .whitespacesAndNewlines)
         guard theirKey != Self.keyBody(mine) else { return entry }
         let script = """
-            new=\(PipelinePlanner.quote(mine)) old=\(PipelinePlanner.quote(theirKey)) keep=\(keepAuthorizedKeys ? 1 : 0)
+            new=\(ShellWord.quote(mine)) old=\(ShellWord.quote(theirKey)) keep=\(keepAuthorizedKeys ? 1 : 0)
             for f in /root/.ssh/authorized_keys /home/*/.ssh/authorized_keys; do
               [ -f "$f" ] && grep -qF "$old" "$f" || continue
               if [ "$keep" = 0 ]; then grep -vF "$old" "$f" > "$f.host-new"; cat "$f.host-new" > "$f"; rm -f "$f.host-new"; fi

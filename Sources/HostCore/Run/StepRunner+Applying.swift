@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 import PluginABI
 import Trace
 
@@ -32,7 +33,7 @@ extension StepRunner: StepApplying {
 
     /// What a checkpoint of the step running in `context` records, and the
     /// machine it is a child of.
-    func checkpointProducer(_ context: CallContext, key: String, description: String) throws -> (Producer, PipelinePlanner.Planned, CacheEntry) {
+    func checkpointProducer(_ context: CallContext, key: String, description: String) throws -> (Producer, Planned, CacheEntry) {
         guard let (planned, parent, _) = context.checkpoints else {
             throw HostError(.plugin, "\(context.stepName): checkpoints need a step that received a saved machine (not a pipeline's first step)")
         }

@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 import PluginABI
 import Trace
 
@@ -9,12 +10,10 @@ import Trace
 /// (StepRunner+Applying); StepRunner+Calls holds what they share.
 /// Single-threaded by design: plugins are called on this thread only.
 final class StepRunner {
-    typealias Planned = PipelinePlanner.Planned
-
     let store: CacheStore
     let driver: BackendDriver
     let output: Output
-    let planner: PipelinePlanner
+    let planner: Planner
     let services: RunServices
     /// The backend step's run-time arguments, given to every machine this run makes.
     var runArguments: [(ParameterInfo, ArgumentValue)] = []
@@ -32,7 +31,7 @@ final class StepRunner {
     /// The saved machine a `from` pipeline starts on.
     private var start: CacheEntry?
 
-    init(store: CacheStore, driver: BackendDriver, output: Output, planner: PipelinePlanner, services: RunServices) {
+    init(store: CacheStore, driver: BackendDriver, output: Output, planner: Planner, services: RunServices) {
         self.store = store
         self.driver = driver
         self.output = output

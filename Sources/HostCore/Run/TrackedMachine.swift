@@ -1,4 +1,5 @@
 import Foundation
+import HostModel
 import PluginABI
 
 /// The backend a machine belongs to: the backend step that made its

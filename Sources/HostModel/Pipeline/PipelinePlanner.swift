@@ -1,24 +1,24 @@
-import Foundation
-
 /// Turns command-line words into the steps to run, and refuses, before any
 /// work, a pipeline that cannot work: each refusal is a usage error whose
-/// one sentence says what to write instead.
-struct PipelinePlanner {
-    let registry: PluginIndex
+/// one sentence says what to write instead. It knows the steps only through
+/// its catalog (HostCore's PluginIndex; a fixture in the unit tests), and
+/// hands back the catalog's own step type, so the runner gets StepInfo.
+package struct PipelinePlanner<Catalog: StepCatalog> {
+    package let registry: Catalog
     /// Which backend a pipeline starts on when its first step is not one.
-    let defaultBackend: String
+    package let defaultBackend: String
 
-    /// One step of a pipeline, resolved and with its arguments converted.
-    struct Planned {
-        let step: StepInfo
-        let arguments: BoundArguments
-        /// The step as a person would type it, for manifests and messages.
-        let text: String
+    package typealias Step = Catalog.Step
+    package typealias Planned = PlannedStep<Step>
+
+    package init(registry: Catalog, defaultBackend: String) {
+        self.registry = registry
+        self.defaultBackend = defaultBackend
     }
 
     /// The whole pipeline, the default backend first when none was named.
     /// `keeping`: the machine is wanted afterwards (push, tag).
-    func plan(_ words: [String], keeping: Bool = false) throws -> [Planned] {
+    package func plan(_ words: [String], keeping: Bool = false) throws -> [Planned] {
         let invocations = try PipelineParser.split(words)
         // Shape before arguments: `host ansible` should hear that it needs a
         // machine, not that the module is missing.
@@ -26,7 +26,7 @@ struct PipelinePlanner {
         try checkShape(steps, invocations)
         var planned = try zip(steps, invocations).map { try Self.bind($1, to: $0) }
         if !steps[0].isBackend {
-            let backend: StepInfo
+            let backend: Step
             do {
                 backend = try registry.step(named: defaultBackend)
             } catch {
@@ -51,7 +51,7 @@ struct PipelinePlanner {
 
     /// The steps after `from NAME`, on the named machine's backend (first,
     /// with its defaults), which nothing may replace.
-    func plan(continuing backend: StepInfo, with invocations: [PipelineParser.Invocation], keeping: Bool) throws -> [Planned] {
+    package func plan(continuing backend: Step, with invocations: [PipelineParser.Invocation], keeping: Bool) throws -> [Planned] {
         let following = try checkFollowing(invocations)
         let planned = [try Self.bind(.init(name: backend.name, words: []), to: backend)] + following
         try checkNeeds(planned.map(\.step))
@@ -62,7 +62,7 @@ struct PipelinePlanner {
     /// The steps after `from NAME` bound, which says what is wrong with them
     /// before anything is pulled: none may make a new machine.
     @discardableResult
-    func checkFollowing(_ invocations: [PipelineParser.Invocation]) throws -> [Planned] {
+    package func checkFollowing(_ invocations: [PipelineParser.Invocation]) throws -> [Planned] {
         let steps = try invocations.map { try registry.step(named: $0.name) }
         if let installer = steps.first(where: { $0.startsPipeline }) {
             throw HostError.usage("\(installer.name) makes a new machine, so it cannot follow `from`, which starts from a saved one; remove \(installer.name) or start a pipeline of its own with it")
@@ -79,13 +79,13 @@ struct PipelinePlanner {
     }
 
     /// The one step `apply` runs.
-    func plan(single words: [String]) throws -> Planned {
+    package func plan(single words: [String]) throws -> Planned {
         let invocations = try PipelineParser.split(words)
         guard invocations.count == 1 else { throw HostError(.plugin, "apply takes one step, not a pipeline") }
         return try Self.bind(invocations[0], to: try registry.step(named: invocations[0].name))
     }
 
-    private func checkShape(_ steps: [StepInfo], _ invocations: [PipelineParser.Invocation]) throws {
+    private func checkShape(_ steps: [Step], _ invocations: [PipelineParser.Invocation]) throws {
         guard steps[0].startsPipeline else {
             let starters = registry.steps.filter(\.startsPipeline).map(\.name)
             let example = starters.first { $0.hasPrefix("os.") } ?? starters.first ?? "backend.qemu"
@@ -105,7 +105,7 @@ struct PipelinePlanner {
     }
 
     /// Each step's machine must offer one of the capabilities it needs.
-    private func checkNeeds(_ steps: [StepInfo]) throws {
+    private func checkNeeds(_ steps: [Step]) throws {
         let backend = steps[0]
         if backend.savesNothing, let installer = steps.dropFirst().first(where: \.startsPipeline) {
             throw HostError.usage("\(installer.name) installs an operating system, and \(backend.name) works on an existing machine, which has its own already; remove \(installer.name)")
@@ -119,14 +119,23 @@ struct PipelinePlanner {
         }
     }
 
-    private static func bind(_ invocation: PipelineParser.Invocation, to step: StepInfo) throws -> Planned {
+    private static func bind(_ invocation: PipelineParser.Invocation, to step: Step) throws -> Planned {
         let arguments = try ArgumentBinder.bind(invocation.words, to: step)
-        let text = ([invocation.name] + invocation.words.map(quote)).joined(separator: " ")
+        let text = ([invocation.name] + invocation.words.map(ShellWord.quote)).joined(separator: " ")
         return Planned(step: step, arguments: arguments, text: text)
     }
+}
 
-    static func quote(_ word: String) -> String {
-        let plain = word.allSatisfy { $0.isLetter || $0.isNumber || "-_=./,:@%+".contains($0) }
-        return plain && !word.isEmpty ? word : "'" + word.replacingOccurrences(of: "'", with: "'\\''") + "'"
+/// One step of a pipeline, resolved and with its arguments converted.
+package struct PlannedStep<Step: CatalogStep>: Sendable {
+    package let step: Step
+    package let arguments: BoundArguments
+    /// The step as a person would type it, for manifests and messages.
+    package let text: String
+
+    package init(step: Step, arguments: BoundArguments, text: String) {
+        self.step = step
+        self.arguments = arguments
+        self.text = text
     }
 }

@@ -1,4 +1,4 @@
-import Foundation
+import FoundationEssentials
 
 /// How host lays out a cached machine as one OCI image (README, "Machines
 /// in a registry"): the config blob is this struct; the layers are, entry by
@@ -7,38 +7,54 @@ import Foundation
 /// step and the file's path. Each file is a layer of its own, named by its
 /// digest, so the registry stores a file that two machines share once, and
 /// a base pushed before is not sent again.
-struct MachineImage: Codable {
-    static let configType = "application/vnd.host.machine.v1+json"
-    static let manifestLayerType = "application/vnd.host.manifest.v1+json"
-    static let fileLayerType = "application/vnd.host.file.v1+zstd"
-    static let entryAnnotation = "vnd.host.entry"
-    static let stepAnnotation = "vnd.host.step"
+package struct MachineImage: Codable, Sendable {
+    package static let configType = "application/vnd.host.machine.v1+json"
+    package static let manifestLayerType = "application/vnd.host.manifest.v1+json"
+    package static let fileLayerType = "application/vnd.host.file.v1+zstd"
+    package static let entryAnnotation = "vnd.host.entry"
+    package static let stepAnnotation = "vnd.host.step"
     /// The file's path in its entry ("machine/disk.qcow2"), under OCI's own name for it.
-    static let pathAnnotation = "org.opencontainers.image.title"
+    package static let pathAnnotation = "org.opencontainers.image.title"
 
-    var version = 1
+    package var version = 1
     /// The whole pipeline that built the top entry.
-    let pipeline: String
-    let backend: String
-    let created: Date
+    package let pipeline: String
+    package let backend: String
+    package let created: Date
     /// The host that pushed it ("host 0.1.0").
-    let pushedBy: String
+    package let pushedBy: String
     /// The pusher's public SSH key, which the guest authorizes: a puller
     /// replaces it with their own (`from`).
-    let identity: String?
+    package let identity: String?
     /// Base first; the last one is the machine.
-    let entries: [Entry]
+    package let entries: [Entry]
 
-    struct Entry: Codable {
-        let key: String
-        let build: String
-        let step: String
+    package struct Entry: Codable, Sendable {
+        package let key: String
+        package let build: String
+        package let step: String
         /// Its machine directory where it was pushed from: the paths in its
         /// files (a qcow2's backing file) name it, and a puller rewrites them.
-        let directory: String
+        package let directory: String
+
+        package init(key: String, build: String, step: String, directory: String) {
+            self.key = key
+            self.build = build
+            self.step = step
+            self.directory = directory
+        }
     }
 
-    static func decode(_ data: Data) throws -> MachineImage {
+    package init(pipeline: String, backend: String, created: Date, pushedBy: String, identity: String?, entries: [Entry]) {
+        self.pipeline = pipeline
+        self.backend = backend
+        self.created = created
+        self.pushedBy = pushedBy
+        self.identity = identity
+        self.entries = entries
+    }
+
+    package static func decode(_ data: Data) throws -> MachineImage {
         let decoder = JSONDecoder()
         decoder.dateDecodingStrategy = .iso8601
         do {
@@ -64,7 +80,7 @@ struct MachineImage: Codable {
         }
     }
 
-    func encoded() throws -> Data {
+    package func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.sortedKeys, .withoutEscapingSlashes]
         encoder.dateEncodingStrategy = .iso8601

@@ -1,35 +1,41 @@
-import Foundation
-
 /// Converts a step's command-line words into typed values, one per declared
 /// parameter in declaration order, naming the step and parameter in every
 /// error. Grammar: positional words fill the declared parameters in order
 /// (the rest parameter takes what is left); `--key=value`, `--flag`,
 /// `--no-flag`; a repeated key makes a list; after `--` every word is
 /// positional. `--transient` and `--cache=DURATION` are host's own: they
-/// make the step transient, or lower how long its result is kept.
-struct BoundArguments: Sendable {
-    let values: [ArgumentValue]
-    let forceTransient: Bool
+/// make the step transient, or lower how long its result is kept. A host
+/// path is bound as given and then handed to the step to resolve
+/// (CatalogStep.resolvePath): reading what it names is HostCore's.
+package struct BoundArguments: Sendable {
+    package let values: [ArgumentValue]
+    package let forceTransient: Bool
     /// Seconds from --cache=DURATION; not part of the cache key.
-    var expiryCap: Int64? = nil
+    package var expiryCap: Int64? = nil
+
+    package init(values: [ArgumentValue], forceTransient: Bool, expiryCap: Int64? = nil) {
+        self.values = values
+        self.forceTransient = forceTransient
+        self.expiryCap = expiryCap
+    }
 
     /// The cache key's view of the arguments: what is built, so run-time
     /// parameters are left out.
-    func canonical(_ step: StepInfo) -> String {
+    package func canonical(_ step: some CatalogStep) -> String {
         zip(step.parameters, values).filter { !$0.0.isRuntime }.map { "\($0.name)=\($1.canonical)" }.joined(separator: "\n")
     }
 
     /// The run-time parameters' values as host_backend.set_run_arguments
     /// takes them: command-line text, a list once per item.
-    func runtime(_ step: StepInfo) -> [ArgumentValue.Pair] {
+    package func runtime(_ step: some CatalogStep) -> [ArgumentValue.Pair] {
         zip(step.parameters, values).filter { $0.0.isRuntime }.flatMap { parameter, value in
             value.words.map { ArgumentValue.Pair(key: parameter.name, value: $0) }
         }
     }
 }
 
-enum ArgumentBinder {
-    static func bind(_ words: [String], to step: StepInfo) throws -> BoundArguments {
+package enum ArgumentBinder {
+    package static func bind(_ words: [String], to step: some CatalogStep) throws -> BoundArguments {
         var given: [String: ArgumentValue] = [:]
         var positional: [String] = []
         var pairs: [ArgumentValue.Pair] = []
@@ -94,27 +100,16 @@ enum ArgumentBinder {
                 : "--\(parameter.name)=VALUE" + (parameter.isNamedOnly ? "" : " or a positional word")
             throw HostError.usage("\(step.name): missing required parameter \(parameter.name) (\(parameter.type)); give \(how)")
         }
-        return BoundArguments(values: try zip(step.parameters, values).map { try resolve($1, $0, step) },
-                              forceTransient: forceTransient, expiryCap: expiryCap)
-    }
-
-    /// A path parameter's value made absolute (from the working directory)
-    /// and digested, before any work: a missing path is a usage error.
-    private static func resolve(_ value: ArgumentValue, _ parameter: ParameterInfo, _ step: StepInfo) throws -> ArgumentValue {
-        guard case let .path(text, _) = value, !text.isEmpty else { return value }
-        let path = URL(fileURLWithPath: text).standardizedFileURL.path
-        guard FileManager.default.fileExists(atPath: path) else {
-            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): there is no such file or directory (\(path)); give the path of one on this computer, absolute or from the current folder")
+        // Paths last, in declaration order, as before any work: a missing one is a usage error.
+        let resolved = try zip(step.parameters, values).map { parameter, value in
+            guard case let .path(text, _) = value, !text.isEmpty else { return value }
+            return try step.resolvePath(text, for: parameter)
         }
-        do {
-            return .path(path, digest: try PathDigests.shared.digest(of: path, folder: parameter.withFolder))
-        } catch let error as HostError where error.kind == .usage {
-            throw HostError.usage("\(step.name): --\(parameter.name)=\(text): \(error.message)")
-        }
+        return BoundArguments(values: resolved, forceTransient: forceTransient, expiryCap: expiryCap)
     }
 
     /// "90s", "30m", "12h", "7d" (or plain seconds) -> seconds; nil when it is none of those.
-    static func seconds(_ text: String) -> Int64? {
+    package static func seconds(_ text: String) -> Int64? {
         let units: [Character: Int64] = ["s": 1, "m": 60, "h": 3600, "d": 86400]
         let (number, unit) = text.last.flatMap { units[$0] }.map { (text.dropLast(), $0) } ?? (Substring(text), 1)
         guard let value = Int64(number), value >= 0 else { return nil }
@@ -122,7 +117,7 @@ enum ArgumentBinder {
         return overflow ? Int64.max : product
     }
 
-    private static func add(_ text: String, to parameter: ParameterInfo, _ step: StepInfo,
+    private static func add(_ text: String, to parameter: ParameterInfo, _ step: some CatalogStep,
                             _ given: inout [String: ArgumentValue]) throws {
         let value: ArgumentValue
         do {
@@ -144,7 +139,7 @@ enum ArgumentBinder {
         }
     }
 
-    private static func unknownParameter(_ key: String, _ step: StepInfo) -> HostError {
+    private static func unknownParameter(_ key: String, _ step: some CatalogStep) -> HostError {
         let names = step.parameters.filter(\.type.isPositional).map { "--\($0.name)" }
         return HostError.usage("\(step.name): unknown parameter --\(key); \(names.isEmpty ? "it takes no --options" : "its parameters are " + names.joined(separator: ", "))")
     }

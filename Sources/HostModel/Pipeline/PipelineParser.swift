@@ -1,12 +1,17 @@
 /// Splits `STEP [ARGS] + STEP [ARGS] ...` into one word list per step.
 /// A lone `+` separates steps; `++` stands for a literal `+` word.
-public enum PipelineParser {
-    public struct Invocation: Equatable, Sendable {
-        public let name: String
-        public let words: [String]
+package enum PipelineParser {
+    package struct Invocation: Equatable, Sendable {
+        package let name: String
+        package let words: [String]
+
+        package init(name: String, words: [String]) {
+            self.name = name
+            self.words = words
+        }
     }
 
-    public static func split(_ words: [String]) throws -> [Invocation] {
+    package static func split(_ words: [String]) throws -> [Invocation] {
         var invocations: [Invocation] = []
         var current: [String] = []
         func finish() throws {

@@ -1,6 +1,7 @@
-import ChildProcess
 /// The one error type host shows a person: what went wrong, and what would
 /// be right. `exitCode` follows sysexits: usage errors are EX_USAGE (64).
+/// (An error of the system's in host's words, `init(system:)`, is HostCore's:
+/// it asks ChildProcess what an errno means.)
 public struct HostError: Error, CustomStringConvertible, Equatable {
     public enum Kind: Sendable, Equatable {
         case usage          // the command line is wrong
@@ -19,7 +20,7 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
     /// The cached entry (its directory's path) whose saved machine would not
     /// restore, when that is what failed: the step runner then checks it
     /// for damage and rebuilds it or says it is intact.
-    var failedRestore: String?
+    package var failedRestore: String?
 
     public init(_ kind: Kind, _ message: String, status: Int32? = nil) {
         self.kind = kind
@@ -28,13 +29,6 @@ public struct HostError: Error, CustomStringConvertible, Equatable {
     }
 
     public static func usage(_ message: String) -> HostError { HostError(.usage, message) }
-
-    /// An error of the system's (a file host could not write, say) in host's
-    /// words; `context` says what host was doing.
-    public init(system error: any Error, _ context: String? = nil) {
-        let text = SystemErrorText.describe(error)
-        self.init(SystemErrorText.isEnvironment(error) ? .environment : .cache, context.map { "\($0): \(text)" } ?? text)
-    }
 
     public var description: String { message }
 

@@ -2,19 +2,19 @@
 /// `HOST[:PORT]/PATH@sha256:HEX`, checked by the distribution spec's rules
 /// before skopeo is asked anything. A word with a `/` or a `:` is a
 /// reference; one without is a local name (MachineNames).
-struct RegistryReference: CustomStringConvertible, Equatable {
+package struct RegistryReference: CustomStringConvertible, Equatable, Sendable {
     /// Everything before the tag or digest ("registry.example/team/debian").
-    let repository: String
-    let tag: String?
-    let digest: String?
+    package let repository: String
+    package let tag: String?
+    package let digest: String?
 
-    var description: String { repository + (digest.map { "@" + $0 } ?? ":" + (tag ?? "")) }
+    package var description: String { repository + (digest.map { "@" + $0 } ?? ":" + (tag ?? "")) }
     /// skopeo's transport name for it.
-    var transport: String { "docker://" + description }
+    package var transport: String { "docker://" + description }
 
-    static func looksLikeReference(_ word: String) -> Bool { word.contains("/") || word.contains(":") }
+    package static func looksLikeReference(_ word: String) -> Bool { word.contains("/") || word.contains(":") }
 
-    init(_ text: String) throws {
+    package init(_ text: String) throws {
         func bad(_ why: String) -> HostError {
             HostError.usage("\(text.debugDescription) is not a registry reference: \(why); write one like registry.example:5000/team/debian-patch:1")
         }

@@ -1,37 +1,30 @@
-import Foundation
+import FoundationEssentials
 
 /// What host records beside each cached machine: plain versioned JSON, so a
 /// newer host reads every older version and an unknown one is rebuilt,
-/// never misread.
-struct Manifest: Codable, Sendable {
+/// never misread. The types, their JSON and their checks; reading and
+/// writing the file, and hashing what it lists, is HostCore's (Manifest+Files).
+package struct Manifest: Codable, Sendable {
     /// 2 added `arguments` and `files`; a version-1 entry is still read and
     /// used, checked by its backend alone. 3 added `origin`. 4 replaced
     /// `files` with `paths`, every path by type. Fields a later host adds
     /// are optional and need no new version: an older host ignores them.
-    static let currentVersion = 4
+    package static let currentVersion = 4
 
-    struct Dependency: Codable, Sendable, Equatable {
+    package struct Dependency: Codable, Sendable, Equatable {
         /// As the step gave it: a relative path is taken from the working
         /// directory of the run that checks it, so a run in another folder
         /// checks that folder's file (host_plugin.h, depend_file).
-        let path: String
-        let sha256: String
+        package let path: String
+        package let sha256: String
         /// The file's identity when it was hashed (FileIdentity.stamp): while it is
         /// the same, so are the bytes, and a warm run need not read them.
-        var stamp: String?
+        package var stamp: String?
 
-        /// `path` as it is now, stamped before it is read, so that a change
-        /// made while it is hashed leaves a stamp that no longer matches.
-        static func of(_ path: String) throws -> Dependency {
-            let stamp = FileIdentity.stamp(of: path)
-            return Dependency(path: path, sha256: try PathDigests.shared.digest(of: path), stamp: stamp)
-        }
-
-        /// nil when the file still has these bytes, else what happened to it.
-        var change: String? {
-            if let stamp, FileIdentity.stamp(of: path) == stamp { return nil }
-            guard let digest = try? PathDigests.shared.digest(of: path) else { return "\(path) is gone" }
-            return digest == sha256 ? nil : "\(path) changed"
+        package init(path: String, sha256: String, stamp: String? = nil) {
+            self.path = path
+            self.sha256 = sha256
+            self.stamp = stamp
         }
     }
 
@@ -40,36 +33,39 @@ struct Manifest: Codable, Sendable {
     /// every path (`paths`): what a path is matters as much as what a file
     /// holds, since a directory swapped for a symlink leads a restore
     /// outside the cache.
-    struct SavedPath: Codable, Sendable, Equatable {
-        enum Kind: String, Codable, Sendable {
+    package struct SavedPath: Codable, Sendable, Equatable {
+        package enum Kind: String, Codable, Sendable {
             case file, directory, symlink
             /// An overlayfs whiteout (a character device 0/0): a file a
             /// layer deletes from the layers below it (backend.nspawn).
             case whiteout
         }
         /// Relative to the entry's directory ("machine/state.zst").
-        let path: String
+        package let path: String
         /// nil in v2 and v3, whose paths are all regular files.
-        var type: Kind?
+        package var type: Kind?
         /// A file's size and SHA-256.
-        var size: Int64?
-        var sha256: String?
+        package var size: Int64?
+        package var sha256: String?
         /// `sha256` is a SparseDigest (of the data pages), not of every byte.
-        var sparse: Bool?
+        package var sparse: Bool?
         /// A symlink's target, as readlink gives it.
-        var target: String?
+        package var target: String?
 
-        var kind: Kind { type ?? .file }
-
-        func digest(at path: String) throws -> String { try Self.digest(of: path, sparse: sparse == true) }
-
-        static func digest(of path: String, sparse: Bool) throws -> String {
-            sparse ? try SparseDigest.of(path) : try Digest.ofFile(path)
+        package init(path: String, type: Kind? = nil, size: Int64? = nil, sha256: String? = nil, sparse: Bool? = nil, target: String? = nil) {
+            self.path = path
+            self.type = type
+            self.size = size
+            self.sha256 = sha256
+            self.sparse = sparse
+            self.target = target
         }
+
+        package var kind: Kind { type ?? .file }
 
         /// Under `machine/`, no step up or aside; a file with a size and a
         /// SHA-256, a symlink with a target, nothing else with either.
-        var isWellFormed: Bool {
+        package var isWellFormed: Bool {
             let parts = path.split(separator: "/", omittingEmptySubsequences: false)
             guard parts.count >= 2, parts[0] == "machine", !parts.dropFirst().contains(where: { $0.isEmpty || $0 == "." || $0 == ".." }) else {
                 return false
@@ -85,52 +81,81 @@ struct Manifest: Codable, Sendable {
         }
     }
 
-    var version = Manifest.currentVersion
-    let key: String
+    package var version = Manifest.currentVersion
+    package let key: String
     /// The pipeline up to this step, as a person would type it.
-    let pipeline: String
-    let step: String
-    let plugin: String
-    let pluginDigest: String
+    package let pipeline: String
+    package let step: String
+    package let plugin: String
+    package let pluginDigest: String
     /// The backend step whose plugin can clone this machine.
-    let backend: String
-    let parentKey: String?
+    package let backend: String
+    package let parentKey: String?
     /// Which build of the parent this was made from: a rebuilt parent
     /// (same key, new build) invalidates its children.
-    let parentBuild: String?
+    package let parentBuild: String?
     /// Unique per build.
-    let build: String
-    let created: Date
-    let expires: Date
-    let dependencies: [Dependency]
+    package let build: String
+    package let created: Date
+    package let expires: Date
+    package let dependencies: [Dependency]
     /// The step's canonical arguments, which the key was made from (v2).
-    var arguments: String?
+    package var arguments: String?
     /// Every regular file of the saved machine (v2, v3).
-    var files: [SavedPath]?
+    package var files: [SavedPath]?
     /// Every path of the saved machine, by type (v4): what damage is measured against.
-    var paths: [SavedPath]?
+    package var paths: [SavedPath]?
     /// What was recorded of the saved machine, whichever version recorded it.
-    var saved: [SavedPath]? { paths ?? files }
+    package var saved: [SavedPath]? { paths ?? files }
     /// Where a pulled entry came from (v3); nil for one built here.
-    var origin: Origin?
+    package var origin: Origin?
+
+    package init(key: String, pipeline: String, step: String, plugin: String, pluginDigest: String, backend: String,
+                 parentKey: String?, parentBuild: String?, build: String, created: Date, expires: Date, dependencies: [Dependency],
+                 arguments: String? = nil, files: [SavedPath]? = nil, paths: [SavedPath]? = nil, origin: Origin? = nil) {
+        self.key = key
+        self.pipeline = pipeline
+        self.step = step
+        self.plugin = plugin
+        self.pluginDigest = pluginDigest
+        self.backend = backend
+        self.parentKey = parentKey
+        self.parentBuild = parentBuild
+        self.build = build
+        self.created = created
+        self.expires = expires
+        self.dependencies = dependencies
+        self.arguments = arguments
+        self.files = files
+        self.paths = paths
+        self.origin = origin
+    }
 
     /// A machine pulled from a registry: built elsewhere, so it can be
     /// pulled again but never rebuilt here.
-    struct Origin: Codable, Sendable, Equatable {
+    package struct Origin: Codable, Sendable, Equatable {
         /// What was pulled ("registry.example/team/debian:1").
-        let reference: String
+        package let reference: String
         /// The OCI manifest's digest, which names exactly what was pulled.
-        let digest: String
+        package let digest: String
         /// The entry's key where it was built; its key here is derived from it and its build.
-        let key: String
-        let pulled: Date
+        package let key: String
+        package let pulled: Date
         /// The public key of whoever pushed it, which the guest authorizes.
-        let identity: String?
+        package let identity: String?
+
+        package init(reference: String, digest: String, key: String, pulled: Date, identity: String?) {
+            self.reference = reference
+            self.digest = digest
+            self.key = key
+            self.pulled = pulled
+            self.identity = identity
+        }
     }
 
     /// Whether the key is the one its recorded inputs give: a manifest
     /// edited, swapped in from another entry, or cut short is damage.
-    var keyIsConsistent: Bool {
+    package var keyIsConsistent: Bool {
         if let origin { return key == CacheKey.pulled(key: origin.key, build: build) }
         guard let arguments else { return true } // version 1 recorded no arguments
         return key == CacheKey.of(parentKey: parentKey, pluginDigest: pluginDigest, step: step, arguments: arguments)
@@ -138,17 +163,12 @@ struct Manifest: Codable, Sendable {
 
     private struct VersionOnly: Decodable { let version: Int }
 
-    enum ReadResult {
+    package enum ReadResult {
         case valid(Manifest)
         case unreadable(String)
     }
 
-    static func read(from url: URL) -> ReadResult {
-        guard let data = try? Data(contentsOf: url) else { return .unreadable("its manifest is missing") }
-        return parse(data)
-    }
-
-    static func parse(_ data: Data) -> ReadResult {
+    package static func parse(_ data: Data) -> ReadResult {
         guard let version = try? decoder.decode(VersionOnly.self, from: data).version else {
             return .unreadable("its manifest is not valid JSON")
         }
@@ -170,11 +190,12 @@ struct Manifest: Codable, Sendable {
         return .valid(manifest)
     }
 
-    func write(to url: URL) throws {
+    /// The JSON host writes: sorted and indented, so entries diff well.
+    package func encoded() throws -> Data {
         let encoder = JSONEncoder()
         encoder.outputFormatting = [.prettyPrinted, .sortedKeys]
         encoder.dateEncodingStrategy = .iso8601
-        try encoder.encode(self).write(to: url, options: .atomic)
+        return try encoder.encode(self)
     }
 
     private static var decoder: JSONDecoder {

@@ -1,8 +1,8 @@
 /// A cache key: the SHA-256 of the parent's key, the plugin file's digest,
 /// the step's name and its canonical arguments (run-time ones left out).
 /// One formula, for building an entry and for checking one.
-enum CacheKey {
-    static func of(parentKey: String?, pluginDigest: String, step: String, arguments: String) -> String {
+package enum CacheKey {
+    package static func of(parentKey: String?, pluginDigest: String, step: String, arguments: String) -> String {
         Digest.of("""
             host-cache-key/1
             parent=\(parentKey ?? "")
@@ -16,7 +16,7 @@ enum CacheKey {
     /// that it never stands for what the same pipeline builds here (whose
     /// plugins may differ), and two machines that share a pulled parent share
     /// its entry.
-    static func pulled(key: String, build: String) -> String {
+    package static func pulled(key: String, build: String) -> String {
         Digest.of("""
             host-pulled-key/1
             key=\(key)
