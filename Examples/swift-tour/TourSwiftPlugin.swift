@@ -3,7 +3,7 @@ import PluginKit
 /// tour_swift: what Examples/c-plugin/tour_c.c does not show, through
 /// PluginKit: a step that works in stages and checkpoints its machine after
 /// each (ABI 1.5), so that a run asking for more stages goes on from the
-/// last one saved; apply, and discarding a machine no longer needed.
+/// last one saved; apply, and dropping a machine no longer needed.
 let plugin = Plugin(name: "tour_swift", version: "1.0.0", steps: [
     Step("tour_swift.stages", summary: "Append one line per stage to stages.txt, checkpointing after each",
          parameters: [.int("count", default: 3, range: 1...100, help: "how many stages")]) { call in
@@ -11,7 +11,7 @@ let plugin = Plugin(name: "tour_swift", version: "1.0.0", steps: [
         // first, before anything changes it), cached on its own; this one is
         // only looked at, then let go.
         let probe = try call.apply(["exec", "true"])
-        call.discard(probe)
+        call.drop(probe)
         let count = Int(call.int("count"))
         // The furthest stage a run before saved, else the machine as received.
         var machine = call.machine

@@ -37,7 +37,7 @@ final class ScriptDebugger {
             }
             call.log("watching \(path): save it to run again from the first changed line (Ctrl-C ends)")
             text = try changed(file, from: text)
-            if let current { call.discard(current) }
+            if let current { call.drop(current) }
             guard let fresh = call.resume(key: before) else { throw StepError("the machine saved before the script is gone") }
             start = fresh
         }
@@ -72,7 +72,7 @@ final class ScriptDebugger {
         var next = 0
         for index in keys.indices.reversed() {
             guard let resumed = call.resume(key: keys[index]) else { continue }
-            if let start { call.discard(start) } // --watch's fresh copy, not needed
+            if let start { call.drop(start) } // --watch's fresh copy, not needed
             shell.machine = resumed
             next = index + 1
             call.log("resuming after line \(script.units[index].lastLine), where the script is unchanged: \(next) of \(script.units.count) commands are not run again")

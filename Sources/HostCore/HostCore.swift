@@ -18,6 +18,12 @@
 // - void *machine in host_backend: the backend's own object, which PluginKit
 //   backends implement as a BackendMachine (QemuMachine, PodmanMachine).
 // - a saved machine: a cache entry's `machine/` directory (CacheEntry).
+//
+// The verbs, one each: a running machine is *dropped* (BackendDriver.drop,
+// host_backend.drop; a step asks with services->discard, PluginKit's
+// call.drop); a deleted entry's backend *forgets* what it kept outside the
+// cache (host_backend.forget); a call *disowns* a machine it no longer has
+// to drop (saved, or dropped already).
 
 /// host's version, as `host --version` prints it and a pushed machine records.
 public let hostVersion = "0.1.0"

@@ -110,8 +110,12 @@ public final class StepCall: @unchecked Sendable {
         services.resume(raw, key).map { MachineHandle(handle: $0) }
     }
 
-    /// Stops a machine from apply, checkpoint or resume without saving it.
-    public func discard(_ machine: MachineHandle) { services.discard(raw, machine.handle) }
+    /// Ends a machine from apply, checkpoint or resume without saving it
+    /// (services->discard): host's one verb for ending a machine is drop.
+    public func drop(_ machine: MachineHandle) { services.discard(raw, machine.handle) }
+
+    @available(*, deprecated, renamed: "drop")
+    public func discard(_ machine: MachineHandle) { drop(machine) }
 
     public func upload(_ localPath: String, to machinePath: String, on machine: MachineHandle? = nil) throws {
         try check(services.upload(raw, (machine ?? self.machine).handle, localPath, machinePath))

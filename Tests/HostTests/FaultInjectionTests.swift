@@ -11,7 +11,7 @@ import Testing
 /// CacheIntegrityTests.)
 @Suite(.serialized) struct FaultInjectionTests {
     static let seed = UInt64(ProcessInfo.processInfo.environment["HOST_FAULT_SEED"] ?? "") ?? UInt64(Date().timeIntervalSince1970)
-    static let trials = Int(ProcessInfo.processInfo.environment["HOST_FAULT_TRIALS"] ?? "") ?? 2
+    static let trials = Int(ProcessInfo.processInfo.environment["HOST_FAULT_TRIALS"] ?? "") ?? 1
 
     static let qemu = Sandbox.shared(plugins: ["backend_qemu", "os_busybox", "exec"])
     static let podman = Sandbox.shared(plugins: ["backend_podman-criu", "os_busybox", "exec"])

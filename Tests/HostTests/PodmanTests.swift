@@ -200,7 +200,7 @@ import Testing
         try importImage(version: "two")
         let retagged = try sandbox.succeed(["--json"] + pipeline)
         #expect(retagged.out == "two")
-        #expect(retagged.rebuilt("exec")?.contains("backend.podman-criu cannot reuse the saved machine: localhost/host-test-image:1 is now image") == true, "\(retagged.err)")
+        #expect(retagged.rebuilt("backend.podman-criu")?.contains("backend.podman-criu cannot reuse the saved machine: localhost/host-test-image:1 is now image") == true, "\(retagged.err)")
         let missing = try sandbox.run(["backend.podman-criu", "--image=localhost/no-such-image:1", "+", "exec", "true"])
         #expect(missing.status != 0)
         #expect(missing.err.contains("podman has no image localhost/no-such-image:1"))

@@ -52,7 +52,7 @@ public struct CacheAdmin {
             return
         }
         let services = CleanupServices(output: output)
-        store = try CacheStore(location: cache, output: output, release: BackendDriver(registry: registry, services: services).release)
+        store = try CacheStore(location: cache, output: output, forget: BackendDriver(registry: registry, services: services).forget)
         sweep = BackendSweep(registry: registry, services: services, location: cache)
     }
 

@@ -9,15 +9,15 @@ final class CacheStore {
     let location: CacheLocation
     private let output: Output
     /// Told of every machine about to be deleted (its directory and its
-    /// backend's name), so that the backend can release what it keeps
+    /// backend's name), so that the backend can forget what it keeps
     /// elsewhere: published entries, and the builds of runs that died.
     /// nil: the cache is only read, or no backend can be asked.
-    private let release: ((_ machineDirectory: URL, _ backend: String) -> Void)?
+    private let forget: ((_ machineDirectory: URL, _ backend: String) -> Void)?
 
-    init(location: CacheLocation, output: Output, release: ((_ machineDirectory: URL, _ backend: String) -> Void)? = nil) throws {
+    init(location: CacheLocation, output: Output, forget: ((_ machineDirectory: URL, _ backend: String) -> Void)? = nil) throws {
         self.location = location
         self.output = output
-        self.release = release
+        self.forget = forget
         try location.prepare()
         PathDigests.shared = PathDigests(memo: location.pathDigests)
     }
@@ -231,12 +231,12 @@ final class CacheStore {
     /// is in the `backend` file every build starts with; entries published
     /// before builds recorded it have it in their manifest only.
     private func delete(_ directory: URL) {
-        if let release {
+        if let forget {
             var backend = try? String(contentsOf: directory.appendingPathComponent("backend"), encoding: .utf8)
             if backend == nil, case let .valid(manifest) = Manifest.read(from: directory.appendingPathComponent("manifest.json")) {
                 backend = manifest.backend
             }
-            if let backend { release(directory.appendingPathComponent("machine"), backend) }
+            if let backend { forget(directory.appendingPathComponent("machine"), backend) }
         }
         try? FileManager.default.removeItem(at: directory)
     }

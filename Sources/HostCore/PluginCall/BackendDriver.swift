@@ -98,10 +98,10 @@ struct BackendDriver {
         guard status == HOST_OK else { throw HostError(.stepFailed, context.error ?? "\(backend.step.name) refused it without a reason") }
     }
 
-    /// Lets a deleted machine's backend release what it keeps outside the
-    /// cache for it (backend.podman-criu's images). A backend that is not
-    /// installed any more keeps them.
-    func release(machineDirectory: URL, backend name: String) {
+    /// Lets a deleted entry's backend release what it keeps outside the
+    /// cache for its machine (backend.podman-criu's images): host_backend.forget.
+    /// A backend that is not installed any more keeps them.
+    func forget(machineDirectory: URL, backend name: String) {
         guard let step = try? registry.step(named: name), let backend = try? BackendRef(step),
               let forget = backend.table.forget else { return }
         let context = CallContext(services: services, stepName: step.name, log: nil)

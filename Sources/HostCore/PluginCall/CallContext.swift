@@ -100,7 +100,9 @@ final class CallContext {
         return machines.first { $0.handle == handle }
     }
 
-    func release(_ machine: TrackedMachine) { machines.removeAll { $0 === machine } }
+    /// The call no longer owns `machine` (it was dropped, or saved into the
+    /// cache): ending the call leaves it alone.
+    func disown(_ machine: TrackedMachine) { machines.removeAll { $0 === machine } }
 
     func write(log line: String) {
         log?.write(Data((line + "\n").utf8))

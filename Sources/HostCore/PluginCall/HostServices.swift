@@ -17,7 +17,8 @@ protocol HostServices: AnyObject {
     func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine
     func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine
     func resume(_ context: CallContext, key: String) throws -> TrackedMachine?
-    func discard(_ context: CallContext, _ machine: TrackedMachine) throws
+    /// services->discard: ends a machine the step made and no longer wants.
+    func drop(_ context: CallContext, _ machine: TrackedMachine) throws
     func start(_ context: CallContext, _ machine: TrackedMachine) throws
     func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer?
     func identity() throws -> UnsafePointer<CChar>
@@ -37,7 +38,7 @@ extension HostServices {
     func apply(_ context: CallContext, _ machine: TrackedMachine, _ words: [String]) throws -> TrackedMachine { throw noRun }
     func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine { throw noRun }
     func resume(_ context: CallContext, key: String) throws -> TrackedMachine? { throw noRun }
-    func discard(_ context: CallContext, _ machine: TrackedMachine) throws { throw noRun }
+    func drop(_ context: CallContext, _ machine: TrackedMachine) throws { throw noRun }
     func start(_ context: CallContext, _ machine: TrackedMachine) throws { throw noRun }
     func extensionTable(_ machine: TrackedMachine, _ id: String) -> UnsafeRawPointer? { nil }
     func identity() throws -> UnsafePointer<CChar> { throw noRun }

@@ -51,7 +51,7 @@ final class RunServices: HostServices {
 
     func resume(_ context: CallContext, key: String) throws -> TrackedMachine? { try steps(context).resume(context, key: key) }
 
-    func discard(_ context: CallContext, _ machine: TrackedMachine) throws { try steps(context).discard(context, machine) }
+    func drop(_ context: CallContext, _ machine: TrackedMachine) throws { try steps(context).drop(context, machine) }
 
     func exec(_ context: CallContext, _ machine: TrackedMachine, _ command: String, stream: Bool) throws -> (status: Int32, out: Data, err: Data) {
         try start(context, machine)

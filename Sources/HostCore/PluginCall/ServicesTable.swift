@@ -161,7 +161,7 @@ enum ServicesTable {
             discard: { call, handle in
                 guard let context = CallContext.from(call) else { return }
                 do {
-                    try context.services.discard(context, machine(context, handle))
+                    try context.services.drop(context, machine(context, handle))
                 } catch {
                     context.services.log(context, HOST_LOG_WARNING, SystemErrorText.describe(error))
                 }

@@ -8,6 +8,6 @@ protocol StepApplying {
     func checkpoint(_ context: CallContext, _ machine: TrackedMachine, key: String, description: String) throws -> TrackedMachine
     /// The machine of a checkpoint saved earlier, or nil when there is none to reuse.
     func resume(_ context: CallContext, key: String) throws -> TrackedMachine?
-    /// Drops a machine the step made and no longer wants.
-    func discard(_ context: CallContext, _ machine: TrackedMachine) throws
+    /// Ends a machine the step made and no longer wants (services->discard).
+    func drop(_ context: CallContext, _ machine: TrackedMachine) throws
 }

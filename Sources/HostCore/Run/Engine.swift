@@ -23,7 +23,7 @@ public final class Engine {
         planner = Planner(registry: registry, defaultBackend: defaultBackend)
         services = RunServices(registry: registry, location: cache, output: output)
         driver = BackendDriver(registry: registry, services: services)
-        store = try CacheStore(location: cache, output: output, release: driver.release)
+        store = try CacheStore(location: cache, output: output, forget: driver.forget)
         runner = StepRunner(store: store, driver: driver, output: output, planner: planner, services: services)
     }
 

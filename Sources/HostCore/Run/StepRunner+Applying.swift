@@ -51,7 +51,7 @@ extension StepRunner: StepApplying {
             if try usable(entryKey, parent: parent, planned).entry != nil { return nil }
             lock.writeOwner()
             let started = Date()
-            context.release(machine)
+            context.disown(machine)
             do {
                 return try publish(machine, of: machine, producer, context, key: entryKey, parent: parent, started: started,
                                    checkpoint: description)
@@ -90,11 +90,11 @@ extension StepRunner: StepApplying {
         return machine
     }
 
-    func discard(_ context: CallContext, _ machine: TrackedMachine) throws {
+    func drop(_ context: CallContext, _ machine: TrackedMachine) throws {
         guard machine !== context.checkpoints?.machine else {
-            throw HostError(.plugin, "\(context.stepName): the machine a step received cannot be discarded")
+            throw HostError(.plugin, "\(context.stepName): the machine a step received cannot be dropped")
         }
         driver.drop(machine, log: context.log)
-        context.release(machine)
+        context.disown(machine)
     }
 }

@@ -107,7 +107,7 @@ extension StepRunner {
     func dropAll(_ context: CallContext) {
         for machine in context.machines {
             driver.drop(machine, log: context.log)
-            context.release(machine)
+            context.disown(machine)
         }
     }
 
