@@ -123,7 +123,10 @@ final class QemuProcess {
     var log: String { (try? String(contentsOf: runDirectory.appendingPathComponent("qemu.log"), encoding: .utf8)) ?? "" }
 
     private static func stop(_ qemu: RunningChild) {
-        Glibc.kill(-qemu.pid, SIGKILL) // QEMU leads its own session and process group
+        // QEMU leads its own session and process group. One that already
+        // ended (a failed start, seen by `alive`) was reaped: its number
+        // may now name another program's group, which must not be killed.
+        if !qemu.isReaped { Glibc.kill(-qemu.pid, SIGKILL) }
         qemu.wait()
     }
 }

@@ -255,6 +255,11 @@ public final class RunningChild: @unchecked Sendable {
         input = nil
     }
 
+    /// Whether it has been reaped: from then on its pid, and the process
+    /// group it led, may be another program's (pid_max may be 32768, and a
+    /// busy machine goes round it in minutes), so nothing may signal them.
+    public var isReaped: Bool { ending != nil }
+
     /// False once it has ended (and been reaped).
     public var isRunning: Bool {
         guard ending == nil else { return false }

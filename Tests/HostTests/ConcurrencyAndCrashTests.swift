@@ -30,7 +30,7 @@ import Testing
         let deadline = Date().addingTimeInterval(60)
         while sandbox.runs(record) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
         #expect(sandbox.runs(record) == 1)
-        kill(run.processIdentifier, SIGKILL)
+        run.kill()
         run.waitUntilExit()
         #expect(run.terminationReason == .uncaughtSignal)
 
@@ -52,7 +52,7 @@ import Testing
                                          "--record=\(record.path)", "--sleep=60"], errors: messages)
         let deadline = Date().addingTimeInterval(60)
         while sandbox.runs(record) == 0 && Date() < deadline { Thread.sleep(forTimeInterval: 0.05) }
-        kill(process.processIdentifier, SIGINT)
+        process.kill(SIGINT)
         process.waitUntilExit()
         #expect(process.terminationStatus == 130)
         #expect(try String(contentsOf: messages, encoding: .utf8).hasSuffix("host: interrupted; the cache is as it was before this run\n"))

@@ -120,7 +120,7 @@ import Testing
         let reached = wait(for: moment, in: sandbox, run)
         let end = (reached ?? Date()).addingTimeInterval(delay)
         while run.isRunning && Date() < end { usleep(2_000) }
-        if run.isRunning { kill(run.processIdentifier, SIGKILL) }
+        if run.isRunning { run.kill() }
         run.waitUntilExit()
         let outcome = run.terminationReason == .uncaughtSignal ? "killed" : reached == nil ? "ended before the moment came" : "ended first"
         print("fault injection: \(what): \(outcome), \(String(format: "%.3f", delay)) s after \(moment)")

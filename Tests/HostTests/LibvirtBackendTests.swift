@@ -156,10 +156,8 @@ import Testing
         while try Self.domains().isEmpty && run.isRunning && Date() < deadline { Thread.sleep(forTimeInterval: 0.2) }
         let started = try Self.domains()
         #expect(!started.isEmpty, "the run's domain never started (host \(run.isRunning ? "runs" : "ended: \(run.terminationReason == .uncaughtSignal ? "signal" : "status") \(run.terminationStatus)")): \((try? String(contentsOf: errors, encoding: .utf8)) ?? "")")
-        let pid = run.processIdentifier
-        kill(pid, SIGKILL)
-        run.waitUntilExit()
-        #expect(kill(pid, 0) != 0, "host \(pid) outlived SIGKILL")
+        run.kill()
+        #expect(run.terminationReason == .uncaughtSignal, "host ended before it was killed")
         let gone = try Self.domainsGone(within: 60), left = try Self.domains()
         #expect(gone, "domains outlived host: \(left)")
     }

@@ -171,7 +171,7 @@ import Testing
         var deadline = Date().addingTimeInterval(60)
         while try Self.containers(of: sandbox).isEmpty, Date() < deadline { usleep(100_000) }
         try #require(try !Self.containers(of: sandbox).isEmpty, "no container appeared")
-        kill(host.processIdentifier, SIGKILL)
+        host.kill()
         host.waitUntilExit()
         deadline = Date().addingTimeInterval(30)
         while try !Self.containers(of: sandbox).isEmpty, Date() < deadline { usleep(200_000) }
@@ -276,7 +276,7 @@ import Testing
             importer = Self.child(of: host.processIdentifier, running: "localhost/host-rootfs:")
             usleep(5_000)
         }
-        kill(host.processIdentifier, SIGKILL)
+        host.kill()
         host.waitUntilExit()
         if let importer {
             deadline = Date().addingTimeInterval(60)

@@ -133,7 +133,7 @@ import Testing
         let run = try sandbox.start(["--json", "backend.qemu", "--forward=\(port):8080", "+", "os.busybox", "+", "exec",
                                      "mkdir -p /tmp/www; echo forwarded > /tmp/www/index.html; httpd -p 8080 -h /tmp/www; sleep 20"],
                                     errors: messages)
-        defer { kill(run.processIdentifier, SIGKILL); run.waitUntilExit() }
+        defer { run.kill(); run.waitUntilExit() }
         var page: String?
         let deadline = Date().addingTimeInterval(180)
         while Date() < deadline {
@@ -363,7 +363,7 @@ import Testing
         var deadline = Date().addingTimeInterval(120)
         while qemus().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(!qemus().isEmpty, "QEMU never started")
-        kill(run.processIdentifier, SIGKILL)
+        run.kill()
         run.waitUntilExit()
         // A deadline, not a timing: a loaded machine may take a while to tear a VM down.
         deadline = Date().addingTimeInterval(60)

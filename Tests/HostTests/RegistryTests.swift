@@ -110,7 +110,7 @@ import Testing
             usleep(2_000)
         }
         #expect(process.isRunning, "the pull ended before it could be interrupted")
-        kill(process.processIdentifier, SIGKILL)
+        process.kill()
         process.waitUntilExit()
         #expect(try puller.succeed(["cache", "ls", "--json"]).out.trimmingCharacters(in: .whitespacesAndNewlines) == "[\n\n]")
         let whole = try puller.succeed(["pull", LocalRegistry.noTLS, reference])

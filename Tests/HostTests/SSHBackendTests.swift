@@ -154,7 +154,7 @@ import Testing
         var deadline = Date().addingTimeInterval(60)
         while clients().count < 2 && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }
         #expect(clients().count == 2, "the connection and the command's ssh never both ran")
-        kill(run.processIdentifier, SIGKILL)
+        run.kill()
         run.waitUntilExit()
         deadline = Date().addingTimeInterval(30)
         while !clients().isEmpty && Date() < deadline { Thread.sleep(forTimeInterval: 0.1) }

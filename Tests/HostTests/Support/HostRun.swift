@@ -14,6 +14,8 @@ final class HostRun: @unchecked Sendable {
     var processIdentifier: pid_t { child.pid }
     var isRunning: Bool { child.isRunning }
     func waitUntilExit() { child.wait() }
+    /// Signals it unless it was reaped already (its pid may be another's by then).
+    func kill(_ signal: Int32 = SIGKILL) { child.kill(signal) }
 
     /// The exit status, or the number of the signal that ended it (as Process has it).
     var terminationStatus: Int32 {

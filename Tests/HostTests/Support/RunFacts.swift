@@ -9,6 +9,8 @@ struct RunFact: Decodable {
     let key: String?
     let entry: String?
     let by: String?
+    /// A step's own checkpoint, by the name it gave it.
+    let checkpoint: String?
     let reason: String?
     let message: String?
     let exit: Int32?
