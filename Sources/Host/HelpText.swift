@@ -58,7 +58,7 @@ enum HelpText {
     static let options: [Item] = [
         ("-q, --quiet", "print no progress, only the steps' output and errors (exec's own failure status is not repeated)"),
         ("-v, --verbose", "also print the steps' debug log lines"),
-        ("--json", "print host's own lines on standard error as JSON objects, one per line: which steps were reused, built or rebuilt and why (\"event\": reused, built, rebuilding, message, error); a step's own output is left as it is"),
+        ("--json", "print host's own lines as JSON objects, one per line on standard error: which steps were reused, built or rebuilt and why, and errors"),
         ("-h, --help", "show this help"),
         ("--version", "show host's version"),
     ]

@@ -115,7 +115,7 @@ import Testing
         let sandbox = try sandbox()
         let help = try sandbox.run(["--help"])
         #expect(help.status == 0)
-        for text in ["--quiet", "--verbose", "--version", "HOST_CACHE_DIR", "HOST_PLUGIN_PATH", "HOST_DEFAULT_BACKEND", "HOST_QEMU_ACCEL",
+        for text in ["--quiet", "--verbose", "--json", "--version", "HOST_CACHE_DIR", "HOST_PLUGIN_PATH", "HOST_DEFAULT_BACKEND", "HOST_QEMU_ACCEL",
                      "HOST_CRIU", "HOST_DEBIAN_MIRROR", "HOST_FEDORA_MIRROR", "HOST_ALPINE_MIRROR", "EXAMPLES:", "$ host os.debian + ssh",
                      "cleanup downloads", "cleanup logs", "completion bash|zsh|fish"] {
             #expect(help.out.contains(text), "--help lacks \(text)")
