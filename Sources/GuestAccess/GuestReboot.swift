@@ -23,7 +23,7 @@ extension GuestSession {
         while Date() < deadline {
             do {
                 let now = try text(call, bootID)
-                if now != before { return }
+                if now != before { return try awaitSSH(call, until: deadline) }
                 lastProblem = "it still runs its old boot"
             } catch {
                 lastProblem = String(describing: error)
@@ -32,6 +32,23 @@ extension GuestSession {
             Thread.sleep(forTimeInterval: 1)
         }
         throw StepError("the guest did not come back from its reboot within \(Int(timeout)) s (\(lastProblem))")
+    }
+
+    /// A guest with an sshd is back when that answers too: systemd starts
+    /// the agent and sshd side by side, and the agent may answer first.
+    private func awaitSSH(_ call: BackendCall, until deadline: Date) throws {
+        guard guest.sshUser != nil else { return }
+        while true {
+            do {
+                _ = try ssh(call)
+                return
+            } catch let error as SSHAccess.Unreachable {
+                guard Date() < deadline else {
+                    throw StepError("the guest came back from its reboot, but its SSH server did not answer in time (\(error))")
+                }
+                Thread.sleep(forTimeInterval: 1)
+            }
+        }
     }
 
     private func text(_ call: BackendCall, _ command: String) throws -> String {

@@ -24,7 +24,7 @@ public final class GuestSession {
         }
     }
 
-    private let guest: Guest
+    let guest: Guest
     private let console: ByteChannel
     private let agent: GuestAgent?
     /// The console shell's output ports, when the backend gave the guest them.
