@@ -88,7 +88,7 @@ import Testing
             let messages = try String(contentsOf: errors, encoding: .utf8)
             #expect(run.terminationStatus == 0, "\(messages)")
             #expect(try String(contentsOf: output, encoding: .utf8) == "\(tag)\n")
-            builds += Sandbox.Result(status: 0, out: "", err: messages).facts.filter { $0.event == "built" && $0.step == "exec" }.count
+            builds += Sandbox.Result(status: 0, out: "", err: messages).facts.filter { $0.event == .built && $0.step == "exec" }.count
         }
         #expect(builds == 1, "the step was built \(builds) times")
         #expect(leftovers(of: sandbox).isEmpty)

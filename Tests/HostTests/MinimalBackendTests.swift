@@ -26,7 +26,7 @@ import Testing
         // check is NULL: the saved machines are reused as they are.
         let again = try sandbox.run(["--json"] + pipeline)
         #expect(again.status == 0 && again.out == "kept\n", "\(again.err)")
-        #expect(again.reused("backend.minimal") && again.reused("exec") && !again.facts.contains { $0.event == "built" },
+        #expect(again.reused("backend.minimal") && again.reused("exec") && !again.facts.contains { $0.event == .built },
                 "\(again.err)")
 
         #expect(try sandbox.run(["backend.minimal", "+", "exec", "exit 3"]).status == 3)

@@ -51,7 +51,7 @@ import Testing
         #expect(FileManager.default.fileExists(atPath: remote.changes.appendingPathComponent("root/tree/sub/bytes").path))
         // Again: every step runs again (ansible says the file is there).
         let again = try sandbox.succeed(["--json"] + pipeline)
-        #expect(!again.facts.contains { $0.event == "reused" }, "\(again.err)")
+        #expect(!again.facts.contains { $0.event == .reused }, "\(again.err)")
         #expect(try sandbox.cacheSnapshot().isEmpty)
     }
 

@@ -53,7 +53,7 @@ extension QemuBackendTests {
             try "# every \(every)\necho quick\nsleep 2\necho quick again\n".write(to: file, atomically: true, encoding: .utf8)
             let run = try sandbox.succeed(["--json", "os.busybox", "+", "script.debug", file.path, "--every=\(every)"])
             #expect(run.out == "quick\nquick again\n", "\(run.err)")
-            return run.facts.compactMap { $0.event == "built" ? $0.checkpoint : nil }
+            return run.facts.compactMap { $0.event == .built ? $0.checkpoint : nil }
         }
         #expect(try checkpoints("100") == [])
         // `sleep 2` always takes longer than 1.5 s; on a loaded machine an

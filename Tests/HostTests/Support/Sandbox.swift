@@ -198,7 +198,7 @@ final class Sandbox: @unchecked Sendable {
 
     /// The directory of the entry a `--json` run reported building last for `step`.
     func builtEntry(_ result: Result, step: String) throws -> URL {
-        let entry = result.facts.last { $0.event == "built" && $0.step == step }?.entry
+        let entry = result.facts.last { $0.event == .built && $0.step == step }?.entry
         return URL(fileURLWithPath: try #require(entry, "no entry built for \(step): \(result.err)"))
     }
 
