@@ -203,6 +203,14 @@ final class PodmanMachine: BackendMachine {
         return console
     }
 
+    /// conmon, whose children are the container's processes: what `host ls`
+    /// counts, and whose end is the container's.
+    func processes() -> [Int32]? {
+        guard let container, let text = try? podman.run(["container", "inspect", "--format", "{{.State.ConmonPid}}", container]),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)), pid > 0 else { return nil }
+        return [pid]
+    }
+
     func describe() -> String? {
         container.map { "podman container \($0)" } ?? "container machine (stopped) in \(directory.path)"
     }

@@ -31,6 +31,8 @@ final class QemuMachine: GuestMachine {
 
     var isBootable: Bool { config.kernel != nil || config.firmwareBoot == true }
 
+    func processes() -> [Int32]? { process.map { [$0.pid] } ?? [] }
+
     // MARK: Lifecycle
 
     func up(_ call: BackendCall) throws {

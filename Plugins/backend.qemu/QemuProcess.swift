@@ -16,6 +16,8 @@ final class QemuProcess {
     /// A console shell's output ports, when the machine has them and no agent.
     let outputPorts: OutputPorts?
     private let qemu: RunningChild
+    /// QEMU's process, for `host ls` (host_backend.processes).
+    var pid: Int32 { qemu.pid }
 
     /// A virtio-serial port: its name in the guest, its socket in the run directory.
     typealias Port = (name: String, socket: String)

@@ -30,6 +30,8 @@ enum Main {
         if words.first == "__scan-plugins" { PluginScanner.serve(Array(words.dropFirst())) }
         installSignalHandlers()
         CrashReport.install()
+        // A named machine's monitor (`host up --name`), started by host itself.
+        if words.count == 2, words[0] == "__monitor" { MachineMonitor.serve(words[1], registry: loadPlugins(), location: .fromEnvironment()) }
         var quiet = false, verbose = false, json = false
         var unknown: String?
         while let option = words.first, option.hasPrefix("-"), option != "--" {
@@ -178,7 +180,8 @@ struct HostCommand: ParsableCommand {
         commandName: "host",
         abstract: HelpText.summary,
         version: HelpText.version,
-        subcommands: [ListPlugins.self, Cache.self, Cleanup.self, Push.self, Pull.self, Tag.self, PluginTemplate.self, CompletionCommand.self])
+        subcommands: [ListPlugins.self, Cache.self, Cleanup.self, Push.self, Pull.self, Tag.self, PluginTemplate.self, CompletionCommand.self,
+                      Up.self, Start.self, MachineList.self, Exec.self, SSH.self, Console.self, Copy.self, Logs.self, Stop.self, MachineRemove.self])
 }
 
 struct CompletionCommand: ParsableCommand {

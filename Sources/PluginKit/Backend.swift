@@ -39,10 +39,14 @@ public protocol BackendMachine: AnyObject {
     /// The backend step's run-time arguments for this run (host_backend's
     /// set_run_arguments), every time the machine is made or restored.
     func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws
+    /// (1.7) The host processes the running machine is made of (its
+    /// memory, and whether it still runs); nil when the backend cannot say.
+    func processes() -> [Int32]?
 }
 
 extension BackendMachine {
     public func setRunArguments(_ call: BackendCall, _ arguments: Arguments) throws {}
+    public func processes() -> [Int32]? { nil }
 }
 
 /// A Swift backend: how to make new machines and clones of saved ones.
@@ -190,7 +194,15 @@ enum BackendBridge {
             },
             set_run_arguments: { call, machine, arguments in
                 guarded(call) { try box(machine)?.machine.setRunArguments($0, Arguments(arguments)) }
-            }))
+            },
+            processes: { call, machine, pids, capacity, count in
+                guarded(call) { _ in
+                    guard let list = box(machine)?.machine.processes() else { throw StepError("this machine's processes are not known") }
+                    for (index, pid) in list.prefix(capacity).enumerated() { pids?[index] = pid }
+                    count?.pointee = list.count
+                }
+            },
+            exec_with: nil, change: nil, clone_from: nil, detach: nil, attach: nil))
         return UnsafePointer(table)
     }()
 }

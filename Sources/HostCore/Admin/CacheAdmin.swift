@@ -175,9 +175,10 @@ public struct CacheAdmin {
         return report
     }
 
-    /// The keys of machines that local names name, and of those they were built on.
+    /// The keys of machines that local names name (tags, named machines),
+    /// and of those they were built on.
     func namedChains() -> Set<String> {
-        var keys = Set<String>()
+        var keys = NamedMachines(location: location).pinnedEntries()
         for tag in MachineNames(location: location).allTags() {
             var key: String? = tag.key
             while let current = key, keys.insert(current).inserted,

@@ -92,7 +92,8 @@ final class CacheStore {
         if manifest.parentKey != parent?.key || manifest.parentBuild != parent?.manifest.build {
             return "its parent machine was rebuilt"
         }
-        if manifest.expires <= Date() { return "it expired" }
+        // A named machine's start (`host up --name`) does not expire under it.
+        if manifest.expires <= Date(), !NamedMachines(location: location).pinnedEntries().contains(manifest.key) { return "it expired" }
         return manifest.dependencies.lazy.compactMap(\.change).first
     }
 

@@ -200,3 +200,38 @@ struct BackendDriver {
         }
     }
 }
+
+/// What named machines ask of a running machine's backend beyond a run's needs.
+extension BackendDriver {
+    /// The host processes the machine is made of (host_backend.processes,
+    /// ABI 1.7); nil when the backend cannot say.
+    func processes(_ machine: TrackedMachine) -> [Int32]? {
+        guard let processes = machine.backend.table.processes else { return nil }
+        var pids = [Int32](repeating: 0, count: 32)
+        var count = 0
+        let context = CallContext(services: services, stepName: machine.backend.step.name, log: nil)
+        let status = CrashReport.during("the plugin \(machine.backend.step.plugin.path), asked for a machine's processes,") {
+            processes(context.raw, machine.object, &pids, pids.count, &count)
+        }
+        return status == HOST_OK ? Array(pids.prefix(min(count, pids.count))) : nil
+    }
+
+    /// The ssh(1) arguments that reach the machine (host.ssh/1), or nil
+    /// when its backend offers no SSH.
+    func sshArguments(_ machine: TrackedMachine) throws -> [String]? {
+        guard let raw = machine.backend.table.extension?(HOST_SSH_V1)?.assumingMemoryBound(to: host_ssh_v1.self),
+              raw.pointee.struct_size >= MemoryLayout<host_ssh_v1>.size, let arguments = raw.pointee.arguments else { return nil }
+        var words: [String] = []
+        let context = CallContext(services: services, stepName: machine.backend.step.name, log: nil)
+        let list = CrashReport.during("the plugin \(machine.backend.step.plugin.path), asked how to reach a machine over SSH,") {
+            arguments(context.raw, machine.object)
+        }
+        guard let list else { throw HostError(.stepFailed, "\(machine.backend.step.name) gives no way in over SSH: \(context.error ?? "no reason given")") }
+        var index = 0
+        while let word = list[index] {
+            words.append(String(cString: word))
+            index += 1
+        }
+        return words
+    }
+}

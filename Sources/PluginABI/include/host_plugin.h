@@ -65,8 +65,15 @@ extern "C" {
  *        relative (see there); step names that are host's command words
  *        (HOST_COMMAND_WORDS) refused for steps that start a pipeline.
  *        A 1.5 plugin loads unchanged, and its STRING parameters enter
- *        the key as their text, as before. */
-#define HOST_ABI_MINOR 6
+ *        the key as their text, as before.
+ *   1.7  Machines that live (`host up --name`): host_backend.processes,
+ *        .exec_with, .change, .clone_from, .detach and .attach, with
+ *        host_exec_request, host_change and host_clone_request. Designed
+ *        at once for named machines, run-time forwards and devices,
+ *        layered backends and machines started from one mapped RAM image;
+ *        each is optional, and a 1.5 or 1.6 backend loads unchanged and
+ *        keeps a machine running under host's monitor without them. */
+#define HOST_ABI_MINOR 7
 
 /* (1.6) host's command words: `host WORD ...` runs the command, so no step
  * that starts a pipeline may be named one of them (`host -- STEP ...`
@@ -481,6 +488,74 @@ struct host_call {
     const char *step_name; /* the step being run, or the backend's step */
 };
 
+/* ---- (1.7) Machines that live -------------------------------------------- *
+ *
+ * A named machine (`host up --name=NAME PIPELINE`) is a machine host
+ * restored from the cache and keeps running after the command returns. A
+ * small process of host's own, the machine's monitor, makes it with the
+ * usual calls (clone, set_run_arguments, up) and then holds it: every
+ * later `host exec`, `cp`, `console` and `stop` is a call the monitor
+ * makes on the same `void *machine`, on its main thread, one at a time,
+ * as during a run. So a backend needs nothing new to keep a machine
+ * running; what follows lets it do more, and each part is optional. */
+
+/* host_backend.exec_with: a command with standard input and a terminal. */
+#define HOST_EXEC_TTY 0x1u /* a pseudo-terminal for the command (`host exec -t`) */
+
+typedef struct host_exec_request {
+    size_t struct_size;
+    const char *command;   /* run with /bin/sh -c, as host_backend.exec */
+    /* The whole of standard input (`host exec -i`), read by host before
+     * the call; input_length 0 is empty input. */
+    const char *input;
+    size_t input_length;
+    uint32_t flags;        /* HOST_EXEC_TTY */
+} host_exec_request;
+
+/* host_backend.change: what may change on a running machine. */
+typedef enum host_change_kind {
+    /* A TCP forward, `spec` as backend.qemu's --forward writes it:
+     * [ADDRESS:]HOSTPORT:GUESTPORT, the address 127.0.0.1 when left out. */
+    HOST_CHANGE_FORWARD_ADD = 1,
+    HOST_CHANGE_FORWARD_REMOVE = 2,
+    /* A disk: `path` a raw or qcow2 image on the host (`format`), attached
+     * as device `id` (host's name for it, unique on the machine); the
+     * guest sees it with the serial `id`. Removed by id. */
+    HOST_CHANGE_DISK_ATTACH = 3,
+    HOST_CHANGE_DISK_DETACH = 4,
+    /* A second network card on a private network of host's: `path` the
+     * network's socket, `address` the card's MAC address. Removed by id. */
+    HOST_CHANGE_NIC_ATTACH = 5,
+    HOST_CHANGE_NIC_DETACH = 6,
+    /* A host directory (`path`) shared at `guest_path`: containers bind it. */
+    HOST_CHANGE_MOUNT = 7,
+} host_change_kind;
+
+typedef struct host_change {
+    size_t struct_size;
+    host_change_kind kind;
+    const char *id;
+    const char *spec;
+    const char *path;
+    const char *format;
+    const char *address;
+    const char *guest_path;
+} host_change;
+
+/* host_backend.clone_from: a clone with what a plain clone cannot say. */
+#define HOST_CLONE_SHARED_MEMORY 0x1u /* map the saved RAM copy-on-write, shared by every copy */
+
+typedef struct host_clone_request {
+    size_t struct_size;
+    /* The saved machine and every one it was built on, nearest first,
+     * for backends whose machines are layers (overlay directories):
+     * layers[0] is what clone's src_dir would be. */
+    const char *const *layers;
+    size_t layer_count;
+    const char *dst_dir;
+    uint32_t flags;        /* HOST_CLONE_* */
+} host_clone_request;
+
 /* ---- Backends ----------------------------------------------------------- */
 
 /* Where a backend writes a command's output, chunk by chunk. */
@@ -573,6 +648,37 @@ struct host_backend {
      * not saved by down. HOST_USAGE_ERROR when a value cannot be used. May
      * be NULL: host then drops the run-time arguments. */
     host_status (*set_run_arguments)(host_call *call, void *machine, const host_arguments *arguments);
+
+    /* (1.7) The host processes the running machine is made of (QEMU; a
+     * container's conmon), whose memory `host ls` shows and whose end
+     * makes a named machine "dead". Writes at most `capacity` pids and sets
+     * *count to how many there are. May be NULL: host then counts the
+     * monitor's own children, and a backend whose machine is not one
+     * (libvirt's domains) is seen to end only when a call on it fails. */
+    host_status (*processes)(host_call *call, void *machine, int32_t *pids, size_t capacity, size_t *count);
+    /* (1.7) exec with standard input and, with HOST_EXEC_TTY, a terminal.
+     * May be NULL: host then copies the input into the machine (upload)
+     * and redirects the command's standard input from it, and refuses -t. */
+    host_status (*exec_with)(host_call *call, void *machine, const host_exec_request *request,
+                             const host_output *output, int32_t *exit_status);
+    /* (1.7) Changes the running machine: forwards, disks, network cards,
+     * mounts (host_change_kind); none of it is saved by down, and host
+     * applies it again after every up. HOST_USAGE_ERROR for a value the
+     * user wrote that cannot be used (a port taken, named in the message).
+     * May be NULL: host refuses such changes, naming the backend. */
+    host_status (*change)(host_call *call, void *machine, const host_change *change);
+    /* (1.7) Like clone, given the whole chain (layers) and flags. host calls
+     * it instead of clone when it is set and the request needs it. May be
+     * NULL. */
+    host_status (*clone_from)(host_call *call, const host_clone_request *request, void **machine);
+    /* (1.7) For hypervisors with a daemon of their own (libvirtd) that keep
+     * a machine running without any process of host's: detach hands the
+     * running machine over (it is then no longer this process's to stop)
+     * and writes into `token` (capacity bytes, NUL-terminated) what attach
+     * needs to reach it again from another process. Both NULL: the
+     * machine runs under host's monitor, as every machine may. */
+    host_status (*detach)(host_call *call, void *machine, char *token, size_t capacity);
+    host_status (*attach)(host_call *call, const char *dir, const char *token, void **machine);
 };
 
 /* The v1 sizes: host rejects anything smaller. */

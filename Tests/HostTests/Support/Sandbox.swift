@@ -38,6 +38,11 @@ final class Sandbox: @unchecked Sendable {
     /// Removes the sandbox, after `host cleanup everything` has let the
     /// backends release what they keep outside it (podman images, libvirt volumes).
     func dispose() {
+        // Named machines (`host up --name`) outlive every run: end them first.
+        let named = cache.appendingPathComponent("named")
+        for file in (try? FileManager.default.contentsOfDirectory(atPath: named.path)) ?? [] where file.hasSuffix(".json") && !file.hasPrefix(".") {
+            _ = try? run(["rm", "--force", String(file.dropLast(5))])
+        }
         if ["backend_podman-criu.so", "backend_libvirt.so"].contains(where: { FileManager.default.fileExists(atPath: plugins.appendingPathComponent($0).path) }) {
             _ = try? run(["cleanup", "everything"])
         }
