@@ -101,6 +101,17 @@ enum Completion {
         case "plugin-template" where words.count == 1: return matching(current, ["c", "swift"])
         case "plugin-template": return []
         case "push" where words.count == 1 && current.hasPrefix("-"): return matching(current, ["--tls-verify=false"])
+        case "exec" where words.count == 1, "ssh" where words.count == 1, "console" where words.count == 1, "logs" where words.count == 1,
+             "stop", "start", "rm":
+            return current.hasPrefix("-") ? matching(current, ["--follow", "--force", "--all"]) : matching(current, machineNames())
+        case "exec", "ssh", "console", "logs": return []
+        case "cp": return matching(current, machineNames().map { $0 + ":" })
+        case "up" where !words.contains(where: { $0.hasPrefix("--name") }):
+            return current.hasPrefix("-") ? matching(current, ["--name=", "--foreground"]) : matching(current, machineNames())
+        case "up":
+            // `up --name=NAME PIPELINE`: the pipeline's words follow the command's own.
+            let own = words.dropFirst().prefix { $0.hasPrefix("-") }.count + 1
+            return candidates(Array(words.dropFirst(own)) + [current], registry: registry)
         case "push", "tag":
             // `push REF PIPELINE`, `tag NAME PIPELINE`: the pipeline's words follow the command's own.
             let own = words.dropFirst().prefix { $0.hasPrefix("-") }.count + 2
@@ -124,6 +135,8 @@ enum Completion {
         }
         return matching(current, options)
     }
+
+    private static func machineNames() -> [String] { NamedMachines(location: .fromEnvironment()).names() }
 
     private static func matching(_ prefix: String, _ candidates: [String]) -> [String] {
         candidates.filter { $0.hasPrefix(prefix) }

@@ -75,6 +75,26 @@ import Testing
         #expect(killed.status == 137, "\(killed.screen)")
     }
 
+    /// A named Debian machine (`host up --name`): `host ssh` on a real
+    /// terminal, exec (through the guest agent) with standard input, and a
+    /// stop and start that keep a running process.
+    @Test func aNamedDebianMachine() throws {
+        let sandbox = try sandbox()
+        _ = try sandbox.succeed(["up", "--name=deb", "os.debian"])
+        defer { _ = try? sandbox.run(["rm", "--force", "deb"]) }
+        let session = try sandbox.onTerminal([["expect", ":~# "], ["send", "echo ssh-$((40+2)); tty\r"], ["expect", "ssh-42"],
+                                              ["expect", "/dev/pts/"], ["send", "exit\r"]], ["ssh", "deb"])
+        #expect(session.status == 0, "\(session.screen)")
+        let input = try Sandbox.execute("/bin/sh", ["-c", "printf 'one\\ntwo\\n' | \"$0\" exec deb -i -- wc -l",
+                                                    Sandbox.products.appendingPathComponent("host").path], environment: sandbox.environment)
+        #expect(input.status == 0 && input.out == "2\n", "\(input)")
+        let pid = try sandbox.succeed(["exec", "deb", "--", "setsid -f sh -c 'echo $$ > /root/pid; exec sleep 1000' </dev/null >/dev/null 2>&1; sleep 1; cat /root/pid"]).out
+        _ = try sandbox.succeed(["stop", "deb"])
+        _ = try sandbox.succeed(["up", "deb"])
+        let resumed = try sandbox.succeed(["exec", "deb", "--", "cat /root/pid; kill -0 $(cat /root/pid) && echo alive"])
+        #expect(resumed.out == pid + "alive\n", "\(resumed)")
+    }
+
     /// script.debug's shell on failure, on an ssh guest: an SSH session in
     /// the folder the script was in, on a real terminal.
     @Test func aFailedScriptOpensAnSSHShellWhereItStopped() throws {

@@ -61,6 +61,20 @@ import Testing
         #expect(try Self.domainsGone())
     }
 
+    /// A named machine on libvirt (`host up --name`): up, exec, a stop and
+    /// start that keep a running process, and no domain left after rm.
+    @Test func aNamedDomainUpExecStopStart() throws {
+        let (_, sandbox) = try world()
+        _ = try sandbox.succeed(["up", "--name=lv", "backend.libvirt", "+", "os.busybox"])
+        let pid = try sandbox.succeed(["exec", "lv", "--", "sleep 1000 >/dev/null 2>&1 & echo $! > /root/pid; cat /root/pid"]).out
+        _ = try sandbox.succeed(["stop", "lv"])
+        _ = try sandbox.succeed(["up", "lv"])
+        let resumed = try sandbox.succeed(["exec", "lv", "--", "cat /root/pid; kill -0 $(cat /root/pid) && echo alive"])
+        #expect(resumed.out == pid + "alive\n", "\(resumed)")
+        _ = try sandbox.succeed(["rm", "--force", "lv"])
+        #expect(try Self.domainsGone())
+    }
+
     /// Two runs that restore the same saved domain at once: libvirt runs
     /// one copy of it at a time, so the second waits for the first to end
     /// its domain, and both succeed.
