@@ -123,9 +123,15 @@ struct Exec: ParsableCommand {
             words.removeFirst()
         }
         if words.first == "--" { words.removeFirst() }
-        guard !words.isEmpty else { throw ValidationError("give the command to run: host exec \(name) -- CMD") }
-        let command = words.count == 1 ? words[0] : words.map(ShellWord.quote).joined(separator: " ")
         let control = Machines.control()
+        guard !words.isEmpty else {
+            // `host exec 'uname -a'`: the pipeline step's habit, with no machine.
+            guard control.machines.read(name) != nil else {
+                throw HostError.usage("`host exec NAME -- CMD` runs CMD in the running machine NAME, and no machine is named \(name); to run it in a fresh machine, start a pipeline with one: host os.busybox + exec \(ShellWord.quote(name))")
+            }
+            throw ValidationError("give the command to run: host exec \(name) -- CMD")
+        }
+        let command = words.count == 1 ? words[0] : words.map(ShellWord.quote).joined(separator: " ")
         if tty { try SSHSession.run(try control.sshArguments(name), command: command, terminal: true) }
         let data = input ? FileHandle.standardInput.readDataToEndOfFile() : nil
         let status = try control.exec(name, command, input: data) { stream, bytes in

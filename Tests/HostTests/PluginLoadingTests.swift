@@ -18,7 +18,7 @@ import Testing
     static let compiledCases: [Case] = [
         Case(label: "no entry symbol", defines: ["-DNO_ENTRY"], reason: "exports no host_plugin_entry_v1 function"),
         Case(label: "ABI major mismatch", defines: ["-DABI_MAJOR=2"], reason: "built for plugin ABI 2.\(HOST_ABI_MINOR) but this host speaks ABI 1.x"),
-        Case(label: "minor newer than host", defines: ["-DABI_MINOR=7"], reason: "needs plugin ABI 1.7 but this host only knows 1.\(HOST_ABI_MINOR)"),
+        Case(label: "minor newer than host", defines: ["-DABI_MINOR=\(HOST_ABI_MINOR + 1)"], reason: "needs plugin ABI 1.\(HOST_ABI_MINOR + 1) but this host only knows 1.\(HOST_ABI_MINOR)"),
         Case(label: "struct_size below v1", defines: ["-DPLUGIN_SIZE=16"], reason: "struct_size 16, smaller than"),
         Case(label: "struct_size inside a field", defines: ["-DPLUGIN_SIZE=(sizeof(host_plugin)+4)"], reason: "which ends inside a field"),
         Case(label: "backend table below v1", defines: ["-DBACKEND_SIZE=16"], reason: "the backend table of bad.step has struct_size 16"),
