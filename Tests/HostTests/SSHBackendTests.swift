@@ -55,6 +55,23 @@ import Testing
         #expect(try sandbox.cacheSnapshot().isEmpty)
     }
 
+    /// An existing machine under a name (`host up --name`): exec and cp
+    /// work; stop refuses, since nothing is saved; rm forgets it.
+    @Test func anExistingMachineUnderAName() throws {
+        let sandbox = try sandbox()
+        let remote = try RemoteMachine(in: sandbox)
+        _ = try sandbox.succeed(["up", "--name=remote"] + remote.backend(["--host-key=\(remote.hostKey)"]))
+        let run = try sandbox.run(["exec", "remote", "--", "echo out; exit 3"])
+        #expect(run.status == 3 && run.out == "out\n", "\(run)")
+        try Data("sent\n".utf8).write(to: sandbox.file("sent"))
+        _ = try sandbox.succeed(["cp", sandbox.file("sent").path, "remote:/root/sent"])
+        #expect(try String(contentsOf: remote.changes.appendingPathComponent("root/sent"), encoding: .utf8) == "sent\n")
+        let stop = try sandbox.run(["stop", "remote"])
+        #expect(stop.status == 64 && stop.err.contains("saves nothing"), "\(stop.err)")
+        _ = try sandbox.succeed(["rm", "--force", "remote"])
+        #expect(try sandbox.cacheSnapshot().isEmpty)
+    }
+
     @Test func hostKeysAreCheckedNeverSkipped() throws {
         let sandbox = try sandbox()
         // On a port of its own: known_hosts names it [ADDRESS]:PORT.
