@@ -76,14 +76,23 @@ struct MachineList: ParsableCommand {
             print(try JSON.text(records.map { Self.row($0, control: machines) }))
             return
         }
-        if records.isEmpty { print("no named machines (`host up --name=NAME PIPELINE` makes one)") }
-        for record in records {
-            let uptime = record.state == .running ? Format.duration(Date().timeIntervalSince(record.since)) : "-"
-            let memory = record.state == .running ? Format.bytes(ProcessTree.memory(of: record.processes).pss) : "-"
-            print([record.name, record.state.rawValue, record.backend, uptime, memory, record.pipelineText]
-                .joined(separator: "  ") + (record.reason.map { "  (\($0))" } ?? ""))
-            if record.state == .dead {
-                for line in machines.lastConsoleLines(record.name, 3) { print("    | \(line)") }
+        if records.isEmpty {
+            print("no named machines (`host up --name=NAME PIPELINE` makes one)")
+            return
+        }
+        let rows = [["NAME", "STATE", "BACKEND", "UPTIME", "MEMORY", "PIPELINE"]] + records.map { record in
+            let running = record.state == .running
+            return [record.name, record.state.rawValue, record.backend,
+                    running ? Format.duration(Date().timeIntervalSince(record.since)) : "-",
+                    running ? Format.bytes(ProcessTree.memory(of: record.processes).pss) : "-", record.pipelineText]
+        }
+        let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
+        for (index, row) in rows.enumerated() {
+            print((0..<5).map { row[$0].padding(toLength: widths[$0], withPad: " ", startingAt: 0) }.joined(separator: "  ") + "  " + row[5])
+            guard index > 0, let reason = records[index - 1].reason else { continue }
+            print("    \(records[index - 1].state.rawValue): \(reason)")
+            if records[index - 1].state == .dead {
+                for line in machines.lastConsoleLines(records[index - 1].name, 3) { print("    | \(line)") }
             }
         }
     }

@@ -91,9 +91,24 @@ import Testing
         #expect(try sandbox.run(["cp", sandbox.file("x").path, "/tmp/y"]).status == 64)
         #expect(try sandbox.run(["up", "--name=bad/name", "os.busybox"]).status == 64)
         #expect(try sandbox.run(["rm", "bb"]).status == 64) // running: --force or stop first
-        _ = try sandbox.succeed(["rm", "--force", "bb"])
+
+        // A damaged save is named by `cache verify`, and starting it is refused with its key.
+        _ = try sandbox.succeed(["stop", "bb"])
+        let saved = try #require(try Self.machines(sandbox)["bb"]?["entry"] as? String)
+        let machine = sandbox.cache.appendingPathComponent("machines/\(saved)/machine")
+        let file = try #require(FileManager.default.enumerator(atPath: machine.path)?.allObjects.compactMap { $0 as? String }
+            .first { $0.hasPrefix("state") })
+        let handle = try FileHandle(forWritingTo: machine.appendingPathComponent(file))
+        try handle.write(contentsOf: Data("damage".utf8))
+        try handle.close()
+        let verify = try sandbox.run(["cache", "verify", "--all"])
+        #expect(verify.status == 1 && verify.out.contains("\(saved.prefix(12))"), "\(verify)")
+        let refused = try sandbox.run(["up", "bb"])
+        #expect(refused.status != 0 && refused.err.contains(String(saved.prefix(12))), "\(refused.err)")
+        #expect(try Self.machines(sandbox)["bb"]?["state"] as? String == "stopped")
+        _ = try sandbox.succeed(["rm", "bb"])
         #expect(try Self.machines(sandbox).isEmpty)
-        #expect(Self.eventually(10) { try! Self.machines(sandbox).isEmpty })
+        #expect(!FileManager.default.fileExists(atPath: machine.path))
     }
 
     @Test func tenMachinesAtOnceAndTwoStopsSaveOnce() throws {

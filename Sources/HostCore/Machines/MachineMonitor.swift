@@ -364,10 +364,11 @@ struct ConsoleLog {
         size = kept.count
     }
 
-    /// Its last `count` lines, for a machine that died.
+    /// Its last `count` lines, for a machine that died, safe for a
+    /// terminal (a guest's shell asks the terminal things: ESC[6n).
     static func lastLines(_ url: URL, _ count: Int) -> [String] {
         guard let data = try? Data(contentsOf: url) else { return [] }
         let text = String(decoding: data.suffix(16 << 10), as: UTF8.self)
-        return text.split(whereSeparator: \.isNewline).suffix(count).map { String($0).trimmingCharacters(in: .controlCharacters) }
+        return text.split(whereSeparator: \.isNewline).suffix(count).map { TerminalText.escaped(String($0).trimmingCharacters(in: .whitespacesAndNewlines)) }
     }
 }
