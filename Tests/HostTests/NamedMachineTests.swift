@@ -131,6 +131,21 @@ import Testing
         #expect(try sandbox.succeed(["cache", "ls", "--json"]).out.components(separatedBy: "up --name=m0").count == 1) // rm dropped the save
     }
 
+    /// `up --foreground` (for a service manager): the command is the
+    /// monitor; SIGTERM saves the machine, as `host stop` does.
+    @Test func aForegroundMachineIsSavedOnSIGTERM() throws {
+        let sandbox = try sandbox()
+        let run = try sandbox.start(["up", "--foreground", "--name=fg", "os.busybox"])
+        #expect(Self.eventually(120) { (try? Self.machines(sandbox)["fg"]?["state"] as? String) == "running" })
+        _ = try sandbox.succeed(["exec", "fg", "--", "echo kept > /root/file"])
+        run.kill(SIGTERM)
+        #expect(run.terminationStatus == 0)
+        #expect(try Self.machines(sandbox)["fg"]?["state"] as? String == "stopped")
+        _ = try sandbox.succeed(["up", "fg"])
+        #expect(try sandbox.succeed(["exec", "fg", "--", "cat /root/file"]).out == "kept\n")
+        _ = try sandbox.succeed(["rm", "--force", "fg"])
+    }
+
     @Test func aPodmanMachineUpExecStopStart() throws {
         let sandbox = try sandbox()
         _ = try sandbox.succeed(["up", "--name=pc", "backend.podman-criu", "+", "os.busybox"])
@@ -140,6 +155,11 @@ import Testing
         _ = try sandbox.succeed(["start", "pc"])
         let resumed = try sandbox.succeed(["exec", "pc", "--", "cat /file /pid; kill -0 $(cat /pid) && echo alive"])
         #expect(resumed.out == "kept\n" + pid + "alive\n")
-        _ = try sandbox.succeed(["rm", "--force", "pc"])
+        // SIGKILL of its monitor: the container goes too (swept by its label), and it is dead.
+        let monitor = try #require(try Self.machines(sandbox)["pc"]?["monitor"] as? Int32)
+        kill(monitor, SIGKILL)
+        #expect(Self.eventually(30) { (try? PodmanTests.containers(of: sandbox))?.isEmpty == true }, "a container outlived its monitor")
+        #expect(try Self.machines(sandbox)["pc"]?["state"] as? String == "dead")
+        _ = try sandbox.succeed(["rm", "pc"])
     }
 }

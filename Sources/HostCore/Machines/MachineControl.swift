@@ -28,7 +28,7 @@ public struct MachineControl {
         let existing = machines.observed(name)
         if let existing, pipeline == nil || existing.pipeline == pipeline {
             if existing.state == .running { return .alreadyUp(existing) }
-            return .started(try launch(existing, previous: existing, foreground: foreground))
+            return .started(try launch(existing, previous: existing, foreground: foreground, lock: lock))
         }
         guard let pipeline else { throw unknown(name) }
         if let existing {
@@ -39,12 +39,14 @@ public struct MachineControl {
         let entry = try engine.execute(pipeline, keeping: true) { backend = $0 }
         guard let backend else { throw HostError.usage("\(ShellWord.quote(pipeline.first ?? "")) makes no machine") }
         let record = NamedMachine(name: name, backend: backend.step.name, pipeline: pipeline, pipelineEntry: entry?.key ?? "", state: .starting)
-        return .started(try launch(record, previous: nil, foreground: foreground))
+        return .started(try launch(record, previous: nil, foreground: foreground, lock: lock))
     }
 
     /// Starts `record`'s monitor and waits until the machine answers; on
     /// failure the record is as it was (`previous`) or gone.
-    private func launch(_ record: NamedMachine, previous: NamedMachine?, foreground: Bool) throws -> NamedMachine {
+    /// `lock`, the name's change lock, is let go of by a foreground monitor,
+    /// which lasts: `host stop NAME` takes it.
+    private func launch(_ record: NamedMachine, previous: NamedMachine?, foreground: Bool, lock: FileLock) throws -> NamedMachine {
         if let previous, previous.state != .stopped, !previous.pipelineEntry.isEmpty || previous.saved != nil {
             output.progress("\(record.name) was \(previous.state.rawValue) (\(previous.reason ?? "no reason recorded")); starting it from its last save")
         }
@@ -56,7 +58,10 @@ public struct MachineControl {
         let restore = {
             if let previous { try? machines.write(previous) } else { machines.delete(record.name) }
         }
-        if foreground { MachineMonitor.serve(record.name, registry: registry, location: machines.location, foreground: true) }
+        if foreground {
+            lock.unlock()
+            MachineMonitor.serve(record.name, registry: registry, location: machines.location, foreground: true)
+        }
         var command = Command(Self.hostExecutable, ["__monitor", record.name])
         var environment = ProcessInfo.processInfo.environment
         environment["HOST_CACHE_DIR"] = machines.location.root.path

@@ -56,7 +56,12 @@ public final class MachineMonitor {
             exit(failure.exitCode)
         }
         if foreground {
-            StandardStream.error.write("host: \(name) is up in the foreground (pid \(getpid())); Ctrl-C ends it without saving, `host stop \(name)` saves it\n")
+            // A service manager stops what it started with SIGTERM: the
+            // machine is saved then, as by `host stop`, and so on Ctrl-C.
+            for stopping in [SIGTERM, SIGINT] {
+                signal(stopping) { _ in stopRequested = 1 }
+            }
+            StandardStream.error.write("host: \(name) is up in the foreground (pid \(getpid())); Ctrl-C or SIGTERM saves and ends it, as `host stop \(name)` does\n")
             monitor.loop()
         }
         announce(MonitorProtocol.Answer(pid: getpid()))
@@ -166,6 +171,16 @@ public final class MachineMonitor {
                 if fd >= 0 {
                     _ = fcntl(fd, F_SETFD, FD_CLOEXEC) // no child of the backend's keeps a client waiting
                     serve(MonitorConnection(fd: fd))
+                }
+            }
+            if stopRequested != 0 {
+                do {
+                    let saved = try stop()
+                    StandardStream.error.write("host: \(name) stopped, saved as \(saved.prefix(12)); `host up \(name)` resumes it\n")
+                    exit(0)
+                } catch {
+                    StandardStream.error.write("host: error: \(TerminalText.escaped((error as? HostError)?.message ?? "\(error)"))\n")
+                    stopRequested = 0
                 }
             }
             if Date().timeIntervalSince(lastCheck) >= 1 {
@@ -337,6 +352,10 @@ public final class MachineMonitor {
         }
     }
 }
+
+/// Set by the foreground monitor's SIGTERM and SIGINT handler: a plain
+/// word, which a signal handler may write.
+nonisolated(unsafe) private var stopRequested: sig_atomic_t = 0
 
 /// A machine's console output in a file that never grows past a bound: past
 /// 1 MiB its last 256 KiB are kept.
