@@ -23,6 +23,8 @@ struct Up: ParsableCommand {
     @Argument(parsing: .captureForPassthrough, help: "the pipeline (with --name), or names of stopped machines") var words: [String] = []
 
     func validate() throws {
+        // The words are captured whole (a pipeline's options are its own), --help with them.
+        if ["-h", "--help"].contains(words.first) { throw CleanExit.helpRequest(self) }
         if words.isEmpty {
             throw ValidationError(name == nil ? "name the machines to start (host up NAME...) or give a name and a pipeline (host up --name=NAME PIPELINE)"
                                               : "give the pipeline whose machine \(name ?? "") is: host up --name=\(name ?? "NAME") os.debian")
@@ -121,6 +123,11 @@ struct Exec: ParsableCommand {
     @Flag(name: .customShort("i"), help: "Pass standard input to the command.") var interactive = false
     @Flag(name: .customShort("t"), help: "Give the command a terminal (needs the machine's SSH).") var terminal = false
     @Argument(parsing: .captureForPassthrough, help: "NAME [-i] [-t] -- CMD...") var words: [String] = []
+
+    func validate() throws {
+        // The words are captured whole (the command's options are its own), --help with them.
+        if ["-h", "--help"].contains(words.first) { throw CleanExit.helpRequest(self) }
+    }
 
     func run() throws {
         var words = words, input = interactive, tty = terminal
