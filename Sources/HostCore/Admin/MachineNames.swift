@@ -23,10 +23,11 @@ struct MachineNames {
 
     /// A local name: letters, digits, `.`, `_` and `-`, no `/` or `:` (so it
     /// never reads as a registry reference), not starting with `-` or `.`.
-    static func checkName(_ name: String) throws {
+    /// `example`: a command that uses a good one, for the message.
+    static func checkName(_ name: String, example: String = "host tag dev os.debian") throws {
         guard let first = name.first, first.isLetter || first.isNumber || first == "_", name.utf8.count <= 128,
               name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
-            throw HostError.usage("\(name.debugDescription) is not a local name: use letters, digits, . _ and - (no / or :, which make a registry reference), as in `host tag dev os.debian`")
+            throw HostError.usage("\(name.debugDescription) is not a local name: use letters, digits, . _ and - (no / or :, which make a registry reference), as in `\(example)`")
         }
     }
 

@@ -20,12 +20,7 @@ final class TemporaryDirectory {
         try? FileManager.default.createDirectory(at: parent.deletingLastPathComponent(), withIntermediateDirectories: true)
         var parent = parent
         if fresh {
-            // mkdtemp: a name no one can make first, mode 0700.
-            var template = Array((parent.path + ".XXXXXX").utf8CString)
-            guard template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
-                throw HostError(.environment, "cannot make a private directory beside \(parent.path): \(SystemErrorText.meaning(of: errno, path: parent.path))")
-            }
-            parent = URL(fileURLWithPath: String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
+            parent = try Self.fresh(parent.path + ".")
         } else {
             _ = mkdir(parent.path, 0o700)
         }
@@ -39,6 +34,16 @@ final class TemporaryDirectory {
     }
 
     var machineDirectory: URL { url.appendingPathComponent("machine") }
+
+    /// A new directory `PREFIXxxxxxx` (mkdtemp): a name no one can make
+    /// first, mode 0700.
+    static func fresh(_ prefix: String) throws -> URL {
+        var template = Array((prefix + "XXXXXX").utf8CString)
+        guard template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
+            throw HostError(.environment, "cannot make a private directory \(prefix)XXXXXX: \(SystemErrorText.meaning(of: errno, path: prefix))")
+        }
+        return URL(fileURLWithPath: String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
+    }
 
     /// The transient parent may sit in a shared place (/dev/shm): refuse one
     /// that another user made first, or a symlink, rather than follow it.

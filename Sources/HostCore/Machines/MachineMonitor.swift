@@ -96,6 +96,8 @@ public final class MachineMonitor {
         let machine = try engine.restore(origin, pipeline: record.pipeline)
         let socketDirectory: URL, listener: Int32
         do {
+            // `host up` returns once the machine answers, not once its process runs.
+            _ = try engine.driver.exec(machine, "true", log: nil) { _, _ in }
             socketDirectory = try privateRuntimeDirectory()
             listener = try listen(at: socketDirectory.appendingPathComponent("monitor.sock").path)
         } catch {
@@ -133,11 +135,7 @@ public final class MachineMonitor {
             try TemporaryDirectory.requirePrivate(directory)
             base = directory.path + "/m-"
         }
-        var template = Array((base + "XXXXXX").utf8CString)
-        guard template.withUnsafeMutableBufferPointer({ buffer in buffer.baseAddress.flatMap { mkdtemp($0) } }) != nil else {
-            throw HostError(.environment, "cannot make a private directory for the machine's socket in \(base): \(SystemErrorText.meaning(of: errno, path: base))")
-        }
-        return URL(fileURLWithPath: String(decoding: template.dropLast().map { UInt8(bitPattern: $0) }, as: UTF8.self))
+        return try TemporaryDirectory.fresh(base)
     }
 
     private static func listen(at path: String) throws -> Int32 {

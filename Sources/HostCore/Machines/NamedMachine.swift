@@ -75,13 +75,9 @@ public struct NamedMachines: Sendable {
     /// What the monitor itself says (its errors), for `host logs` to point at.
     func monitorLog(_ name: String) -> URL { directory.appendingPathComponent(name + ".monitor.log") }
 
-    /// A name: letters, digits, `-`, `_`, `.`, not starting with `-` or `.`,
-    /// short enough for a socket path.
+    /// A name: as a tag's (letters, digits, `-`, `_`, `.`).
     public static func checkName(_ name: String) throws {
-        guard let first = name.first, first.isLetter || first.isNumber || first == "_", name.utf8.count <= 64,
-              name.allSatisfy({ $0.isASCII && ($0.isLetter || $0.isNumber || "._-".contains($0)) }) else {
-            throw HostError.usage("\(name.debugDescription) is not a machine name: use up to 64 letters, digits, - _ and . (not starting with - or .), as in `host up --name=db os.debian`")
-        }
+        try MachineNames.checkName(name, example: "host up --name=db os.debian")
     }
 
     func prepare() throws {
