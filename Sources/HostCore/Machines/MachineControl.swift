@@ -126,6 +126,8 @@ public struct MachineControl {
         }
         output.progress("\(name): saving the running machine")
         let answer = try request(record, MonitorProtocol.Request(operation: .stop))
+        // Ended before this returns: a `host up NAME` right after starts a new one.
+        _ = monitorEnds(name, within: 10)
         return .saved(answer.savedEntry ?? "")
     }
 
@@ -138,12 +140,25 @@ public struct MachineControl {
         if record.state == .running {
             guard force else { throw HostError.usage("\(name) is running; `host stop \(name)` first, or `host rm --force \(name)` ends it without saving") }
             _ = try? request(record, MonitorProtocol.Request(operation: .rm))
-            // A monitor that did not answer is ended as it would end by itself.
-            if machines.monitorRuns(name), let pid = record.monitorPID { kill(pid, SIGKILL) }
+            // Its saves can go once it has let go of them; one that does not
+            // end is ended as it would end by itself.
+            if !monitorEnds(name, within: 10), let pid = record.monitorPID {
+                kill(pid, SIGKILL)
+                _ = monitorEnds(name, within: 5)
+            }
         }
         machines.delete(name)
         let admin = try CacheAdmin(cache: machines.location, registry: registry, output: output)
         for key in record.owned.reversed() { _ = try? admin.store.remove(key) }
+    }
+
+    private func monitorEnds(_ name: String, within seconds: TimeInterval) -> Bool {
+        let deadline = Date().addingTimeInterval(seconds)
+        while machines.monitorRuns(name) {
+            guard Date() < deadline else { return false }
+            usleep(20_000)
+        }
+        return true
     }
 
     // MARK: Working in a running machine

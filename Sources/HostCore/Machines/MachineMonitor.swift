@@ -212,6 +212,10 @@ public final class MachineMonitor {
             case .hello:
                 _ = connection.send(.answer, json: MonitorProtocol.Answer(pid: getpid()))
             case .exec:
+                // Its output waits for its reader as on a terminal (a pager
+                // paused), rather than be lost; a reader that ends closes it.
+                var forever = timeval()
+                setsockopt(connection.fd, SOL_SOCKET, SO_SNDTIMEO, &forever, socklen_t(MemoryLayout<timeval>.size))
                 let status = try exec(request, connection)
                 _ = connection.send(.answer, json: MonitorProtocol.Answer(exitStatus: status))
             case .upload:
