@@ -125,6 +125,24 @@ final class LibvirtMachine: GuestMachine {
         if config.state != nil { call.log(String(format: "restored in %.2f s", Date().timeIntervalSince(started)), level: .debug) }
     }
 
+    /// The domain's QEMU where libvirt runs it on this computer and records
+    /// its pid (qemu:///system, or the user's session daemon): what `host ls`
+    /// counts, and whose end is the domain's. nil for a remote hypervisor.
+    func processes() -> [Int32]? {
+        guard domain != nil else { return [] }
+        let runDirectory: String
+        if config.uri.hasPrefix("qemu:///system") {
+            runDirectory = "/run/libvirt/qemu"
+        } else if config.uri.hasPrefix("qemu:///session"), let runtime = ProcessInfo.processInfo.environment["XDG_RUNTIME_DIR"] {
+            runDirectory = runtime + "/libvirt/qemu/run"
+        } else {
+            return nil
+        }
+        guard let text = try? String(contentsOfFile: "\(runDirectory)/\(config.domainName).pid", encoding: .utf8),
+              let pid = Int32(text.trimmingCharacters(in: .whitespacesAndNewlines)) else { return nil }
+        return [pid]
+    }
+
     /// Saves the running machine and restores it with the domain XML its
     /// config now makes (its network), processes and all.
     func restart(_ call: BackendCall) throws {

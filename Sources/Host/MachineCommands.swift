@@ -86,7 +86,7 @@ struct MachineList: ParsableCommand {
             let running = record.state == .running
             return [record.name, record.state.rawValue, record.backend,
                     running ? Format.duration(Date().timeIntervalSince(record.since)) : "-",
-                    running ? Format.bytes(ProcessTree.memory(of: record.processes).pss) : "-", record.pipelineText]
+                    running && !record.processes.isEmpty ? Format.bytes(ProcessTree.memory(of: record.processes).pss) : "-", record.pipelineText]
         }
         let widths = (0..<5).map { column in rows.map { $0[column].count }.max() ?? 0 }
         for (index, row) in rows.enumerated() {
@@ -104,11 +104,13 @@ struct MachineList: ParsableCommand {
                                   "state": record.state.rawValue, "since": JSON.date(record.since), "entry": record.startEntry]
         if let reason = record.reason { row["reason"] = reason }
         if record.state == .running {
-            let memory = ProcessTree.memory(of: record.processes)
             row["uptime"] = Date().timeIntervalSince(record.since)
-            row["rss"] = memory.rss
-            row["pss"] = memory.pss
             row["processes"] = record.processes
+            if !record.processes.isEmpty {
+                let memory = ProcessTree.memory(of: record.processes)
+                row["rss"] = memory.rss
+                row["pss"] = memory.pss
+            }
             if let pid = record.monitorPID { row["monitor"] = pid }
         }
         if record.state == .dead, let control { row["lastLines"] = control.lastConsoleLines(record.name, 10) }

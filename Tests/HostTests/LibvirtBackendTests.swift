@@ -71,8 +71,13 @@ import Testing
         _ = try sandbox.succeed(["up", "lv"])
         let resumed = try sandbox.succeed(["exec", "lv", "--", "cat /root/pid; kill -0 $(cat /root/pid) && echo alive"])
         #expect(resumed.out == pid + "alive\n", "\(resumed)")
-        _ = try sandbox.succeed(["rm", "--force", "lv"])
+        // Its memory is the domain's QEMU's; SIGKILL of the monitor ends the domain, and it is dead.
+        let row = try #require(try NamedMachineTests.machines(sandbox)["lv"])
+        #expect((row["pss"] as? Int ?? 0) > 0, "\(row)")
+        kill(try #require(row["monitor"] as? Int32), SIGKILL)
         #expect(try Self.domainsGone())
+        #expect(try NamedMachineTests.machines(sandbox)["lv"]?["state"] as? String == "dead")
+        _ = try sandbox.succeed(["rm", "lv"])
     }
 
     /// Two runs that restore the same saved domain at once: libvirt runs

@@ -190,11 +190,10 @@ public final class MachineMonitor {
         }
     }
 
-    /// The host processes the machine is made of: the backend's word for
-    /// it, else the monitor's own children (QEMU under a 1.6 backend).
-    private func machineProcesses() -> [Int32] {
-        engine.driver.processes(machine) ?? ProcessTree.children(of: getpid())
-    }
+    /// The host processes the machine is made of, as its backend says
+    /// (none: a machine elsewhere, or a backend before ABI 1.7; its end is
+    /// then seen when a call on it fails).
+    private func machineProcesses() -> [Int32] { engine.driver.processes(machine) ?? [] }
 
     private func serve(_ connection: MonitorConnection) {
         // A client that stops talking must not hold the machine's other users.

@@ -9,14 +9,6 @@ public enum ProcessTree {
         return fields[0] != "Z" && fields[0] != "X"
     }
 
-    /// The living children of `pid`.
-    static func children(of pid: Int32) -> [Int32] {
-        allPIDs().filter { candidate in
-            guard let fields = statFields(candidate), fields[0] != "Z" else { return false }
-            return Int32(fields[1]) == pid
-        }
-    }
-
     /// `pids` and every process below them.
     static func withDescendants(_ pids: [Int32]) -> [Int32] {
         var parents: [Int32: Int32] = [:]

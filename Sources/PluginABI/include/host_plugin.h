@@ -652,9 +652,9 @@ struct host_backend {
     /* (1.7) The host processes the running machine is made of (QEMU; a
      * container's conmon), whose memory `host ls` shows and whose end
      * makes a named machine "dead". Writes at most `capacity` pids and sets
-     * *count to how many there are. May be NULL: host then counts the
-     * monitor's own children, and a backend whose machine is not one
-     * (libvirt's domains) is seen to end only when a call on it fails. */
+     * *count to how many there are; HOST_ERROR (or NULL) when it cannot say
+     * (a machine on another computer): host then shows no memory and sees
+     * the machine end only when a call on it fails. */
     host_status (*processes)(host_call *call, void *machine, int32_t *pids, size_t capacity, size_t *count);
     /* (1.7) exec with standard input and, with HOST_EXEC_TTY, a terminal.
      * May be NULL: host then copies the input into the machine (upload)
