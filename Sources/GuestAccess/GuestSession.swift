@@ -143,6 +143,15 @@ public final class GuestSession {
         }
     }
 
+    /// The command with standard input, through the agent or SSH; nil when
+    /// only the console shell reaches the guest (it takes no input).
+    public func exec(_ call: BackendCall, _ command: String, input: [UInt8],
+                     output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32? {
+        let agent = input.count <= GuestAgent.inputLimit && guestAgent(call) != nil
+        guard try agent || ssh(call) != nil else { return nil }
+        return try run(call, command, input: Data(input)) { stream, bytes in bytes.withUnsafeBytes { output(stream, $0) } }
+    }
+
     /// Every command host runs in the guest (the console shell takes no
     /// input: an upload there travels inside the command).
     func run(_ call: BackendCall, _ command: String, input: Data? = nil, output: (Int32, [UInt8]) -> Void) throws -> Int32 {
@@ -252,6 +261,12 @@ public protocol GuestMachine: BackendMachine {
 extension GuestMachine {
     public func exec(_ call: BackendCall, _ command: String, output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
         try guest().exec(call, command, output: output)
+    }
+
+    public func exec(_ call: BackendCall, _ command: String, input: [UInt8],
+                     output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32 {
+        if let status = try guest().exec(call, command, input: input, output: output) { return status }
+        return try execReadingFile(call, command, input: input, output: output) // a console shell
     }
 
     public func upload(_ call: BackendCall, from localPath: String, to machinePath: String) throws {

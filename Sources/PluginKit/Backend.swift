@@ -42,6 +42,8 @@ public protocol BackendMachine: AnyObject {
     /// (1.7) The host processes the running machine is made of (its
     /// memory, and whether it still runs); nil when the backend cannot say.
     func processes() -> [Int32]?
+    /// (1.7) Runs the command with `input` as its standard input (ExecInput.swift).
+    func exec(_ call: BackendCall, _ command: String, input: [UInt8], output: (Int32, UnsafeRawBufferPointer) -> Void) throws -> Int32
 }
 
 extension BackendMachine {
@@ -202,7 +204,18 @@ enum BackendBridge {
                     count?.pointee = list.count
                 }
             },
-            exec_with: nil, change: nil, clone_from: nil, detach: nil, attach: nil))
+            exec_with: { call, machine, request, output, status in
+                guarded(call) { c in
+                    guard let box = box(machine), let request, let command = request.pointee.command, let output else { return }
+                    if request.pointee.flags & HOST_EXEC_TTY != 0 { throw StepError("this backend gives commands no terminal") }
+                    let input = request.pointee.input.map { Array(UnsafeRawBufferPointer(start: $0, count: request.pointee.input_length)) } ?? []
+                    let sink = output.pointee
+                    status?.pointee = try box.machine.exec(c, String(cString: command), input: input) { stream, bytes in
+                        sink.write(sink.context, stream, bytes.baseAddress?.assumingMemoryBound(to: CChar.self), bytes.count)
+                    }
+                }
+            },
+            change: nil, clone_from: nil, detach: nil, attach: nil))
         return UnsafePointer(table)
     }()
 }

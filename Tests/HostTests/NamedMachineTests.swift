@@ -151,6 +151,9 @@ import Testing
         _ = try sandbox.succeed(["up", "--name=pc", "backend.podman-criu", "+", "os.busybox"])
         let pid = try sandbox.succeed(["exec", "pc", "--", "sleep 1000 >/dev/null 2>&1 & echo $! > /pid; echo kept > /file; cat /pid"]).out
         #expect(try Self.machines(sandbox)["pc"]?["state"] as? String == "running")
+        let input = try Sandbox.execute("/bin/sh", ["-c", "printf 'one\\ntwo\\n' | \"$0\" exec pc -i -- wc -l",
+                                                    Sandbox.products.appendingPathComponent("host").path], environment: sandbox.environment)
+        #expect(input.status == 0 && input.out.trimmingCharacters(in: .whitespaces) == "2\n", "\(input)")
         _ = try sandbox.succeed(["stop", "pc"])
         _ = try sandbox.succeed(["start", "pc"])
         let resumed = try sandbox.succeed(["exec", "pc", "--", "cat /file /pid; kill -0 $(cat /pid) && echo alive"])

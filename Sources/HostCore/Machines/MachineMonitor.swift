@@ -250,27 +250,18 @@ public final class MachineMonitor {
         }
     }
 
-    /// Runs a command, its output streamed to the client. Standard input
-    /// (`exec -i`), read whole, goes into the machine as a file the command
-    /// reads from: backends run commands with empty input (host_backend.exec).
+    /// Runs a command, its output streamed to the client; with standard
+    /// input (`exec -i`, read whole first) through host_backend.exec_with.
     private func exec(_ request: MonitorProtocol.Request, _ connection: MonitorConnection) throws -> Int32 {
-        var command = request.command ?? ""
-        var inputFile: URL?
-        defer { if let inputFile { try? FileManager.default.removeItem(at: inputFile.deletingLastPathComponent()) } }
-        if request.input {
-            var input: [UInt8] = []
-            while let (kind, bytes) = connection.receive(), kind == .input { input += bytes }
-            let directory = try Self.privateRuntimeDirectory()
-            let file = directory.appendingPathComponent("input")
-            inputFile = file
-            try Data(input).write(to: file)
-            let guestPath = "/tmp/.host-input-\(UUID().uuidString.lowercased())"
-            try engine.driver.upload(machine, file.path, to: guestPath, log: nil)
-            command = "( \(command)\n) < \(guestPath); status=$?; rm -f \(guestPath); exit $status"
+        let command = request.command ?? ""
+        let sink = { (stream: Int32, data: Data) in _ = connection.send(stream == 2 ? .stderr : .stdout, [UInt8](data)) }
+        guard request.input else { return try engine.driver.exec(machine, command, log: nil, sink: sink) }
+        var input: [UInt8] = []
+        while let (kind, bytes) = connection.receive(), kind == .input { input += bytes }
+        guard let status = try engine.driver.exec(machine, command, input: input, log: nil, sink: sink) else {
+            throw HostError.usage("\(record.backend) passes no standard input to commands (it has no host_backend.exec_with, ABI 1.7); give the command its input some other way, such as `host cp` first")
         }
-        return try engine.driver.exec(machine, command, log: nil) { stream, data in
-            _ = connection.send(stream == 2 ? .stderr : .stdout, [UInt8](data))
-        }
+        return status
     }
 
     /// Saves the machine as a cache entry of its own (RAM, devices, disk)

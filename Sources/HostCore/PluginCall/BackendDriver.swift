@@ -141,6 +141,33 @@ struct BackendDriver {
 
     /// Runs `command`; each chunk of output goes to `sink` (stream 1 or 2).
     func exec(_ machine: TrackedMachine, _ command: String, log: FileHandle?, sink: @escaping (Int32, Data) -> Void) throws -> Int32 {
+        var status: Int32 = 0
+        try withOutput(sink) { output in
+            try call(machine, log: log, "run `\(command)` in") { machine.backend.table.exec($0, machine.object, command, output, &status) }
+        }
+        return status
+    }
+
+    /// Runs `command` with `input` as its standard input
+    /// (host_backend.exec_with, ABI 1.7); nil when the backend cannot.
+    func exec(_ machine: TrackedMachine, _ command: String, input: [UInt8], log: FileHandle?, sink: @escaping (Int32, Data) -> Void) throws -> Int32? {
+        guard let execWith = machine.backend.table.exec_with else { return nil }
+        var status: Int32 = 0
+        try withOutput(sink) { output in
+            try command.withCString { text in
+                try input.withUnsafeBytes { bytes in
+                    var request = host_exec_request(struct_size: MemoryLayout<host_exec_request>.size, command: text,
+                                                    input: bytes.baseAddress?.assumingMemoryBound(to: CChar.self),
+                                                    input_length: bytes.count, flags: 0)
+                    try call(machine, log: log, "run `\(command)` in") { execWith($0, machine.object, &request, output, &status) }
+                }
+            }
+        }
+        return status
+    }
+
+    /// A host_output whose chunks go to `sink`, for the length of `body`.
+    private func withOutput(_ sink: @escaping (Int32, Data) -> Void, _ body: (UnsafePointer<host_output>) throws -> Void) throws {
         final class Sink { let write: (Int32, Data) -> Void; init(_ write: @escaping (Int32, Data) -> Void) { self.write = write } }
         let box = Sink(sink)
         var output = host_output(struct_size: MemoryLayout<host_output>.size,
@@ -148,11 +175,7 @@ struct BackendDriver {
             guard let raw, let data else { return }
             Unmanaged<Sink>.fromOpaque(raw).takeUnretainedValue().write(stream, Data(bytes: data, count: length))
         }
-        var status: Int32 = 0
-        try withExtendedLifetime(box) {
-            try call(machine, log: log, "run `\(command)` in") { machine.backend.table.exec($0, machine.object, command, &output, &status) }
-        }
-        return status
+        try withExtendedLifetime(box) { try body(&output) }
     }
 
     func upload(_ machine: TrackedMachine, _ local: String, to remote: String, log: FileHandle?) throws {

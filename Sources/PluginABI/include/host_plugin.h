@@ -656,9 +656,12 @@ struct host_backend {
      * (a machine on another computer): host then shows no memory and sees
      * the machine end only when a call on it fails. */
     host_status (*processes)(host_call *call, void *machine, int32_t *pids, size_t capacity, size_t *count);
-    /* (1.7) exec with standard input and, with HOST_EXEC_TTY, a terminal.
-     * May be NULL: host then copies the input into the machine (upload)
-     * and redirects the command's standard input from it, and refuses -t. */
+    /* (1.7) exec with standard input and, with HOST_EXEC_TTY, a terminal
+     * (a backend that cannot give one refuses it with a message). May be
+     * NULL: host then refuses `host exec -i`, naming the backend. PluginKit
+     * gives every Swift backend one: the input copied into the machine as a
+     * file the command reads, unless the backend passes it itself (the
+     * guest agent, SSH). */
     host_status (*exec_with)(host_call *call, void *machine, const host_exec_request *request,
                              const host_output *output, int32_t *exit_status);
     /* (1.7) Changes the running machine: forwards, disks, network cards,
