@@ -35,17 +35,17 @@ struct Up: ParsableCommand {
     func run() throws {
         let control = Machines.control()
         let targets: [(String, [String]?)] = name.map { [($0, words)] } ?? words.map { ($0, nil) }
-        for (name, pipeline) in targets {
-            switch try control.up(name, pipeline: pipeline, foreground: foreground) {
-            case let .alreadyUp(record): report(record, already: true)
-            case let .started(record): report(record, already: false)
-            }
-        }
+        for (name, pipeline) in targets { Self.report(try control.up(name, pipeline: pipeline, foreground: foreground)) }
     }
 
-    private func report(_ record: NamedMachine, already: Bool) {
+    /// How to reach the machine, or with --json its `host ls` row.
+    static func report(_ outcome: MachineControl.UpOutcome) {
+        let (record, already) = switch outcome {
+        case let .alreadyUp(record): (record, true)
+        case let .started(record): (record, false)
+        }
         if commandOutput.json {
-            print((try? JSON.text(MachineList.row(record, control: nil))) ?? "{}")
+            print((try? JSON.text(MachineList.row(record, machines: nil))) ?? "{}")
             return
         }
         print(already ? "\(record.name) is up already (\(record.backend), since \(JSON.date(record.since)))" : "\(record.name) is up (\(record.backend): \(record.pipelineText))")
@@ -59,9 +59,7 @@ struct Start: ParsableCommand {
 
     func run() throws {
         let control = Machines.control()
-        for name in names {
-            if case let .started(record) = try control.up(name, pipeline: nil) { print("\(record.name) is up") } else { print("\(name) is up already") }
-        }
+        for name in names { Up.report(try control.up(name, pipeline: nil)) }
     }
 }
 
@@ -75,7 +73,7 @@ struct MachineList: ParsableCommand {
         let machines = NamedMachines(location: .fromEnvironment())
         let records = machines.names().compactMap { machines.observed($0) }
         if json || commandOutput.json {
-            print(try JSON.text(records.map { Self.row($0, control: machines) }))
+            print(try JSON.text(records.map { Self.row($0, machines: machines) }))
             return
         }
         if records.isEmpty {
@@ -99,7 +97,7 @@ struct MachineList: ParsableCommand {
         }
     }
 
-    static func row(_ record: NamedMachine, control: NamedMachines?) -> [String: Any] {
+    static func row(_ record: NamedMachine, machines: NamedMachines?) -> [String: Any] {
         var row: [String: Any] = ["name": record.name, "backend": record.backend, "pipeline": record.pipelineText,
                                   "state": record.state.rawValue, "since": JSON.date(record.since), "entry": record.startEntry]
         if let reason = record.reason { row["reason"] = reason }
@@ -113,7 +111,7 @@ struct MachineList: ParsableCommand {
             }
             if let pid = record.monitorPID { row["monitor"] = pid }
         }
-        if record.state == .dead, let control { row["lastLines"] = control.lastConsoleLines(record.name, 10) }
+        if record.state == .dead, let machines { row["lastLines"] = machines.lastConsoleLines(record.name, 10) }
         return row
     }
 }
