@@ -309,10 +309,8 @@ struct MachineRemove: ParsableCommand {
 /// is the command's.
 enum SSHSession {
     static func run(_ arguments: [String], command: String?, terminal: Bool) throws -> Never {
-        guard let ssh = (ProcessInfo.processInfo.environment["PATH"] ?? "/usr/bin:/bin").split(separator: ":")
-            .map({ String($0) + "/ssh" }).first(where: { access($0, X_OK) == 0 }) else {
-            throw HostError(.environment, "ssh is not installed; install the Debian package openssh-client (apt-get install openssh-client)")
-        }
+        let ssh: String
+        do { ssh = try Command.find("ssh", package: "openssh-client") } catch { throw HostError(.environment, "\(error)") }
         let words = ["ssh", terminal ? "-t" : "-T"] + arguments + (command.map { ["--", $0] } ?? [])
         let argv = words.map { strdup($0) } + [nil]
         execv(ssh, argv)

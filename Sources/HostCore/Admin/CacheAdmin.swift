@@ -178,15 +178,7 @@ public struct CacheAdmin {
     /// The keys of machines that local names name (tags, named machines),
     /// and of those they were built on.
     func namedChains() -> Set<String> {
-        var keys = NamedMachines(location: location).pinnedEntries()
-        for tag in MachineNames(location: location).allTags() {
-            var key: String? = tag.key
-            while let current = key, keys.insert(current).inserted,
-                  case let .valid(manifest) = Manifest.read(from: location.entry(current).appendingPathComponent("manifest.json")) {
-                key = manifest.parentKey
-            }
-        }
-        return keys
+        location.withAncestors(MachineNames(location: location).allTags().map(\.key) + NamedMachines(location: location).starts())
     }
 
     /// `cleanup downloads`: every finished or cut-off download no run is fetching.

@@ -56,6 +56,20 @@ public struct CacheLocation: Sendable {
 
     public func entry(_ key: String) -> URL { machines.appendingPathComponent(key) }
 
+    /// `keys` and every entry they were built on, as their manifests say:
+    /// what a name (a tag, a named machine) keeps from cleanup.
+    func withAncestors(_ keys: [String]) -> Set<String> {
+        var found = Set<String>()
+        for start in keys {
+            var key: String? = start
+            while let current = key, found.insert(current).inserted,
+                  case let .valid(manifest) = Manifest.read(from: entry(current).appendingPathComponent("manifest.json")) {
+                key = manifest.parentKey
+            }
+        }
+        return found
+    }
+
     func prepare() throws {
         for dir in [machines, temporary, trash, locks] {
             do {

@@ -9,10 +9,13 @@ extension Engine {
     /// machine is made anew by the pipeline's backend step.
     func restore(_ entry: CacheEntry?, pipeline: [String]) throws -> TrackedMachine {
         let backend = try entry.map { try driver.backend(of: $0) }
-        // A `from` pipeline's backend step is the saved machine's, with its defaults.
-        let first = try PipelineParser.split(pipeline)[0].name == FromStep.name
-            ? try planner.plan(continuing: try backend?.step ?? planner.registry.step(named: "backend.qemu"), with: [], keeping: true)[0]
-            : try planner.plan(pipeline, keeping: true)[0]
+        // A `from` pipeline (always saved) starts on its machine's backend step, with its defaults.
+        let first: Planned
+        if let backend, try PipelineParser.split(pipeline)[0].name == FromStep.name {
+            first = try planner.plan(continuing: backend.step, with: [], keeping: true)[0]
+        } else {
+            first = try planner.plan(pipeline, keeping: true)[0]
+        }
         runner.runArguments = zip(first.step.parameters, first.arguments.values).filter { $0.0.isRuntime }
         let machine: TrackedMachine
         if let entry, let backend {

@@ -171,21 +171,12 @@ public struct NamedMachines: Sendable {
             .trimmingCharacters(in: .whitespacesAndNewlines)
     }
 
-    /// The cache entries the named machines need: what they start from and
-    /// every entry those were built on.
-    func pinnedEntries() -> Set<String> {
-        var keys = Set<String>()
-        for record in all() {
-            for start in [record.pipelineEntry] + record.owned {
-                var key: String? = start
-                while let current = key, keys.insert(current).inserted,
-                      case let .valid(manifest) = Manifest.read(from: location.entry(current).appendingPathComponent("manifest.json")) {
-                    key = manifest.parentKey
-                }
-            }
-        }
-        return keys
-    }
+    /// The cache entries the named machines start from: their pipelines'
+    /// and every save their stops made.
+    func starts() -> [String] { all().flatMap { [$0.pipelineEntry] + $0.owned }.filter { !$0.isEmpty } }
+
+    /// Those entries and every entry they were built on.
+    func pinnedEntries() -> Set<String> { location.withAncestors(starts()) }
 
     static let encoder: JSONEncoder = {
         let encoder = JSONEncoder()
